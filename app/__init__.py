@@ -1,0 +1,46 @@
+"""GitLab Data Registry: the composition root. `create_app` builds every service from validated settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.gitlab.gateway import GitLabGateway
+
+
+def create_app(
+    overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGateway | None = None
+) -> Flask:
+    """Build the WSGI app: settings from REGISTRY_* (plus overrides), storage, index, GitLab, web."""
+    from app.auth import Authorizer, AuthPolicy
+    from app.db import build_engine
+    from app.db.index import ObjectIndex
+    from app.gitlab.client import PythonGitLabGateway
+    from app.registry import Registry
+    from app.settings import load_settings
+    from app.storage import build_storage
+    from app.web import Services, build_web_app
+
+    settings = load_settings(overrides=overrides)
+    storage = build_storage(settings)
+    index = ObjectIndex(build_engine(settings.effective_database_url))
+    if gateway is None:
+        gateway = PythonGitLabGateway(url=settings.gitlab_url, timeout=settings.gitlab_timeout)
+    authorizer = Authorizer(
+        gateway,
+        AuthPolicy(
+            success_ttl=settings.auth_cache_ttl,
+            failure_ttl=settings.auth_failure_ttl,
+            max_entries=settings.auth_cache_size,
+            anonymous_reads=settings.anonymous_reads,
+        ),
+    )
+    registry = Registry(
+        authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl
+    )
+    return build_web_app(
+        Services(settings=settings, registry=registry, index=index, storage=storage)
+    )

@@ -1,0 +1,58 @@
+"""A bounded, thread-safe map whose entries expire, with one loader at a time per key."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class TTLCache(Generic[V]):
+    """LRU-bounded cache of values that each carry their own time to live."""
+
+    def __init__(self, *, max_size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_size = max_size
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: V, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_size:
+                self._entries.popitem(last=False)
+
+    def load(self, key: Hashable, loader: Callable[[], tuple[V, float]]) -> V:
+        """The cached value, or the loader's (value, ttl); concurrent misses on one key load once."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            value = self.get(key)
+            if value is None:
+                value, ttl = loader()
+                self.put(key, value, ttl)
+        with self._lock:
+            self._loading.pop(key, None)
+        return value

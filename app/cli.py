@@ -1,0 +1,76 @@
+"""The `data-registry` command: serve (gunicorn), db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from app.errors import ConfigurationError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.settings import load_settings
+
+    load_settings()  # fail fast, naming the variable, before gunicorn forks
+    argv = [
+        "gunicorn", "app:create_app()",
+        "--bind", args.bind,
+        "--workers", str(args.workers),
+        "--worker-class", "gthread",
+        "--threads", str(args.threads),
+        # gthread heartbeats do not depend on request length, so long streamed uploads are fine;
+        # keep-alive above DVC's idle pool time saves reconnects.
+        "--timeout", "120",
+        "--graceful-timeout", "60",
+        "--keep-alive", "75",
+        "--backlog", "2048",
+        "--limit-request-line", "8190",
+    ]
+    if args.access_log:
+        argv += ["--access-logfile", "-"]
+    os.execvp(sys.executable, [sys.executable, "-m", *argv])
+    return 0  # pragma: no cover
+
+
+def _db_upgrade(_: argparse.Namespace) -> int:
+    from app.db import upgrade
+    from app.settings import load_settings
+
+    upgrade(load_settings().effective_database_url)
+    print("database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="data-registry", description="GitLab Data Registry")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server (gunicorn, gthread workers)")
+    serve.add_argument("--bind", default="0.0.0.0:8080")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=16)
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="index database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="apply the migrations (alembic)")
+    db_upgrade.set_defaults(run=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `data-registry` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as e:
+        print(f"data-registry: {e}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The registry's one error model: each error carries its HTTP status, a stable code and a safe message."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base of every error a client may see; the message is safe to show (never a secret)."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(RegistryError):
+    status, code = 400, "bad_request"
+
+
+class InvalidPath(BadRequest):
+    code = "invalid_path"
+
+
+class ChecksumMismatch(BadRequest):
+    code = "checksum_mismatch"
+
+
+class UploadIncomplete(BadRequest):
+    code = "upload_incomplete"
+
+
+class AuthenticationRequired(RegistryError):
+    status, code = 401, "authentication_required"
+
+
+class InvalidCredential(AuthenticationRequired):
+    code = "invalid_credential"
+
+
+class PermissionDenied(RegistryError):
+    status, code = 403, "permission_denied"
+
+
+class NotFound(RegistryError):
+    status, code = 404, "not_found"
+
+
+class ObjectNotFound(NotFound):
+    code = "object_not_found"
+
+
+class ProjectNotFound(NotFound):
+    code = "project_not_found"
+
+
+class MethodNotAllowed(RegistryError):
+    status, code = 405, "method_not_allowed"
+
+
+class Conflict(RegistryError):
+    status, code = 409, "conflict"
+
+
+class GitLabUnavailable(RegistryError):
+    """GitLab could not answer (down, timeout, 5xx, 429): never a reason to deny access."""
+
+    status, code = 503, "gitlab_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 30) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class StorageUnavailable(RegistryError):
+    status, code = 503, "storage_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 10) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message names the variable. Stops the process at start."""

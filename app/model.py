@@ -1,0 +1,188 @@
+"""Value objects shared by every layer: credentials, actors, projects, object paths and infos."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from app.errors import InvalidPath
+
+
+class AccessLevel(enum.IntEnum):
+    """GitLab's role values (doc/api/members.md, "Roles")."""
+
+    NO_ACCESS = 0
+    MINIMAL_ACCESS = 5
+    GUEST = 10
+    PLANNER = 15
+    REPORTER = 20
+    DEVELOPER = 30
+    MAINTAINER = 40
+    OWNER = 50
+    ADMIN = 60
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ").title()
+
+
+class Action(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+
+class Visibility(enum.Enum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    PRIVATE = "private"
+
+
+class CredentialKind(enum.Enum):
+    """How a credential must be validated; set by how it arrived, never by its prefix."""
+
+    ACCESS_TOKEN = "access_token"  # personal, project and group access tokens
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret presented by a client. The secret never appears in repr or logs."""
+
+    kind: CredentialKind
+    secret: str = field(repr=False)
+    username: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the secret: the cache key, safe to keep in memory and to log."""
+        return hashlib.sha256(self.secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling, as GitLab told us: a user (or bot) and what the credential may do."""
+
+    kind: CredentialKind
+    user_id: int
+    scopes: frozenset[str]
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """A project as addressed in a URL: by numeric id or by full path."""
+
+    id: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        return self.path if self.path is not None else f"project {self.id}"
+
+    @property
+    def lookup_key(self) -> str:
+        return str(self.id) if self.id is not None else str(self.path)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A GitLab project as far as access decisions need it."""
+
+    id: int
+    path: str
+    visibility: Visibility
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What GitLab says about an actor on a project; access.py turns it into a decision per action."""
+
+    project: Project
+    actor: Actor | None  # None: anonymous
+    role: AccessLevel = AccessLevel.NO_ACCESS
+
+
+_MD5_PATH = re.compile(r"(?:^|/)(?:files/md5/)?([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
+_MAX_PATH_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class ObjectPath:
+    """A validated object path inside a project (DESIGN.md section 2)."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        check_object_path(self.value)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def expected_md5(self) -> str | None:
+        """The md5 a DVC content-addressed path promises (`files/md5/xx/<30 hex>[.dir]`), else None."""
+        match = _MD5_PATH.search(self.value)
+        return match.group(1) + match.group(2) if match else None
+
+
+def check_object_path(path: str) -> None:
+    """Raise InvalidPath naming the rule the path breaks."""
+    if not path:
+        raise InvalidPath("Invalid path: must not be empty")
+    if len(path.encode("utf-8", "surrogateescape")) > _MAX_PATH_BYTES:
+        raise InvalidPath(f"Invalid path: longer than {_MAX_PATH_BYTES} bytes")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPath("Invalid path: not valid UTF-8") from None
+    if path.startswith("/"):
+        raise InvalidPath("Invalid path: must not start with '/'")
+    if "\\" in path:
+        raise InvalidPath("Invalid path: backslash is not allowed")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        raise InvalidPath("Invalid path: control characters are not allowed")
+    for segment in path.split("/"):
+        if segment == "":
+            raise InvalidPath("Invalid path: empty segment ('//' or trailing '/')")
+        if segment in (".", ".."):
+            raise InvalidPath(f"Invalid path: '{segment}' segment is not allowed")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An indexed object of a project."""
+
+    project_id: int
+    path: str
+    size: int
+    md5: str
+    created_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.md5}"'
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a storage backend knows about a stored blob."""
+
+    key: str
+    size: int
+    md5: str | None
+
+
+@dataclass(frozen=True)
+class SignedURL:
+    """A short-lived URL that lets its holder GET one object, straight from storage."""
+
+    url: str
+    expires_at: datetime
+
+
+def object_key(project_id: int, path: ObjectPath) -> str:
+    """Storage key of a project's object: keyed by the stable numeric id, never the project path."""
+    return f"projects/{project_id}/{path.value}"

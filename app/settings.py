@@ -1,0 +1,137 @@
+"""Typed settings from REGISTRY_* environment variables, validated once; the only reader of the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, post_load, validate
+from marshmallow import fields as mf
+
+from app.errors import ConfigurationError
+
+PREFIX = "REGISTRY_"
+SECRET_NAMES = ("gitlab_service_token", "secret_key")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the registry is configured with. Secrets are excluded from repr."""
+
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_timeout: float = 10.0
+    gitlab_service_token: str | None = field(default=None, repr=False)
+    storage_url: str = "file:///var/lib/data-registry"
+    database_url: str | None = None
+    public_url: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    signed_url_ttl: int = 600
+    download_mode: str = "redirect"
+    anonymous_reads: bool = True
+    auth_cache_ttl: int = 300
+    auth_failure_ttl: int = 10
+    auth_cache_size: int = 10_000
+    log_level: str = "INFO"
+
+    @property
+    def local_storage_root(self) -> Path | None:
+        """The directory of a file:// storage URL, None for cloud buckets."""
+        parts = urlsplit(self.storage_url)
+        return Path(parts.path) if parts.scheme == "file" else None
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or SQLite next to the local storage (the embedded default)."""
+        if self.database_url:
+            return self.database_url
+        root = self.local_storage_root
+        if root is None:
+            raise ConfigurationError("REGISTRY_DATABASE_URL is required when storage is not file://")
+        return f"sqlite:///{root / 'registry.db'}"
+
+    def effective_secret_key(self) -> str:
+        """The signing key; for the embedded default, one generated once and kept next to the storage."""
+        if self.secret_key:
+            return self.secret_key
+        root = self.local_storage_root
+        if root is None:
+            raise ConfigurationError("REGISTRY_SECRET_KEY is required when storage is not file://")
+        key_file = root / ".secret_key"
+        if not key_file.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return key_file.read_text().strip()
+
+
+def _url(schemes: set[str]) -> validate.Validator:
+    def check(value: str) -> None:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            raise ValidationError(f"must be a URL with scheme {' or '.join(sorted(schemes))}")
+
+    return check  # type: ignore[return-value]
+
+
+class SettingsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    gitlab_url = mf.String(validate=_url({"http", "https"}))
+    gitlab_timeout = mf.Float(validate=validate.Range(min=0.1, max=300))
+    gitlab_service_token = mf.String()
+    storage_url = mf.String(validate=_url({"file"}))
+    database_url = mf.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
+    public_url = mf.String(validate=_url({"http", "https"}))
+    secret_key = mf.String(validate=validate.Length(min=16))
+    signed_url_ttl = mf.Integer(validate=validate.Range(min=10, max=7 * 24 * 3600))
+    download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
+    anonymous_reads = mf.Boolean()
+    auth_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=86400))
+    auth_failure_ttl = mf.Integer(validate=validate.Range(min=0, max=3600))
+    auth_cache_size = mf.Integer(validate=validate.Range(min=1))
+    log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+
+    @post_load
+    def build(self, data: dict[str, Any], **_: Any) -> Settings:
+        if "gitlab_url" in data:
+            data["gitlab_url"] = data["gitlab_url"].rstrip("/")
+        if "public_url" in data:
+            data["public_url"] = data["public_url"].rstrip("/")
+        return Settings(**data)
+
+
+KNOWN = {f.name for f in fields(Settings)}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read REGISTRY_* (and REGISTRY_*_FILE for secrets) and validate them; raise naming the variable."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for name in KNOWN:
+        var = PREFIX + name.upper()
+        if name in SECRET_NAMES and env.get(var + "_FILE"):
+            try:
+                raw[name] = Path(env[var + "_FILE"]).read_text().strip()
+            except OSError as e:
+                raise ConfigurationError(f"{var}_FILE: cannot read {env[var + '_FILE']}: {e.strerror}")
+        elif env.get(var, "") != "":
+            raw[name] = env[var]
+    raw.update(overrides or {})
+    try:
+        settings: Settings = SettingsSchema().load(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{PREFIX}{key.upper()}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+            for key, msgs in sorted(e.normalized_messages().items())
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    return settings

@@ -1,0 +1,25 @@
+"""Blob storage behind one Protocol; the backend is chosen by the scheme of REGISTRY_STORAGE_URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from app.errors import ConfigurationError
+from app.settings import Settings
+from app.storage.base import StagedObject, StorageBackend
+
+__all__ = ["StagedObject", "StorageBackend", "build_storage"]
+
+
+def build_storage(settings: Settings) -> StorageBackend:
+    """Build the backend named by the storage URL's scheme."""
+    scheme = urlsplit(settings.storage_url).scheme
+    if scheme == "file":
+        from app.storage.local import LocalBackend
+
+        root = settings.local_storage_root
+        assert root is not None
+        return LocalBackend(
+            root=root, secret_key=settings.effective_secret_key(), public_url=settings.public_url
+        )
+    raise ConfigurationError(f"REGISTRY_STORAGE_URL: unsupported scheme {scheme!r}")

@@ -1,0 +1,61 @@
+"""The storage Protocol every backend implements; value objects in and out, never SDK types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.model import BlobInfo, SignedURL
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass
+class StagedObject:
+    """Bytes written but not yet visible: commit makes them visible at `key`, discard drops them."""
+
+    key: str
+    size: int
+    md5: str
+    handle: object  # backend-specific (temp file path, multipart upload id, ...)
+
+
+class StorageBackend(Protocol):
+    """A bucket-like store addressed by keys."""
+
+    def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
+        """Stream chunks into hidden storage computing size and md5; on any error nothing is kept."""
+        ...
+
+    def commit(self, staged: StagedObject) -> None:
+        """Make a staged object visible at its key, atomically replacing what was there."""
+        ...
+
+    def discard(self, staged: StagedObject) -> None:
+        """Drop a staged object; idempotent."""
+        ...
+
+    def stat(self, key: str) -> BlobInfo | None:
+        """Size and md5 of a stored blob, None when absent."""
+        ...
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes [start, end) of a blob; stops reading storage when the iterator is closed."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        """Every blob whose key starts with prefix."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete a blob; deleting an absent blob is not an error."""
+        ...
+
+    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
+        """A URL valid for ttl seconds that lets its holder GET the blob (Range allowed)."""
+        ...
+
+    def check(self) -> None:
+        """Raise StorageUnavailable when the store cannot be reached."""
+        ...

@@ -1,0 +1,147 @@
+"""Local-directory storage (the embedded default): atomic streamed writes and app-signed download URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from app.errors import Conflict, NotFound, PermissionDenied, StorageUnavailable
+from app.model import BlobInfo, SignedURL
+from app.storage.base import CHUNK_SIZE, StagedObject
+
+BLOB_ROUTE = "/-/blobs/"
+
+
+class LocalBackend:
+    """Blobs as files under `root`; staged in `root/.tmp`, made visible by rename."""
+
+    def __init__(self, *, root: Path, secret_key: str, public_url: str | None) -> None:
+        self.root = root.resolve()
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._signer = URLSafeSerializer(secret_key, salt="data-registry.blob-download")
+        self._public_url = public_url or ""
+
+    def _path(self, key: str) -> Path:
+        path = Path(os.path.normpath(self.root / key))
+        if path == self.root or self.root not in path.parents or path.is_relative_to(self._tmp):
+            raise ValueError(f"storage key escapes the storage root: {key!r}")
+        return path
+
+    def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
+        self._path(key)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=tmp_name)
+
+    def commit(self, staged: StagedObject) -> None:
+        final = self._path(staged.key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(str(staged.handle), final)
+            staged.handle = None  # the temp name is free again; discard must not touch it
+        except (NotADirectoryError, FileExistsError, IsADirectoryError):
+            self.discard(staged)
+            raise Conflict(
+                "A path and an object inside it cannot both exist on this storage"
+            ) from None
+
+    def discard(self, staged: StagedObject) -> None:
+        if staged.handle is not None:
+            Path(str(staged.handle)).unlink(missing_ok=True)
+            staged.handle = None
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return BlobInfo(key=key, size=st.st_size, md5=None) if not _is_dir(st.st_mode) else None
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound("Object not found") from None
+        return _read_range(handle, start, end)
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        base = self.root / prefix
+        top = base if prefix.endswith("/") or base.is_dir() else base.parent
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = Path(dirpath) / name
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and not key.startswith(".tmp/"):
+                    yield BlobInfo(key=key, size=full.stat().st_size, md5=None)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:  # prune empty directories up to the root
+            if parent == self.root:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
+        expires = int(time.time()) + ttl
+        token = self._signer.dumps([key, expires])
+        return SignedURL(
+            url=f"{self._public_url}{BLOB_ROUTE}{token}",
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+
+    def resolve_signed(self, token: str) -> str:
+        """The key a signed blob token grants, or PermissionDenied when it is forged or expired."""
+        try:
+            key, expires = self._signer.loads(token)
+        except (BadSignature, ValueError):
+            raise PermissionDenied("Signed URL is invalid") from None
+        if expires < time.time():
+            raise PermissionDenied("Signed URL expired")
+        return str(key)
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"storage directory {self.root} is not writable")
+
+
+def _is_dir(mode: int) -> bool:
+    return stat.S_ISDIR(mode)
+
+
+def _read_range(handle: io.BufferedReader, start: int, end: int | None) -> Iterator[bytes]:
+    with handle:
+        handle.seek(start)
+        remaining = None if end is None else end - start
+        while remaining is None or remaining > 0:
+            chunk = handle.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk

@@ -1,0 +1,47 @@
+"""The only Flask package: builds the app around the services and registers the blueprints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from app.db.index import ObjectIndex
+from app.registry import Registry
+from app.settings import Settings
+from app.storage.base import StorageBackend
+
+EXTENSION = "data_registry"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the views need, kept in `app.extensions` (never in module globals)."""
+
+    settings: Settings
+    registry: Registry
+    index: ObjectIndex
+    storage: StorageBackend
+
+
+def services() -> Services:
+    """The services of the current app."""
+    found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+def build_web_app(svc: Services) -> Flask:
+    """A Flask app serving the data plane, the local blob URLs and the ops endpoints."""
+    from app.storage.local import LocalBackend
+    from app.web import blobs, data, errors, ops
+
+    app = Flask("app")
+    app.extensions[EXTENSION] = svc
+    app.url_map.merge_slashes = False  # object paths are validated, never silently rewritten
+    app.url_map.strict_slashes = False
+    errors.register(app)
+    app.register_blueprint(ops.bp)
+    if isinstance(svc.storage, LocalBackend):
+        app.register_blueprint(blobs.bp)
+    app.register_blueprint(data.bp)
+    return app

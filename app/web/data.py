@@ -1,0 +1,95 @@
+"""The data plane `/<project>/-/data/<path>` (and `/-/projects/<id>/data/<path>`): HEAD, GET, PUT/POST,
+DELETE for DVC's http remote and curl."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from flask import Blueprint, Response, json, request
+
+from app.errors import MethodNotAllowed
+from app.model import ObjectInfo, ProjectRef
+from app.web import services
+from app.web.credentials import carries_basic_auth, credential_from
+from app.web.streaming import ranged_response, request_chunks
+
+bp = Blueprint("data", __name__)
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+# Clients known to drop credentials when following a redirect to another origin.
+_REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
+
+
+@bp.route("/-/projects/<int:project_id>/data/<path:object_path>", methods=METHODS)
+def by_id(project_id: int, object_path: str) -> Response:
+    return _dispatch(ProjectRef(id=project_id), object_path)
+
+
+@bp.route("/<path:project_path>/-/data/<path:object_path>", methods=METHODS)
+def by_path(project_path: str, object_path: str) -> Response:
+    return _dispatch(ProjectRef(path=project_path), object_path)
+
+
+def _dispatch(ref: ProjectRef, path: str) -> Response:
+    handler = {
+        "HEAD": _head, "GET": _get, "PUT": _upload, "POST": _upload, "DELETE": _delete,
+    }.get(request.method)
+    if handler is None:
+        raise MethodNotAllowed(f"Method {request.method} is not supported here")
+    return handler(ref, path)
+
+
+def _object_headers(info: ObjectInfo) -> dict[str, str]:
+    return {
+        "ETag": info.etag,
+        "X-Checksum-MD5": info.md5,
+        "X-Object-Size": str(info.size),
+        "Last-Modified": format_datetime(info.created_at, usegmt=True),
+    }
+
+
+def _head(ref: ProjectRef, path: str) -> Response:
+    info = services().registry.stat(credential_from(request), ref, path)
+    response = Response(status=200, headers=_object_headers(info),
+                        mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(info.size)
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _streams_downloads() -> bool:
+    """Proxy mode, or Basic credentials from a client that would re-send them to the bucket."""
+    if services().settings.download_mode == "proxy":
+        return True
+    agent = request.headers.get("User-Agent", "")
+    return carries_basic_auth(request) and not agent.startswith(_REDIRECT_SAFE_AGENTS)
+
+
+def _get(ref: ProjectRef, path: str) -> Response:
+    registry, credential = services().registry, credential_from(request)
+    if _streams_downloads():
+        info, reader = registry.open(credential, ref, path)
+        return ranged_response(request, info.size, reader, _object_headers(info))
+    download = registry.download(credential, ref, path)
+    location = download.url.url
+    if location.startswith("/"):
+        location = request.host_url.rstrip("/") + location
+    response = Response(status=302, headers=_object_headers(download.info))
+    response.headers["Location"] = location
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _upload(ref: ProjectRef, path: str) -> Response:
+    overwrite = request.args.get("overwrite", "").lower() in ("1", "true", "yes")
+    result = services().registry.upload(
+        credential_from(request), ref, path, request_chunks(request), overwrite=overwrite
+    )
+    status = 201 if result.created else 200
+    body = json.dumps({"path": result.info.path, "size": result.info.size, "md5": result.info.md5})
+    return Response(body, status=status, headers=_object_headers(result.info),
+                    mimetype="application/json")
+
+
+def _delete(ref: ProjectRef, path: str) -> Response:
+    services().registry.delete(credential_from(request), ref, path)
+    return Response(status=204)

@@ -1,0 +1,50 @@
+"""The one place errors become responses: the status line carries the message (DVC prints only the
+reason phrase), the body repeats it as {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from app.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+
+def reason_phrase(message: str) -> str:
+    """A message made safe for an HTTP status line: one line, latin-1, bounded."""
+    line = " ".join(message.split())[:300]
+    return line.encode("latin-1", "replace").decode("latin-1")
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON error whose reason phrase is the message."""
+    body = "" if request.method == "HEAD" else json.dumps({"error": {"code": code, "message": message}})
+    response = Response(body, mimetype="application/json", headers=headers or {})
+    response.status = f"{status} {reason_phrase(message)}"
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Basic realm="GitLab Data Registry"')
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the handlers that translate every error into the JSON envelope."""
+
+    @app.errorhandler(RegistryError)
+    def _registry_error(error: RegistryError) -> Response:
+        return error_response(error.status, error.code, error.message, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = error_response(error.code or 500, code, error.description or error.name)
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Internal error; the registry logged it")

@@ -1,0 +1,33 @@
+"""Operational endpoints: liveness and readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app.errors import RegistryError
+from app.web import services
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/-/health")
+def health() -> Response:
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/-/ready")
+def ready() -> tuple[Response, int]:
+    """Readiness: the index database and the storage answer."""
+    svc = services()
+    checks: dict[str, str] = {}
+    for name, check in (("database", svc.index.check), ("storage", svc.storage.check)):
+        try:
+            check()
+            checks[name] = "ok"
+        except RegistryError as e:
+            checks[name] = e.message
+        except Exception as e:  # readiness reports any failure instead of raising
+            checks[name] = type(e).__name__
+    ok = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503

@@ -1,0 +1,19 @@
+"""Run the GitLab simulator: python -m scripts.gitlab_sim [--seed FILE] [--port N]."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from scripts.gitlab_sim import DEFAULT_SEED, create_simulator, load_world
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--seed", type=Path, default=DEFAULT_SEED)
+parser.add_argument("--host", default="127.0.0.1")
+parser.add_argument("--port", type=int, default=8929)
+args = parser.parse_args()
+server = make_server(args.host, args.port, create_simulator(load_world(args.seed)), threaded=True)
+print(f"GitLab simulator on http://{args.host}:{server.server_port}", flush=True)
+server.serve_forever()

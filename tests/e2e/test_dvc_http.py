@@ -1,0 +1,144 @@
+"""The real `dvc` client (http remote) against the registry under gunicorn, GitLab simulated."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKENS
+from tests.e2e.conftest import BIN, RegistryServer
+
+pytestmark = pytest.mark.e2e
+PROJECT = "ml/vision"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 small files in a directory and one 50 MB file."""
+    root = tmp_path_factory.mktemp("dataset")
+    files = root / "data"
+    files.mkdir()
+    for i in range(200):
+        (files / f"sample-{i:03d}.bin").write_bytes(os.urandom(64 + (i * 37) % 4000))
+    (root / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+    return root
+
+
+class Dvc:
+    """A DVC workspace and a way to run the real dvc CLI in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+                    "DVC_SITE_CACHE_DIR": str(root.parent / f"{root.name}-site-cache")}
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(BIN / "dvc"), *args], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=600)
+        if ok:
+            assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def add_remote(self, name: str, url: str, *, auth: str, token: str, method: str = "POST") -> None:
+        self.run("remote", "add", name, url)
+        if auth == "bearer":
+            self.run("remote", "modify", name, "auth", "custom")
+            self.run("remote", "modify", name, "custom_auth_header", "Authorization")
+            self.run("remote", "modify", "--local", name, "password", f"Bearer {token}")
+        else:
+            self.run("remote", "modify", name, "auth", "basic")
+            self.run("remote", "modify", name, "user", "ml-engineer")
+            self.run("remote", "modify", "--local", name, "password", token)
+        if method != "POST":
+            self.run("remote", "modify", name, "method", method)
+
+    def forget_local_data(self) -> None:
+        shutil.rmtree(self.root / ".dvc" / "cache", ignore_errors=True)
+        shutil.rmtree(self.root / "data", ignore_errors=True)
+        (self.root / "big.bin").unlink(missing_ok=True)
+
+
+def workspace(tmp_path: Path, dataset: Path) -> Dvc:
+    root = tmp_path / "repo"
+    shutil.copytree(dataset, root)
+    dvc = Dvc(root)
+    dvc.run("init", "--no-scm")
+    dvc.run("add", "data", "big.bin")
+    return dvc
+
+
+def same_tree(left: Path, right: Path) -> bool:
+    compare = filecmp.dircmp(left, right)
+    return (not compare.left_only and not compare.right_only and not compare.diff_files
+            and not compare.funny_files
+            and all(filecmp.cmp(left / f, right / f, shallow=False) for f in compare.common_files))
+
+
+def stored_objects(registry: RegistryServer, prefix: str) -> list[Path]:
+    return [p for p in (registry.storage / "projects" / "101" / prefix).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("auth", ["bearer", "basic"])
+def test_push_status_pull_fetch(
+    auth: str, registry: RegistryServer, dataset: Path, tmp_path: Path
+) -> None:
+    dvc = workspace(tmp_path, dataset)
+    base = f"{registry.url}/{PROJECT}/-/data/{auth}"
+    dvc.add_remote("post", f"{base}-post", auth=auth, token=TOKENS["developer"])
+    dvc.add_remote("put", f"{base}-put", auth=auth, token=TOKENS["developer"], method="PUT")
+
+    for remote in ("post", "put"):
+        pushed = dvc.run("push", "-r", remote)
+        assert "202 files pushed" in pushed.stdout, pushed.stdout
+        assert len(stored_objects(registry, f"{auth}-{remote}")) == 202
+        status = dvc.run("status", "-c", "-r", remote)
+        assert "in sync" in status.stdout, status.stdout
+
+    dvc.forget_local_data()
+    dvc.run("pull", "-r", "post")
+    assert same_tree(dataset / "data", dvc.root / "data")
+    assert filecmp.cmp(dataset / "big.bin", dvc.root / "big.bin", shallow=False)
+
+    dvc.forget_local_data()
+    fetched = dvc.run("fetch", "-r", "put")
+    assert "202 files fetched" in fetched.stdout, fetched.stdout
+    dvc.run("checkout")
+    assert same_tree(dataset / "data", dvc.root / "data")
+    assert filecmp.cmp(dataset / "big.bin", dvc.root / "big.bin", shallow=False)
+
+
+def test_wrong_token_push_names_the_problem(
+    registry: RegistryServer, dataset: Path, tmp_path: Path
+) -> None:
+    dvc = workspace(tmp_path, dataset)
+    dvc.add_remote("r", f"{registry.url}/{PROJECT}/-/data/wrong", auth="bearer",
+                   token="glpat-not-a-real-token")
+    pushed = dvc.run("push", "-r", "r", ok=False)
+    assert pushed.returncode != 0
+    assert "GitLab token is invalid, expired or revoked" in pushed.stdout + pushed.stderr
+    assert stored_objects(registry, "wrong") == []
+
+
+def test_reporter_pulls_but_cannot_push(
+    registry: RegistryServer, dataset: Path, tmp_path: Path
+) -> None:
+    dvc = workspace(tmp_path, dataset)
+    url = f"{registry.url}/{PROJECT}/-/data/shared"
+    dvc.add_remote("dev", url, auth="bearer", token=TOKENS["developer"])
+    dvc.add_remote("rep", url, auth="bearer", token=TOKENS["reporter"])
+    dvc.run("push", "-r", "dev")
+
+    dvc.forget_local_data()
+    dvc.run("pull", "-r", "rep")
+    assert same_tree(dataset / "data", dvc.root / "data")
+
+    (dvc.root / "new.txt").write_text("a reporter's new file\n")
+    dvc.run("add", "new.txt")
+    pushed = dvc.run("push", "-r", "rep", ok=False)
+    assert pushed.returncode != 0
+    assert f"Developer role required to write to {PROJECT}" in pushed.stdout + pushed.stderr
