@@ -11,9 +11,7 @@ if TYPE_CHECKING:
     from app.gitlab.gateway import GitLabGateway
 
 
-def create_app(
-    overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGateway | None = None
-) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGateway | None = None) -> Flask:
     """Build the WSGI app: settings from REGISTRY_* (plus overrides), storage, index, GitLab, web."""
     from app.auth import Authorizer, AuthPolicy
     from app.db import build_engine
@@ -41,6 +39,4 @@ def create_app(
     registry = Registry(
         authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl
     )
-    return build_web_app(
-        Services(settings=settings, registry=registry, index=index, storage=storage)
-    )
+    return build_web_app(Services(settings=settings, registry=registry, index=index, storage=storage))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-
 from typing import TypeVar
 
 from app.access import decide
@@ -39,9 +38,7 @@ class Authorizer:
         self._gateway = gateway
         self._policy = policy
         self._grants: TTLCache[Grant | RegistryError] = TTLCache(max_size=policy.max_entries)
-        self._tokens: TTLCache[AccessTokenInfo | RegistryError] = TTLCache(
-            max_size=policy.max_entries
-        )
+        self._tokens: TTLCache[AccessTokenInfo | RegistryError] = TTLCache(max_size=policy.max_entries)
 
     def authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
         """The caller's grant on the project if it allows the action; raise the reason otherwise."""
@@ -91,9 +88,7 @@ class Authorizer:
             raise InvalidCredential(f"GitLab token expired on {info.expires_at}")
         if not info.active:
             raise InvalidCredential("GitLab token is not active")
-        return Actor(
-            kind=credential.kind, user_id=info.user_id, scopes=info.scopes, expires_at=expires_at
-        )
+        return Actor(kind=credential.kind, user_id=info.user_id, scopes=info.scopes, expires_at=expires_at)
 
     def _ttl_until(self, expires_at: datetime | None) -> float:
         ttl = self._policy.success_ttl

@@ -15,18 +15,28 @@ def _serve(args: argparse.Namespace) -> int:
 
     load_settings()  # fail fast, naming the variable, before gunicorn forks
     argv = [
-        "gunicorn", "app:create_app()",
-        "--bind", args.bind,
-        "--workers", str(args.workers),
-        "--worker-class", "gthread",
-        "--threads", str(args.threads),
+        "gunicorn",
+        "app:create_app()",
+        "--bind",
+        args.bind,
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(args.threads),
         # gthread heartbeats do not depend on request length, so long streamed uploads are fine;
         # keep-alive above DVC's idle pool time saves reconnects.
-        "--timeout", "120",
-        "--graceful-timeout", "60",
-        "--keep-alive", "75",
-        "--backlog", "2048",
-        "--limit-request-line", "8190",
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "60",
+        "--keep-alive",
+        "75",
+        "--backlog",
+        "2048",
+        "--limit-request-line",
+        "8190",
     ]
     if args.access_log:
         argv += ["--access-logfile", "-"]

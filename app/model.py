@@ -44,7 +44,7 @@ class Visibility(enum.Enum):
 class CredentialKind(enum.Enum):
     """How a credential must be validated; set by how it arrived, never by its prefix."""
 
-    ACCESS_TOKEN = "access_token"  # personal, project and group access tokens
+    ACCESS_TOKEN = "access_token"  # noqa: S105 - a kind, not a secret  # personal, project and group access tokens
 
 
 @dataclass(frozen=True)

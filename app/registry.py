@@ -44,7 +44,11 @@ class Registry:
     """Reads and writes objects of GitLab projects for callers GitLab vouches for."""
 
     def __init__(
-        self, *, authorizer: Authorizer, index: ObjectIndex, storage: StorageBackend,
+        self,
+        *,
+        authorizer: Authorizer,
+        index: ObjectIndex,
+        storage: StorageBackend,
         signed_url_ttl: int,
     ) -> None:
         self._authorizer = authorizer
@@ -79,8 +83,13 @@ class Registry:
         return info, lambda start, stop: self._storage.read(key, start=start, end=stop)
 
     def upload(
-        self, credential: Credential | None, ref: ProjectRef, path: str,
-        body: Iterable[bytes], *, overwrite: bool = False,
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        path: str,
+        body: Iterable[bytes],
+        *,
+        overwrite: bool = False,
     ) -> Upload:
         """Stream a body into storage; it becomes visible only when complete and, if content-addressed,
         when its md5 matches the path."""

@@ -1,4 +1,4 @@
-"""Typed settings from REGISTRY_* environment variables, validated once; the only reader of the environment."""
+"""Typed settings from REGISTRY_* variables, validated once; the only reader of the environment."""
 
 from __future__ import annotations
 
@@ -122,16 +122,19 @@ def load_settings(
             try:
                 raw[name] = Path(env[var + "_FILE"]).read_text().strip()
             except OSError as e:
-                raise ConfigurationError(f"{var}_FILE: cannot read {env[var + '_FILE']}: {e.strerror}")
+                raise ConfigurationError(
+                    f"{var}_FILE: cannot read {env[var + '_FILE']}: {e.strerror}"
+                ) from None
         elif env.get(var, "") != "":
             raw[name] = env[var]
     raw.update(overrides or {})
     try:
         settings: Settings = SettingsSchema().load(raw)
     except ValidationError as e:
+        messages: dict[str, Any] = e.normalized_messages()  # type: ignore[no-untyped-call]
         problems = "; ".join(
             f"{PREFIX}{key.upper()}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-            for key, msgs in sorted(e.normalized_messages().items())
+            for key, msgs in sorted(messages.items())
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
     return settings

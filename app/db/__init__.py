@@ -24,8 +24,12 @@ def build_engine(url: str) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is broken)
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=60000", "synchronous=NORMAL",
-                       "foreign_keys=ON"):
+        for pragma in (
+            "journal_mode=WAL",
+            "busy_timeout=60000",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

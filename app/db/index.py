@@ -31,9 +31,7 @@ class ProjectWrite:
 
     def _row(self, path: str) -> ObjectRow | None:
         return self._session.scalars(
-            select(ObjectRow).where(
-                ObjectRow.project_id == self._project.id, ObjectRow.path == path
-            )
+            select(ObjectRow).where(ObjectRow.project_id == self._project.id, ObjectRow.path == path)
         ).one_or_none()
 
     def get(self, path: str) -> ObjectInfo | None:
@@ -91,8 +89,15 @@ class ObjectIndex:
             now = datetime.now(UTC)
             session.execute(
                 insert(ProjectRow)
-                .values(id=project.id, path=project.path, state="active", used_bytes=0,
-                        object_count=0, created_at=now, updated_at=now)
+                .values(
+                    id=project.id,
+                    path=project.path,
+                    state="active",
+                    used_bytes=0,
+                    object_count=0,
+                    created_at=now,
+                    updated_at=now,
+                )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             row = session.scalars(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import gitlab
 import requests
@@ -15,12 +14,11 @@ from app.errors import GitLabUnavailable, InvalidCredential, ProjectNotFound
 from app.gitlab.gateway import AccessTokenInfo
 from app.model import AccessLevel, Credential, CredentialKind, Project, ProjectRef, Visibility
 
-T = TypeVar("T")
-_NO_RETRY = {"obey_rate_limit": False, "retry_transient_errors": False}
+INVALID = "GitLab token is invalid, expired or revoked"
 
 
 class _NotFound(Exception):
-    pass
+    """GitLab answered 403 or 404: the resource is not visible with this credential."""
 
 
 class PythonGitLabGateway:
@@ -30,27 +28,31 @@ class PythonGitLabGateway:
         self._url = url
         self._timeout = timeout
         self._local = threading.local()
-        self._session = requests.Session()
+        self._session = requests.Session()  # shared: keeps connections to GitLab alive
         self._session.hooks["response"].append(self._remember_retry_after)
 
     def _remember_retry_after(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._local.retry_after = response.headers.get("Retry-After")
 
-    def _client(self, credential: Credential | None) -> gitlab.Gitlab:
-        auth: dict[str, str] = {}
-        if credential is not None and credential.kind is CredentialKind.ACCESS_TOKEN:
-            auth["private_token"] = credential.secret
-        return gitlab.Gitlab(
-            self._url, timeout=self._timeout, session=self._session, user_agent="gitlab-data-registry",
-            **auth,
+    def _get(self, credential: Credential | None, path: str) -> dict[str, Any]:
+        """GET an API path as the credential; translate every failure into the registry's errors."""
+        private_token = (
+            credential.secret
+            if credential is not None and credential.kind is CredentialKind.ACCESS_TOKEN
+            else None
         )
-
-    def _call(self, fn: Callable[[], T]) -> T:
+        client = gitlab.Gitlab(
+            self._url,
+            private_token=private_token,
+            timeout=self._timeout,
+            session=self._session,
+            user_agent="gitlab-data-registry",
+        )
         self._local.retry_after = None
         try:
-            return fn()
+            data = client.http_get(path, obey_rate_limit=False, retry_transient_errors=False)
         except gle.GitlabAuthenticationError:
-            raise InvalidCredential("GitLab token is invalid, expired or revoked") from None
+            raise InvalidCredential(INVALID) from None
         except gle.GitlabError as e:
             code = e.response_code or 0
             if code in (403, 404):
@@ -60,6 +62,9 @@ class PythonGitLabGateway:
             ) from None
         except requests.RequestException:
             raise GitLabUnavailable("GitLab is unreachable; try again later") from None
+        if not isinstance(data, dict):
+            raise GitLabUnavailable("GitLab answered with an unexpected payload")
+        return data
 
     def _retry_after(self) -> int:
         value = getattr(self._local, "retry_after", None)
@@ -69,12 +74,10 @@ class PythonGitLabGateway:
             return 30
 
     def access_token_info(self, credential: Credential) -> AccessTokenInfo:
-        gl = self._client(credential)
         try:
-            data = self._call(lambda: gl.http_get("/personal_access_tokens/self", **_NO_RETRY))
+            data = self._get(credential, "/personal_access_tokens/self")
         except _NotFound:
-            raise InvalidCredential("GitLab token is invalid, expired or revoked") from None
-        assert isinstance(data, dict)
+            raise InvalidCredential(INVALID) from None
         expires = data.get("expires_at")
         return AccessTokenInfo(
             user_id=int(data["user_id"]),
@@ -85,13 +88,11 @@ class PythonGitLabGateway:
         )
 
     def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
-        gl = self._client(credential)
         encoded = ref.lookup_key.replace("/", "%2F")
         try:
-            data = self._call(lambda: gl.http_get(f"/projects/{encoded}", **_NO_RETRY))
+            data = self._get(credential, f"/projects/{encoded}")
         except _NotFound:
             raise ProjectNotFound(f"Project {ref} not found") from None
-        assert isinstance(data, dict)
         return Project(
             id=int(data["id"]),
             path=str(data["path_with_namespace"]),
@@ -99,17 +100,10 @@ class PythonGitLabGateway:
             archived=bool(data.get("archived", False)),
         )
 
-    def member_access_level(
-        self, credential: Credential, project_id: int, user_id: int
-    ) -> AccessLevel:
-        gl = self._client(credential)
+    def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         try:
-            data = self._call(
-                lambda: gl.http_get(f"/projects/{project_id}/members/all/{user_id}", **_NO_RETRY)
-            )
+            data = self._get(credential, f"/projects/{project_id}/members/all/{user_id}")
         except _NotFound:
             return AccessLevel.NO_ACCESS
-        assert isinstance(data, dict)
         level = int(data.get("access_level", 0))
-        known = [lvl for lvl in AccessLevel if lvl <= level]
-        return max(known) if known else AccessLevel.NO_ACCESS
+        return max((lvl for lvl in AccessLevel if lvl <= level), default=AccessLevel.NO_ACCESS)

@@ -31,8 +31,6 @@ class GitLabGateway(Protocol):
         """The project as the credential (or an anonymous caller) sees it; ProjectNotFound if invisible."""
         ...
 
-    def member_access_level(
-        self, credential: Credential, project_id: int, user_id: int
-    ) -> AccessLevel:
+    def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         """The user's effective role (inherited and shared-group membership included)."""
         ...

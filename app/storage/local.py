@@ -62,9 +62,7 @@ class LocalBackend:
             staged.handle = None  # the temp name is free again; discard must not touch it
         except (NotADirectoryError, FileExistsError, IsADirectoryError):
             self.discard(staged)
-            raise Conflict(
-                "A path and an object inside it cannot both exist on this storage"
-            ) from None
+            raise Conflict("A path and an object inside it cannot both exist on this storage") from None
 
     def discard(self, staged: StagedObject) -> None:
         if staged.handle is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from werkzeug.routing import PathConverter
 
 from app.db.index import ObjectIndex
 from app.registry import Registry
@@ -24,6 +25,14 @@ class Services:
     storage: StorageBackend
 
 
+class AnyPathConverter(PathConverter):
+    """Like `path`, but matches any character (newlines, a leading '/'), so the view can answer 400
+    with the path rule that was broken instead of a bare 404."""
+
+    regex = r"[\s\S]+?"
+    part_isolating = False
+
+
 def services() -> Services:
     """The services of the current app."""
     found: Services = current_app.extensions[EXTENSION]
@@ -39,6 +48,7 @@ def build_web_app(svc: Services) -> Flask:
     app.extensions[EXTENSION] = svc
     app.url_map.merge_slashes = False  # object paths are validated, never silently rewritten
     app.url_map.strict_slashes = False
+    app.url_map.converters["anypath"] = AnyPathConverter
     errors.register(app)
     app.register_blueprint(ops.bp)
     if isinstance(svc.storage, LocalBackend):

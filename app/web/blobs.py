@@ -22,6 +22,8 @@ def blob(token: str) -> Response:
     if info is None:
         raise ObjectNotFound("Object not found")
     return ranged_response(
-        request, info.size, lambda start, stop: storage.read(key, start=start, end=stop),
+        request,
+        info.size,
+        lambda start, stop: storage.read(key, start=start, end=stop),
         {"Cache-Control": "private, max-age=60"},
     )

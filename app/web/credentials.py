@@ -10,7 +10,7 @@ from flask import Request
 from app.errors import InvalidCredential
 from app.model import Credential, CredentialKind
 
-JOB_TOKEN_USER = "gitlab-ci-token"
+JOB_TOKEN_USER = "gitlab-ci-token"  # noqa: S105 - GitLab's fixed username
 
 
 def credential_from(request: Request) -> Credential | None:

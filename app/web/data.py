@@ -19,19 +19,23 @@ METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
 _REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
 
 
-@bp.route("/-/projects/<int:project_id>/data/<path:object_path>", methods=METHODS)
+@bp.route("/-/projects/<int:project_id>/data/<anypath:object_path>", methods=METHODS)
 def by_id(project_id: int, object_path: str) -> Response:
     return _dispatch(ProjectRef(id=project_id), object_path)
 
 
-@bp.route("/<path:project_path>/-/data/<path:object_path>", methods=METHODS)
+@bp.route("/<anypath:project_path>/-/data/<anypath:object_path>", methods=METHODS)
 def by_path(project_path: str, object_path: str) -> Response:
     return _dispatch(ProjectRef(path=project_path), object_path)
 
 
 def _dispatch(ref: ProjectRef, path: str) -> Response:
     handler = {
-        "HEAD": _head, "GET": _get, "PUT": _upload, "POST": _upload, "DELETE": _delete,
+        "HEAD": _head,
+        "GET": _get,
+        "PUT": _upload,
+        "POST": _upload,
+        "DELETE": _delete,
     }.get(request.method)
     if handler is None:
         raise MethodNotAllowed(f"Method {request.method} is not supported here")
@@ -49,8 +53,7 @@ def _object_headers(info: ObjectInfo) -> dict[str, str]:
 
 def _head(ref: ProjectRef, path: str) -> Response:
     info = services().registry.stat(credential_from(request), ref, path)
-    response = Response(status=200, headers=_object_headers(info),
-                        mimetype="application/octet-stream")
+    response = Response(status=200, headers=_object_headers(info), mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(info.size)
     response.headers["Accept-Ranges"] = "bytes"
     return response
@@ -86,8 +89,7 @@ def _upload(ref: ProjectRef, path: str) -> Response:
     )
     status = 201 if result.created else 200
     body = json.dumps({"path": result.info.path, "size": result.info.size, "md5": result.info.md5})
-    return Response(body, status=status, headers=_object_headers(result.info),
-                    mimetype="application/json")
+    return Response(body, status=status, headers=_object_headers(result.info), mimetype="application/json")
 
 
 def _delete(ref: ProjectRef, path: str) -> Response:

@@ -25,13 +25,13 @@ def request_chunks(request: Request) -> Iterator[bytes]:
         received += len(chunk)
         yield chunk
     if expected is not None and received != expected:
-        raise UploadIncomplete(
-            f"Upload incomplete: received {received} of {expected} bytes"
-        )
+        raise UploadIncomplete(f"Upload incomplete: received {received} of {expected} bytes")
 
 
 def ranged_response(
-    request: Request, size: int, read: Callable[[int, int], Iterator[bytes]],
+    request: Request,
+    size: int,
+    read: Callable[[int, int], Iterator[bytes]],
     headers: dict[str, str],
 ) -> Response:
     """200 with the whole body, 206 with the requested range, or 416; body streamed from `read`."""
@@ -43,8 +43,13 @@ def ranged_response(
             return response
         start, stop, status = wanted[0], wanted[1], 206
     body: Iterator[bytes] | list[bytes] = [] if request.method == "HEAD" else read(start, stop)
-    response = Response(body, status=status, headers=headers, direct_passthrough=True,
-                        mimetype="application/octet-stream")
+    response = Response(
+        body,
+        status=status,
+        headers=headers,
+        direct_passthrough=True,
+        mimetype="application/octet-stream",
+    )
     response.headers["Content-Length"] = str(stop - start)
     response.headers["Accept-Ranges"] = "bytes"
     if status == 206:

@@ -82,9 +82,7 @@ def create_simulator(world: World) -> Flask:
         if ident.isdigit():
             project = world.projects.get(int(ident))
         else:
-            project = next(
-                (p for p in world.projects.values() if p["path_with_namespace"] == ident), None
-            )
+            project = next((p for p in world.projects.values() if p["path_with_namespace"] == ident), None)
         return project if project is not None and visible(project, user_id) else None
 
     class _Unauthorized(Exception):
@@ -112,9 +110,15 @@ def create_simulator(world: World) -> Flask:
         if token is None:
             return _error(401, "401 Unauthorized")
         return jsonify(
-            id=token["id"], name=token.get("name", "token"), revoked=False, created_at=CREATED,
-            description=token.get("description", ""), scopes=token["scopes"],
-            user_id=token["user_id"], last_used_at=CREATED, active=True,
+            id=token["id"],
+            name=token.get("name", "token"),
+            revoked=False,
+            created_at=CREATED,
+            description=token.get("description", ""),
+            scopes=token["scopes"],
+            user_id=token["user_id"],
+            last_used_at=CREATED,
+            active=True,
             expires_at=token.get("expires_at"),
         )
 
@@ -129,9 +133,11 @@ def create_simulator(world: World) -> Flask:
     def project_routes(rest: str) -> Any:
         token = caller_token()
         if token is not None and not {"api", "read_api"} & set(token["scopes"]):
-            return jsonify(error="insufficient_scope",
-                           error_description="The request requires higher privileges than "
-                           "provided by the access token.", scope="api read_api"), 403
+            return jsonify(
+                error="insufficient_scope",
+                error_description="The request requires higher privileges than provided by the access token.",
+                scope="api read_api",
+            ), 403
         user_id = token["user_id"] if token else None
         ident, sep, member = rest.partition("/members/all/")
         project = find_project(ident, user_id)
@@ -158,19 +164,31 @@ def create_simulator(world: World) -> Flask:
 
 def _user(user: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": user["id"], "username": user["username"], "name": user.get("name", user["username"]),
-        "state": "active", "locked": False, "avatar_url": None,
-        "web_url": f"http://gitlab.example.com/{user['username']}", "created_at": CREATED,
+        "id": user["id"],
+        "username": user["username"],
+        "name": user.get("name", user["username"]),
+        "state": "active",
+        "locked": False,
+        "avatar_url": None,
+        "web_url": f"http://gitlab.example.com/{user['username']}",
+        "created_at": CREATED,
         "bot": user.get("bot", False),
     }
 
 
 def _member(user: dict[str, Any], level: int) -> dict[str, Any]:
     return {
-        **{k: v for k, v in _user(user).items() if k in ("id", "username", "name", "state",
-                                                           "avatar_url", "web_url")},
-        "access_level": level, "created_at": CREATED, "created_by": None, "expires_at": None,
-        "group_saml_identity": None, "membership_state": "active",
+        **{
+            k: v
+            for k, v in _user(user).items()
+            if k in ("id", "username", "name", "state", "avatar_url", "web_url")
+        },
+        "access_level": level,
+        "created_at": CREATED,
+        "created_by": None,
+        "expires_at": None,
+        "group_saml_identity": None,
+        "membership_state": "active",
     }
 
 
@@ -178,16 +196,26 @@ def _project(project: dict[str, Any], user_id: int | None) -> dict[str, Any]:
     namespace, _, name = project["path_with_namespace"].rpartition("/")
     level = project["members"].get(user_id) if user_id is not None else None
     return {
-        "id": project["id"], "description": project.get("description", ""), "name": name,
+        "id": project["id"],
+        "description": project.get("description", ""),
+        "name": name,
         "name_with_namespace": project["path_with_namespace"].replace("/", " / "),
-        "path": name, "path_with_namespace": project["path_with_namespace"],
-        "created_at": CREATED, "default_branch": "main",
+        "path": name,
+        "path_with_namespace": project["path_with_namespace"],
+        "created_at": CREATED,
+        "default_branch": "main",
         "ssh_url_to_repo": f"git@gitlab.example.com:{project['path_with_namespace']}.git",
         "http_url_to_repo": f"http://gitlab.example.com/{project['path_with_namespace']}.git",
         "web_url": f"http://gitlab.example.com/{project['path_with_namespace']}",
-        "visibility": project["visibility"], "archived": project.get("archived", False),
-        "namespace": {"id": 1000 + project["id"], "name": namespace, "path": namespace,
-                      "kind": "group", "full_path": namespace},
+        "visibility": project["visibility"],
+        "archived": project.get("archived", False),
+        "namespace": {
+            "id": 1000 + project["id"],
+            "name": namespace,
+            "path": namespace,
+            "kind": "group",
+            "full_path": namespace,
+        },
         "package_registry_access_level": "enabled",
         "permissions": {
             "project_access": {"access_level": level, "notification_level": 3} if level else None,

@@ -46,14 +46,15 @@ def start_registry(root: Path, gitlab_url: str, **env: str) -> RegistryServer:
         "REGISTRY_GITLAB_URL": gitlab_url,
         **env,
     }
-    subprocess.run([BIN / "data-registry", "db", "upgrade"], env=environ, check=True,
-                   capture_output=True)
+    subprocess.run([BIN / "data-registry", "db", "upgrade"], env=environ, check=True, capture_output=True)
     port = free_port()
     log = root / "registry.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [BIN / "data-registry", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-            env=environ, stdout=log_file, stderr=subprocess.STDOUT,
+            env=environ,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

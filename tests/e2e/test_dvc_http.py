@@ -34,12 +34,21 @@ class Dvc:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-                    "DVC_SITE_CACHE_DIR": str(root.parent / f"{root.name}-site-cache")}
+        self.env = {
+            **os.environ,
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(root.parent / f"{root.name}-site-cache"),
+        }
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(BIN / "dvc"), *args], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [str(BIN / "dvc"), *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if ok:
             assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
@@ -74,9 +83,13 @@ def workspace(tmp_path: Path, dataset: Path) -> Dvc:
 
 def same_tree(left: Path, right: Path) -> bool:
     compare = filecmp.dircmp(left, right)
-    return (not compare.left_only and not compare.right_only and not compare.diff_files
-            and not compare.funny_files
-            and all(filecmp.cmp(left / f, right / f, shallow=False) for f in compare.common_files))
+    return (
+        not compare.left_only
+        and not compare.right_only
+        and not compare.diff_files
+        and not compare.funny_files
+        and all(filecmp.cmp(left / f, right / f, shallow=False) for f in compare.common_files)
+    )
 
 
 def stored_objects(registry: RegistryServer, prefix: str) -> list[Path]:
@@ -84,9 +97,7 @@ def stored_objects(registry: RegistryServer, prefix: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
-def test_push_status_pull_fetch(
-    auth: str, registry: RegistryServer, dataset: Path, tmp_path: Path
-) -> None:
+def test_push_status_pull_fetch(auth: str, registry: RegistryServer, dataset: Path, tmp_path: Path) -> None:
     dvc = workspace(tmp_path, dataset)
     base = f"{registry.url}/{PROJECT}/-/data/{auth}"
     dvc.add_remote("post", f"{base}-post", auth=auth, token=TOKENS["developer"])
@@ -112,21 +123,18 @@ def test_push_status_pull_fetch(
     assert filecmp.cmp(dataset / "big.bin", dvc.root / "big.bin", shallow=False)
 
 
-def test_wrong_token_push_names_the_problem(
-    registry: RegistryServer, dataset: Path, tmp_path: Path
-) -> None:
+def test_wrong_token_push_names_the_problem(registry: RegistryServer, dataset: Path, tmp_path: Path) -> None:
     dvc = workspace(tmp_path, dataset)
-    dvc.add_remote("r", f"{registry.url}/{PROJECT}/-/data/wrong", auth="bearer",
-                   token="glpat-not-a-real-token")
+    dvc.add_remote(
+        "r", f"{registry.url}/{PROJECT}/-/data/wrong", auth="bearer", token="glpat-not-a-real-token"
+    )
     pushed = dvc.run("push", "-r", "r", ok=False)
     assert pushed.returncode != 0
     assert "GitLab token is invalid, expired or revoked" in pushed.stdout + pushed.stderr
     assert stored_objects(registry, "wrong") == []
 
 
-def test_reporter_pulls_but_cannot_push(
-    registry: RegistryServer, dataset: Path, tmp_path: Path
-) -> None:
+def test_reporter_pulls_but_cannot_push(registry: RegistryServer, dataset: Path, tmp_path: Path) -> None:
     dvc = workspace(tmp_path, dataset)
     url = f"{registry.url}/{PROJECT}/-/data/shared"
     dvc.add_remote("dev", url, auth="bearer", token=TOKENS["developer"])

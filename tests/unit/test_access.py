@@ -18,17 +18,39 @@ DEV, MAINT, OWNER = AccessLevel.DEVELOPER, AccessLevel.MAINTAINER, AccessLevel.O
 # | private    | Reporter+             | Developer+ | Maintainer+ |
 ALLOWED = {
     # visibility: {role: set of allowed actions} for a token with scope api
-    Visibility.PUBLIC: {NONE: {R}, GUEST: {R}, REPORTER: {R}, DEV: {R, W}, MAINT: {R, W, D},
-                        OWNER: {R, W, D}},
-    Visibility.INTERNAL: {NONE: {R}, GUEST: {R}, REPORTER: {R}, DEV: {R, W}, MAINT: {R, W, D},
-                          OWNER: {R, W, D}},
-    Visibility.PRIVATE: {NONE: set(), GUEST: set(), REPORTER: {R}, DEV: {R, W},
-                         MAINT: {R, W, D}, OWNER: {R, W, D}},
+    Visibility.PUBLIC: {
+        NONE: {R},
+        GUEST: {R},
+        REPORTER: {R},
+        DEV: {R, W},
+        MAINT: {R, W, D},
+        OWNER: {R, W, D},
+    },
+    Visibility.INTERNAL: {
+        NONE: {R},
+        GUEST: {R},
+        REPORTER: {R},
+        DEV: {R, W},
+        MAINT: {R, W, D},
+        OWNER: {R, W, D},
+    },
+    Visibility.PRIVATE: {
+        NONE: set(),
+        GUEST: set(),
+        REPORTER: {R},
+        DEV: {R, W},
+        MAINT: {R, W, D},
+        OWNER: {R, W, D},
+    },
 }
 
 
-def grant(visibility: Visibility, role: AccessLevel, scopes: set[str] | None = None,
-          archived: bool = False) -> Grant:
+def grant(
+    visibility: Visibility,
+    role: AccessLevel,
+    scopes: set[str] | None = None,
+    archived: bool = False,
+) -> Grant:
     actor = Actor(kind=CredentialKind.ACCESS_TOKEN, user_id=7, scopes=frozenset(scopes or {"api"}))
     return Grant(project=Project(1, "g/p", visibility, archived), actor=actor, role=role)
 
@@ -47,13 +69,14 @@ def test_matrix(visibility: Visibility, role: AccessLevel, action: Action) -> No
 
 
 def test_denial_names_the_role_needed() -> None:
-    with pytest.raises(PermissionDenied, match="^Developer role required to write to g/p$"):
+    with pytest.raises(PermissionDenied, match=r"^Developer role required to write to g/p$"):
         decide(grant(Visibility.PRIVATE, REPORTER), W)
 
 
-@pytest.mark.parametrize(("visibility", "ok"), [(Visibility.PUBLIC, True),
-                                                 (Visibility.INTERNAL, False),
-                                                 (Visibility.PRIVATE, False)])
+@pytest.mark.parametrize(
+    ("visibility", "ok"),
+    [(Visibility.PUBLIC, True), (Visibility.INTERNAL, False), (Visibility.PRIVATE, False)],
+)
 def test_anonymous_reads_only_public(visibility: Visibility, ok: bool) -> None:
     anonymous = Grant(project=Project(1, "g/p", visibility), actor=None)
     if ok:

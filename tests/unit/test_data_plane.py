@@ -30,7 +30,8 @@ def client(make_app: Callable[..., Flask]) -> FlaskClient:
 
 def stored_files(root: Path) -> list[str]:
     return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*")
+        str(p.relative_to(root))
+        for p in root.rglob("*")
         if p.is_file() and p.name not in {".secret_key"} and not p.name.startswith("registry.db")
     )
 
@@ -75,8 +76,7 @@ def test_expired_blob_url_is_refused(make_app: Callable[..., Flask]) -> None:
     body = b"expiring"
     client.put(ca_path(body), data=body, headers=bearer("developer"))
     storage = app.extensions["data_registry"].storage
-    signed = storage.sign_download(f"projects/101/{ca_path(body)[len('/ml/vision/-/data/'):]}",
-                                   ttl=-1)
+    signed = storage.sign_download(f"projects/101/{ca_path(body)[len('/ml/vision/-/data/') :]}", ttl=-1)
     response = client.get(signed.url)
     assert response.status_code == 403
     assert response.status == "403 Signed URL expired"
@@ -100,8 +100,12 @@ def test_md5_mismatch_is_rejected_and_nothing_is_kept(client: FlaskClient, tmp_p
 def test_reason_phrase_and_body_carry_the_message(client: FlaskClient) -> None:
     response = client.put(f"{BASE}/x", data=b"1", headers=bearer("reporter"))
     assert response.status == "403 Developer role required to write to ml/vision"
-    assert response.json == {"error": {"code": "permission_denied",
-                                       "message": "Developer role required to write to ml/vision"}}
+    assert response.json == {
+        "error": {
+            "code": "permission_denied",
+            "message": "Developer role required to write to ml/vision",
+        }
+    }
 
 
 @pytest.mark.parametrize("role", ["expired", "revoked"])
@@ -171,8 +175,11 @@ def test_credentials_in_every_accepted_form(client: FlaskClient) -> None:
     body = b"auth forms"
     client.put(ca_path(body), data=body, headers=bearer("developer"))
     basic = base64.b64encode(f"anyone:{TOKENS['reporter']}".encode()).decode()
-    for headers in ({"PRIVATE-TOKEN": TOKENS["reporter"]}, {"Authorization": f"Basic {basic}"},
-                    bearer("reporter")):
+    for headers in (
+        {"PRIVATE-TOKEN": TOKENS["reporter"]},
+        {"Authorization": f"Basic {basic}"},
+        bearer("reporter"),
+    ):
         assert client.head(ca_path(body), headers=headers).status_code == 200
 
 

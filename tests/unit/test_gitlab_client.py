@@ -18,30 +18,56 @@ TOKEN = Credential(CredentialKind.ACCESS_TOKEN, "glpat-xxxxxxxxxxxxxxxxxxxx")
 
 # doc/api/personal_access_tokens.md, "Self-inform"
 TOKEN_SELF = {
-    "id": 42, "name": "Test Token", "revoked": False, "created_at": "2020-07-23T14:31:47.729Z",
-    "description": "Test Token description", "scopes": ["api"], "user_id": 3,
-    "last_used_at": "2021-10-06T17:58:37.550Z", "active": True, "expires_at": "2030-01-31",
+    "id": 42,
+    "name": "Test Token",
+    "revoked": False,
+    "created_at": "2020-07-23T14:31:47.729Z",
+    "description": "Test Token description",
+    "scopes": ["api"],
+    "user_id": 3,
+    "last_used_at": "2021-10-06T17:58:37.550Z",
+    "active": True,
+    "expires_at": "2030-01-31",
 }
 # doc/api/projects.md, "Get a single project" (abridged to the fields the registry reads and a few more)
 PROJECT = {
-    "id": 3, "description": "Lorem ipsum", "default_branch": "main", "visibility": "private",
+    "id": 3,
+    "description": "Lorem ipsum",
+    "default_branch": "main",
+    "visibility": "private",
     "ssh_url_to_repo": "git@example.com:diaspora/diaspora-project-site.git",
     "http_url_to_repo": "http://example.com/diaspora/diaspora-project-site.git",
     "web_url": "http://example.com/diaspora/diaspora-project-site",
-    "name": "Diaspora Project Site", "name_with_namespace": "Diaspora / Diaspora Project Site",
-    "path": "diaspora-project-site", "path_with_namespace": "diaspora/diaspora-project-site",
-    "archived": False, "created_at": "2013-09-30T13:46:02Z",
-    "namespace": {"id": 3, "name": "Diaspora", "path": "diaspora", "kind": "group",
-                  "full_path": "diaspora"},
-    "permissions": {"project_access": {"access_level": 10, "notification_level": 3},
-                    "group_access": {"access_level": 50, "notification_level": 3}},
+    "name": "Diaspora Project Site",
+    "name_with_namespace": "Diaspora / Diaspora Project Site",
+    "path": "diaspora-project-site",
+    "path_with_namespace": "diaspora/diaspora-project-site",
+    "archived": False,
+    "created_at": "2013-09-30T13:46:02Z",
+    "namespace": {
+        "id": 3,
+        "name": "Diaspora",
+        "path": "diaspora",
+        "kind": "group",
+        "full_path": "diaspora",
+    },
+    "permissions": {
+        "project_access": {"access_level": 10, "notification_level": 3},
+        "group_access": {"access_level": 50, "notification_level": 3},
+    },
 }
 # doc/api/members.md, "Get a member of a group or project, including inherited and invited members"
 MEMBER_ALL = {
-    "id": 3, "username": "raymond_smith", "name": "Raymond Smith", "state": "active",
+    "id": 3,
+    "username": "raymond_smith",
+    "name": "Raymond Smith",
+    "state": "active",
     "avatar_url": "https://www.gravatar.com/avatar/c2525a7f58ae3776070e44c106c48e15?s=80&d=identicon",
-    "web_url": "http://192.168.1.8:3000/root", "access_level": 30,
-    "created_at": "2012-10-22T14:13:35Z", "expires_at": None, "group_saml_identity": None,
+    "web_url": "http://192.168.1.8:3000/root",
+    "access_level": 30,
+    "created_at": "2012-10-22T14:13:35Z",
+    "expires_at": None,
+    "group_saml_identity": None,
     "membership_state": "active",
 }
 UNAUTHORIZED = {"message": "401 Unauthorized"}
@@ -70,8 +96,7 @@ def test_token_self_sends_the_token_and_reads_the_documented_fields(
 
 @responses.activate
 def test_unknown_token_is_invalid(gateway: PythonGitLabGateway) -> None:
-    responses.add(responses.GET, f"{API}/personal_access_tokens/self", json=UNAUTHORIZED,
-                  status=401)
+    responses.add(responses.GET, f"{API}/personal_access_tokens/self", json=UNAUTHORIZED, status=401)
     with pytest.raises(InvalidCredential):
         gateway.access_token_info(TOKEN)
 
@@ -81,13 +106,16 @@ def test_project_by_path_is_url_encoded(gateway: PythonGitLabGateway) -> None:
     responses.add(responses.GET, f"{API}/projects/diaspora%2Fdiaspora-project-site", json=PROJECT)
     project = gateway.project(TOKEN, ProjectRef(path="diaspora/diaspora-project-site"))
     assert (project.id, project.path, project.visibility, project.archived) == (
-        3, "diaspora/diaspora-project-site", Visibility.PRIVATE, False)
+        3,
+        "diaspora/diaspora-project-site",
+        Visibility.PRIVATE,
+        False,
+    )
 
 
 @responses.activate
 def test_invisible_project_is_not_found(gateway: PythonGitLabGateway) -> None:
-    responses.add(responses.GET, f"{API}/projects/9", json={"message": "404 Project Not Found"},
-                  status=404)
+    responses.add(responses.GET, f"{API}/projects/9", json={"message": "404 Project Not Found"}, status=404)
     with pytest.raises(ProjectNotFound):
         gateway.project(None, ProjectRef(id=9))
 
@@ -95,8 +123,12 @@ def test_invisible_project_is_not_found(gateway: PythonGitLabGateway) -> None:
 @responses.activate
 def test_effective_membership(gateway: PythonGitLabGateway) -> None:
     responses.add(responses.GET, f"{API}/projects/3/members/all/3", json=MEMBER_ALL)
-    responses.add(responses.GET, f"{API}/projects/3/members/all/4",
-                  json={"message": "404 Not found"}, status=404)
+    responses.add(
+        responses.GET,
+        f"{API}/projects/3/members/all/4",
+        json={"message": "404 Not found"},
+        status=404,
+    )
     assert gateway.member_access_level(TOKEN, 3, 3) is AccessLevel.DEVELOPER
     assert gateway.member_access_level(TOKEN, 3, 4) is AccessLevel.NO_ACCESS
 
@@ -104,8 +136,13 @@ def test_effective_membership(gateway: PythonGitLabGateway) -> None:
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
 @responses.activate
 def test_gitlab_trouble_is_unavailable_never_denied(gateway: PythonGitLabGateway, status: int) -> None:
-    responses.add(responses.GET, f"{API}/projects/3", json={"message": "busy"}, status=status,
-                  headers={"Retry-After": "17"})
+    responses.add(
+        responses.GET,
+        f"{API}/projects/3",
+        json={"message": "busy"},
+        status=status,
+        headers={"Retry-After": "17"},
+    )
     with pytest.raises(GitLabUnavailable) as info:
         gateway.project(TOKEN, ProjectRef(id=3))
     assert info.value.headers["Retry-After"] == "17"
