@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
-from scripts.gitlab_sim import World, create_simulator, load_world
+from scripts.harness import Simulator, start_simulator
 
 TOKENS = {
     "maintainer": "glpat-maintainer-token-0001",
@@ -29,26 +26,12 @@ TOKENS = {
 }
 
 
-@dataclass
-class Simulator:
-    url: str
-    world: World
-    server: BaseWSGIServer
-
-
-def serve_in_thread(wsgi_app: Any) -> BaseWSGIServer:
-    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
 @pytest.fixture
 def simulator() -> Iterator[Simulator]:
     """A fresh GitLab simulator (seeded from scripts/gitlab_sim/seed.json) on 127.0.0.1."""
-    world = load_world()
-    server = serve_in_thread(create_simulator(world))
-    yield Simulator(url=f"http://127.0.0.1:{server.server_port}", world=world, server=server)
-    server.shutdown()
+    sim = start_simulator()
+    yield sim
+    sim.stop()
 
 
 @pytest.fixture

@@ -84,15 +84,24 @@ class LocalBackend:
         return _read_range(handle, start, end)
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
+        """Blobs in key order, like a bucket listing, walking only the directories the prefix allows."""
         base = self.root / prefix
         top = base if prefix.endswith("/") or base.is_dir() else base.parent
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames.sort()
-            for name in sorted(filenames):
-                full = Path(dirpath) / name
-                key = full.relative_to(self.root).as_posix()
-                if key.startswith(prefix) and not key.startswith(".tmp/"):
-                    yield BlobInfo(key=key, size=full.stat().st_size, md5=None)
+        yield from (b for b in self._walk(top) if b.key.startswith(prefix))
+
+    def _walk(self, directory: Path) -> Iterator[BlobInfo]:
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in sorted(entries, key=lambda e: e.name + "/" if e.is_dir() else e.name):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if path != self._tmp:
+                    yield from self._walk(path)
+            elif entry.is_file(follow_symlinks=False):
+                key = path.relative_to(self.root).as_posix()
+                yield BlobInfo(key=key, size=entry.stat().st_size, md5=None)
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.harness import BIN, RegistryServer
 from tests.conftest import TOKENS
-from tests.e2e.conftest import BIN, RegistryServer
 
 pytestmark = pytest.mark.e2e
 PROJECT = "ml/vision"

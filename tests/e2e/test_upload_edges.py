@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from scripts.harness import RegistryServer
 from tests.conftest import TOKENS
-from tests.e2e.conftest import RegistryServer
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": f"Bearer {TOKENS['developer']}"}

@@ -13,7 +13,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import TOKENS, Simulator, bearer
+from scripts.harness import Simulator
+from tests.conftest import TOKENS, bearer
 
 BASE = "/ml/vision/-/data/dvc"
 

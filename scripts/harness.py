@@ -1,0 +1,107 @@
+"""Start and stop real processes for tests, benchmarks and the demo: the registry under gunicorn and the
+GitLab simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from scripts.gitlab_sim import World, create_simulator, load_world
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Simulator:
+    """The GitLab simulator serving from a thread of this process."""
+
+    url: str
+    world: World
+    server: BaseWSGIServer
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_in_thread(wsgi_app: Any) -> BaseWSGIServer:
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+def start_simulator() -> Simulator:
+    world = load_world()
+    server = serve_in_thread(create_simulator(world))
+    return Simulator(url=f"http://127.0.0.1:{server.server_port}", world=world, server=server)
+
+
+@dataclass
+class RegistryServer:
+    """`data-registry serve` running as a child process."""
+
+    url: str
+    storage: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_registry(
+    root: Path, gitlab_url: str, *, serve_args: tuple[str, ...] = (), **env: str
+) -> RegistryServer:
+    """`data-registry db upgrade`, then `data-registry serve` on a free loopback port; waits for health."""
+    storage = root / "storage"
+    environ = {
+        **os.environ,
+        "REGISTRY_STORAGE_URL": f"file://{storage}",
+        "REGISTRY_GITLAB_URL": gitlab_url,
+        **env,
+    }
+    subprocess.run([BIN / "data-registry", "db", "upgrade"], env=environ, check=True, capture_output=True)
+    port = free_port()
+    log = root / "registry.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [BIN / "data-registry", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", *serve_args],
+            env=environ,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/-/health", timeout=1).status_code == 200:
+                return RegistryServer(url=url, storage=storage, log=log, process=process)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"registry did not start:\n{log.read_text()}")
