@@ -107,6 +107,7 @@ class Grant:
 
 _MD5_PATH = re.compile(r"(?:^|/)(?:files/md5/)?([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
 _MAX_PATH_BYTES = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def check_object_path(path: str) -> None:
         raise InvalidPath("Invalid path: must not start with '/'")
     if "\\" in path:
         raise InvalidPath("Invalid path: backslash is not allowed")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+    if _CONTROL.search(path):
         raise InvalidPath("Invalid path: control characters are not allowed")
     for segment in path.split("/"):
         if segment == "":

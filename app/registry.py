@@ -62,24 +62,25 @@ class Registry:
             raise ObjectNotFound(f"Object not found: {path}")
         return info
 
-    def stat(self, credential: Credential | None, ref: ProjectRef, path: str) -> ObjectInfo:
-        """The indexed object, or ObjectNotFound."""
+    def _readable(self, credential: Credential | None, ref: ProjectRef, path: str) -> tuple[ObjectInfo, str]:
         obj_path = ObjectPath(path)
         grant = self._authorizer.authorize(credential, ref, Action.READ)
-        return self._lookup(grant, obj_path)
+        return self._lookup(grant, obj_path), object_key(grant.project.id, obj_path)
+
+    def stat(self, credential: Credential | None, ref: ProjectRef, path: str) -> ObjectInfo:
+        """The indexed object, or ObjectNotFound."""
+        return self._readable(credential, ref, path)[0]
 
     def download(self, credential: Credential | None, ref: ProjectRef, path: str) -> Download:
         """The object and a signed URL valid for the configured TTL."""
-        info = self.stat(credential, ref, path)
-        key = object_key(info.project_id, ObjectPath(info.path))
+        info, key = self._readable(credential, ref, path)
         return Download(info=info, url=self._storage.sign_download(key, ttl=self._ttl))
 
     def open(
         self, credential: Credential | None, ref: ProjectRef, path: str
     ) -> tuple[ObjectInfo, Callable[[int, int], Iterator[bytes]]]:
         """The object and a reader of its bytes [start, stop), streamed from storage through the app."""
-        info = self.stat(credential, ref, path)
-        key = object_key(info.project_id, ObjectPath(info.path))
+        info, key = self._readable(credential, ref, path)
         return info, lambda start, stop: self._storage.read(key, start=start, end=stop)
 
     def upload(

@@ -35,8 +35,10 @@ def build_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        writer = conn.get_execution_options().get("writer", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("reader"):
+            return  # single-statement reads run in SQLite's autocommit mode: no BEGIN/ROLLBACK trip
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("writer") else "BEGIN")
 
     return engine
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, json, request
 
 from app.errors import MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
-from app.web import services
+from app.web import Services, services
 from app.web.credentials import carries_basic_auth, credential_from
 from app.web.streaming import ranged_response, request_chunks
 
@@ -42,44 +42,39 @@ def _dispatch(ref: ProjectRef, path: str) -> Response:
     return handler(ref, path)
 
 
-def _object_headers(info: ObjectInfo) -> dict[str, str]:
-    return {
-        "ETag": info.etag,
-        "X-Checksum-MD5": info.md5,
-        "X-Object-Size": str(info.size),
-        "Last-Modified": format_datetime(info.created_at, usegmt=True),
-    }
+def _object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    return [("ETag", info.etag), ("X-Checksum-MD5", info.md5), ("X-Object-Size", str(info.size))]
 
 
 def _head(ref: ProjectRef, path: str) -> Response:
     info = services().registry.stat(credential_from(request), ref, path)
-    response = Response(status=200, headers=_object_headers(info), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(info.size)
-    response.headers["Accept-Ranges"] = "bytes"
-    return response
+    headers = _object_headers(info)
+    headers += [
+        ("Content-Length", str(info.size)),
+        ("Accept-Ranges", "bytes"),
+        ("Last-Modified", format_datetime(info.created_at, usegmt=True)),
+    ]
+    return Response(status=200, headers=headers, mimetype="application/octet-stream")
 
 
-def _streams_downloads() -> bool:
+def _streams_downloads(svc: Services) -> bool:
     """Proxy mode, or Basic credentials from a client that would re-send them to the bucket."""
-    if services().settings.download_mode == "proxy":
+    if svc.settings.download_mode == "proxy":
         return True
-    agent = request.headers.get("User-Agent", "")
-    return carries_basic_auth(request) and not agent.startswith(_REDIRECT_SAFE_AGENTS)
+    return carries_basic_auth(request) and not request.user_agent.string.startswith(_REDIRECT_SAFE_AGENTS)
 
 
 def _get(ref: ProjectRef, path: str) -> Response:
-    registry, credential = services().registry, credential_from(request)
-    if _streams_downloads():
+    svc = services()
+    registry, credential = svc.registry, credential_from(request)
+    if _streams_downloads(svc):
         info, reader = registry.open(credential, ref, path)
-        return ranged_response(request, info.size, reader, _object_headers(info))
+        return ranged_response(request, info.size, reader, dict(_object_headers(info)))
     download = registry.download(credential, ref, path)
-    location = download.url.url
-    if location.startswith("/"):
-        location = request.host_url.rstrip("/") + location
-    response = Response(status=302, headers=_object_headers(download.info))
-    response.headers["Location"] = location
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # A relative Location (the local backend without REGISTRY_PUBLIC_URL) is resolved by every client.
+    headers = _object_headers(download.info)
+    headers += [("Location", download.url.url), ("Cache-Control", "no-store")]
+    return Response(status=302, headers=headers)
 
 
 def _upload(ref: ProjectRef, path: str) -> Response:
