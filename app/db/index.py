@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -71,7 +71,9 @@ class _PreparedQuery:
                     raise
         if row is None:
             return None
-        return tuple(convert(value) if convert else value for convert, value in zip(self._convert, row))
+        return tuple(
+            convert(value) if convert else value for convert, value in zip(self._convert, row, strict=True)
+        )
 
 
 class ProjectWrite:
