@@ -23,6 +23,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     from app.web import Services, build_web_app
 
     settings = load_settings(overrides=overrides)
+    _configure_logging(settings.log_level)
     storage = build_storage(settings)
     index = ObjectIndex(build_engine(settings.effective_database_url))
     if gateway is None:
@@ -40,3 +41,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
         authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl
     )
     return build_web_app(Services(settings=settings, registry=registry, index=index, storage=storage))
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr at the configured level, unless the host process (gunicorn, pytest) already does."""
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(level)

@@ -115,9 +115,7 @@ class Registry:
                     )
                 self._storage.commit(staged)
                 uploader = grant.actor.user_id if grant.actor else None
-                tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
-                info = tx.get(obj_path.value)
-            assert info is not None
+                info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
             return Upload(info=info, created=existing is None)
         finally:
             self._storage.discard(staged)

@@ -8,19 +8,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, select
+from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import ObjectRow, ProjectRow
+from app.db.models import Base, ObjectRow, ProjectRow
 from app.model import ObjectInfo, Project
 
 
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every datetime stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _info(row: ObjectRow) -> ObjectInfo:
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return ObjectInfo(
-        project_id=row.project_id, path=row.path, size=row.size, md5=row.md5, created_at=created
+        project_id=row.project_id,
+        path=row.path,
+        size=row.size,
+        md5=row.md5,
+        created_at=_aware(row.created_at),
     )
 
 
@@ -76,42 +84,77 @@ class _PreparedQuery:
         )
 
 
+_OBJECTS = Base.metadata.tables["objects"]
+_PROJECTS = Base.metadata.tables["projects"]
+
+
 class ProjectWrite:
-    """One write transaction on one project, holding the project's write lock until it ends."""
+    """One write transaction on one project, holding the project's write lock until it ends.
+    Core statements (no ORM): an upload's index work is a handful of single-row statements."""
 
-    def __init__(self, session: Session, project: ProjectRow) -> None:
-        self._session = session
-        self._project = project
-
-    def _row(self, path: str) -> ObjectRow | None:
-        return self._session.scalars(
-            select(ObjectRow).where(ObjectRow.project_id == self._project.id, ObjectRow.path == path)
-        ).one_or_none()
+    def __init__(self, conn: Connection, project_id: int) -> None:
+        self._conn = conn
+        self._project_id = project_id
+        self._seen: dict[str, ObjectInfo | None] = {}
 
     def get(self, path: str) -> ObjectInfo | None:
-        row = self._row(path)
-        return _info(row) if row else None
+        if path not in self._seen:
+            row = self._conn.execute(
+                select(_OBJECTS.c.size, _OBJECTS.c.md5, _OBJECTS.c.created_at).where(
+                    _OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path
+                )
+            ).first()
+            self._seen[path] = (
+                None
+                if row is None
+                else ObjectInfo(
+                    project_id=self._project_id,
+                    path=path,
+                    size=row.size,
+                    md5=row.md5,
+                    created_at=_aware(row.created_at),
+                )
+            )
+        return self._seen[path]
 
-    def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> None:
+    def _add_usage(self, bytes_delta: int, count_delta: int) -> None:
+        self._conn.execute(
+            update(_PROJECTS)
+            .where(_PROJECTS.c.id == self._project_id)
+            .values(
+                used_bytes=_PROJECTS.c.used_bytes + bytes_delta,
+                object_count=_PROJECTS.c.object_count + count_delta,
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> ObjectInfo:
         """Index an object (replacing what was at its path) and update the project's usage."""
-        row = self._row(path)
-        if row is None:
-            row = ObjectRow(project_id=self._project.id, path=path, size=size, md5=md5)
-            self._session.add(row)
-            self._project.object_count += 1
-            self._project.used_bytes += size
+        existing, now = self.get(path), datetime.now(UTC)
+        values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now}
+        if existing is None:
+            self._conn.execute(insert(_OBJECTS).values(project_id=self._project_id, path=path, **values))
+            self._add_usage(size, 1)
         else:
-            self._project.used_bytes += size - row.size
-            row.size, row.md5, row.created_at = size, md5, datetime.now(UTC)
-        row.uploader_id = uploader_id
+            self._conn.execute(
+                update(_OBJECTS)
+                .where(_OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path)
+                .values(**values)
+            )
+            self._add_usage(size - existing.size, 0)
+        info = ObjectInfo(project_id=self._project_id, path=path, size=size, md5=md5, created_at=now)
+        self._seen[path] = info
+        return info
 
     def remove(self, path: str) -> bool:
-        row = self._row(path)
-        if row is None:
+        existing = self.get(path)
+        if existing is None:
             return False
-        self._project.object_count -= 1
-        self._project.used_bytes -= row.size
-        self._session.delete(row)
+        self._conn.execute(
+            delete(_OBJECTS).where(_OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path)
+        )
+        self._add_usage(-existing.size, -1)
+        self._seen[path] = None
         return True
 
 
@@ -122,7 +165,7 @@ class ObjectIndex:
         self._engine = engine
         self._reader = engine.execution_options(reader=True)
         self._writer = engine.execution_options(writer=True)
-        objects = ObjectRow.__table__.c
+        objects = _OBJECTS.c
         self._get_object = _PreparedQuery(
             engine,
             select(objects.size, objects.md5, objects.created_at).where(
@@ -136,8 +179,7 @@ class ObjectIndex:
         if row is None:
             return None
         size, md5, created = row
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
-        return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=created)
+        return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=_aware(created))
 
     def project_usage(self, project_id: int) -> tuple[int, int]:
         """(bytes used, object count) of a project; zeros when it has no data."""
@@ -148,28 +190,29 @@ class ObjectIndex:
     @contextmanager
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
         """A transaction that locks the project (creating its row on first write) and commits on exit."""
-        with Session(self._writer) as session, session.begin():
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            now = datetime.now(UTC)
-            session.execute(
-                insert(ProjectRow)
-                .values(
-                    id=project.id,
-                    path=project.path,
-                    state="active",
-                    used_bytes=0,
-                    object_count=0,
-                    created_at=now,
-                    updated_at=now,
+        lock = select(_PROJECTS.c.path).where(_PROJECTS.c.id == project.id).with_for_update()
+        with self._writer.begin() as conn:
+            known_path = conn.execute(lock).scalar_one_or_none()
+            if known_path is None:
+                now = datetime.now(UTC)
+                dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                conn.execute(
+                    dialect_insert(_PROJECTS)
+                    .values(
+                        id=project.id,
+                        path=project.path,
+                        state="active",
+                        used_bytes=0,
+                        object_count=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["id"])
                 )
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-            row = session.scalars(
-                select(ProjectRow).where(ProjectRow.id == project.id).with_for_update()
-            ).one()
-            if row.path != project.path:
-                row.path = project.path
-            yield ProjectWrite(session, row)
+                known_path = conn.execute(lock).scalar_one()
+            if known_path != project.path:
+                conn.execute(update(_PROJECTS).where(_PROJECTS.c.id == project.id).values(path=project.path))
+            yield ProjectWrite(conn, project.id)
 
     def check(self) -> None:
         """Raise when the database cannot be queried."""

@@ -150,3 +150,11 @@ def test_reporter_pulls_but_cannot_push(registry: RegistryServer, dataset: Path,
     pushed = dvc.run("push", "-r", "rep", ok=False)
     assert pushed.returncode != 0
     assert f"Developer role required to write to {PROJECT}" in pushed.stdout + pushed.stderr
+
+
+def test_no_token_in_the_logs(registry: RegistryServer) -> None:
+    """Runs after the pushes and pulls above, on the same server: its whole log is token-free."""
+    log = registry.log_text()
+    assert "POST /ml/vision/-/data/" in log  # the access log did record the traffic
+    for token in (*TOKENS.values(), "glpat-not-a-real-token"):
+        assert token not in log
