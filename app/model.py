@@ -105,7 +105,8 @@ class Grant:
     role: AccessLevel = AccessLevel.NO_ACCESS
 
 
-_MD5_PATH = re.compile(r"(?:^|/)(?:files/md5/)?([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
+# DVC content-addressed layouts: `<remote>/files/md5/xx/<30 hex>[.dir]`, legacy `<remote>/xx/<30 hex>[.dir]`
+_MD5_PATH = re.compile(r"^(?P<prefix>(?:.*/)?)(?P<head>[0-9a-f]{2})/(?P<tail>[0-9a-f]{30})(?P<dir>\.dir)?$")
 _MAX_PATH_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -125,8 +126,31 @@ class ObjectPath:
     @property
     def expected_md5(self) -> str | None:
         """The md5 a DVC content-addressed path promises (`files/md5/xx/<30 hex>[.dir]`), else None."""
-        match = _MD5_PATH.search(self.value)
-        return match.group(1) + match.group(2) if match else None
+        address = self.content_address
+        return address.md5 if address else None
+
+    @property
+    def content_address(self) -> ContentAddress | None:
+        """Where this path sits in a DVC content-addressed layout, None when it is not such a path."""
+        match = _MD5_PATH.match(self.value)
+        if match is None:
+            return None
+        return ContentAddress(
+            prefix=match["prefix"], md5=match["head"] + match["tail"], is_dir=bool(match["dir"])
+        )
+
+
+@dataclass(frozen=True)
+class ContentAddress:
+    """A DVC object path split into its directory of objects, its md5, and whether it is a `.dir`."""
+
+    prefix: str
+    md5: str
+    is_dir: bool
+
+    def sibling(self, md5: str) -> str:
+        """The path of the (file) object with that md5 in the same remote and layout."""
+        return f"{self.prefix}{md5[:2]}/{md5[2:]}"
 
 
 def check_object_path(path: str) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
 from app.errors import ChecksumMismatch, Conflict, ObjectNotFound
+from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import (
     Action,
+    ContentAddress,
     Credential,
     Grant,
     ObjectInfo,
@@ -20,8 +21,6 @@ from app.model import (
     object_key,
 )
 from app.storage.base import StorageBackend
-
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,24 +91,26 @@ class Registry:
         *,
         overwrite: bool = False,
     ) -> Upload:
-        """Stream a body into storage; it becomes visible only when complete and, if content-addressed,
-        when its md5 matches the path."""
+        """Stream a body into storage. It becomes visible only when complete; a content-addressed object
+        only when its md5 matches its path; a `.dir` manifest only when every file it lists is here."""
         obj_path = ObjectPath(path)
         grant = self._authorizer.authorize(credential, ref, Action.WRITE)
         project = grant.project
-        staged = self._storage.stage(object_key(project.id, obj_path), body)
+        address = obj_path.content_address
+        manifest = _Tee(body) if address is not None and address.is_dir else None
+        staged = self._storage.stage(object_key(project.id, obj_path), manifest or body)
         try:
-            expected = obj_path.expected_md5
-            if expected is not None and staged.md5 != expected:
+            if address is not None and staged.md5 != address.md5:
                 raise ChecksumMismatch(
                     f"Checksum mismatch: body md5 {staged.md5} does not match path {obj_path}"
                 )
+            if address is not None and manifest is not None and manifest.complete:
+                self._refuse_missing_children(project.id, address, bytes(manifest.buffer))
             with self._index.writing(project) as tx:
                 existing = tx.get(obj_path.value)
                 if existing is not None and existing.md5 == staged.md5:
-                    self._storage.discard(staged)
                     return Upload(info=existing, created=False)
-                if existing is not None and expected is None and not overwrite:
+                if existing is not None and address is None and not overwrite:
                     raise Conflict(
                         f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
                     )
@@ -120,28 +121,52 @@ class Registry:
         finally:
             self._storage.discard(staged)
 
+    def _refuse_missing_children(self, project_id: int, address: ContentAddress, manifest: bytes) -> None:
+        children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))
+        missing = self._index.missing(project_id, children)
+        if missing:
+            raise Conflict(
+                f"{len(missing)} of {len(children)} files listed in this .dir are not uploaded"
+                f" (first: {missing[0]}); push them first"
+            )
+
     def delete(self, credential: Credential | None, ref: ProjectRef, path: str) -> None:
         """Delete an object (Maintainer); refuse while a `.dir` manifest still lists it."""
         obj_path = ObjectPath(path)
         grant = self._authorizer.authorize(credential, ref, Action.DELETE)
-        info = self._lookup(grant, obj_path)
-        if obj_path.expected_md5 is not None and not obj_path.value.endswith(".dir"):
-            self._refuse_if_listed(grant, obj_path, info.md5)
+        self._lookup(grant, obj_path)
+        address = obj_path.content_address
+        if address is not None and not address.is_dir:
+            self._refuse_if_listed(grant, address, obj_path)
         with self._index.writing(grant.project) as tx:
             tx.remove(obj_path.value)
         self._storage.delete(object_key(grant.project.id, obj_path))
 
-    def _refuse_if_listed(self, grant: Grant, path: ObjectPath, md5: str) -> None:
-        remote_root = path.value[: path.value.rfind("/", 0, path.value.rfind("/")) + 1]
-        if remote_root.endswith("files/md5/"):
-            remote_root = remote_root[: -len("files/md5/")]
-        for manifest in self._index.find(grant.project.id, prefix=remote_root, suffix=".dir"):
+    def _refuse_if_listed(self, grant: Grant, address: ContentAddress, path: ObjectPath) -> None:
+        for manifest in self._index.find(grant.project.id, prefix=address.prefix, suffix=".dir"):
             if manifest.size > MAX_MANIFEST_BYTES:
                 continue
             key = object_key(grant.project.id, ObjectPath(manifest.path))
             try:
-                entries = json.loads(b"".join(self._storage.read(key)))
-            except (ValueError, ObjectNotFound):
+                listed = listed_md5s(b"".join(self._storage.read(key)))
+            except (InvalidManifest, ObjectNotFound):
                 continue
-            if any(isinstance(e, dict) and e.get("md5") == md5 for e in entries):
+            if address.md5 in listed:
                 raise Conflict(f"{path} is listed in {manifest.path}; delete that .dir first")
+
+
+class _Tee:
+    """Passes a body through while keeping a copy of it, up to MAX_MANIFEST_BYTES."""
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self._body = body
+        self.buffer = bytearray()
+        self.complete = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            if self.complete and len(self.buffer) + len(chunk) <= MAX_MANIFEST_BYTES:
+                self.buffer += chunk
+            else:
+                self.complete, self.buffer = False, bytearray()
+            yield chunk

@@ -3,6 +3,7 @@ GitLab simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -47,6 +48,7 @@ def serve_in_thread(wsgi_app: Any) -> BaseWSGIServer:
 
 
 def start_simulator() -> Simulator:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per simulated API call is noise
     world = load_world()
     server = serve_in_thread(create_simulator(world))
     return Simulator(url=f"http://127.0.0.1:{server.server_port}", world=world, server=server)

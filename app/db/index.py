@@ -219,6 +219,21 @@ class ObjectIndex:
         with Session(self._engine) as session:
             session.execute(select(1))
 
+    def missing(self, project_id: int, paths: list[str]) -> list[str]:
+        """Those of the paths that have no object in the project, in the order given."""
+        present: set[str] = set()
+        with self._reader.connect() as conn:
+            for start in range(0, len(paths), 500):
+                batch = paths[start : start + 500]
+                present.update(
+                    conn.execute(
+                        select(_OBJECTS.c.path).where(
+                            _OBJECTS.c.project_id == project_id, _OBJECTS.c.path.in_(batch)
+                        )
+                    ).scalars()
+                )
+        return [path for path in paths if path not in present]
+
     def find(self, project_id: int, *, prefix: str, suffix: str = "") -> Iterator[ObjectInfo]:
         """A project's objects whose path starts with prefix and ends with suffix, paged by id."""
         last_id, page = 0, 500

@@ -222,3 +222,27 @@ def test_gitlab_down_is_503_with_retry_after(client: FlaskClient, simulator: Sim
     simulator.server.server_close()
     unreachable = client.put(f"{BASE}/x", data=b"1", headers=bearer("maintainer"))
     assert unreachable.status_code == 503 and "unreachable" in unreachable.status
+
+
+def test_dir_manifest_is_refused_until_its_files_are_uploaded(client: FlaskClient, tmp_path: Path) -> None:
+    children = [b"first child", b"second child"]
+    manifest = json.dumps(
+        [{"md5": hashlib.md5(c).hexdigest(), "relpath": f"{i}.txt"} for i, c in enumerate(children)]
+    ).encode()
+    dev = bearer("developer")
+    client.put(ca_path(children[0]), data=children[0], headers=dev)
+
+    early = client.put(ca_path(manifest, ".dir"), data=manifest, headers=dev)
+    assert early.status_code == 409
+    assert early.status.startswith("409 1 of 2 files listed in this .dir are not uploaded")
+    assert client.head(ca_path(manifest, ".dir"), headers=dev).status_code == 404
+
+    client.put(ca_path(children[1]), data=children[1], headers=dev)
+    assert client.put(ca_path(manifest, ".dir"), data=manifest, headers=dev).status_code == 201
+
+
+def test_a_dir_that_is_not_a_manifest_is_refused(client: FlaskClient) -> None:
+    body = b"not json at all"
+    response = client.put(ca_path(body, ".dir"), data=body, headers=bearer("developer"))
+    assert response.status == "400 Invalid .dir manifest: not JSON"
+    assert client.head(ca_path(body, ".dir"), headers=bearer("developer")).status_code == 404
