@@ -86,6 +86,23 @@ class _PreparedQuery:
 
 _OBJECTS = Base.metadata.tables["objects"]
 _PROJECTS = Base.metadata.tables["projects"]
+_O, _P = _OBJECTS.c, _PROJECTS.c
+# Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
+_THIS_OBJECT = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
+_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at).where(*_THIS_OBJECT)
+_INSERT_OBJECT = insert(_OBJECTS)
+_UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
+_DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
+_ADD_USAGE = (
+    update(_PROJECTS)
+    .where(_P.id == bindparam("b_project"))
+    .values(
+        used_bytes=_P.used_bytes + bindparam("b_bytes"),
+        object_count=_P.object_count + bindparam("b_count"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_LOCK_PROJECT = select(_P.path).where(_P.id == bindparam("b_project")).with_for_update()
 
 
 class ProjectWrite:
@@ -97,13 +114,12 @@ class ProjectWrite:
         self._project_id = project_id
         self._seen: dict[str, ObjectInfo | None] = {}
 
+    def _where(self, path: str) -> dict[str, Any]:
+        return {"b_project": self._project_id, "b_path": path}
+
     def get(self, path: str) -> ObjectInfo | None:
         if path not in self._seen:
-            row = self._conn.execute(
-                select(_OBJECTS.c.size, _OBJECTS.c.md5, _OBJECTS.c.created_at).where(
-                    _OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path
-                )
-            ).first()
+            row = self._conn.execute(_SELECT_OBJECT, self._where(path)).first()
             self._seen[path] = (
                 None
                 if row is None
@@ -119,13 +135,13 @@ class ProjectWrite:
 
     def _add_usage(self, bytes_delta: int, count_delta: int) -> None:
         self._conn.execute(
-            update(_PROJECTS)
-            .where(_PROJECTS.c.id == self._project_id)
-            .values(
-                used_bytes=_PROJECTS.c.used_bytes + bytes_delta,
-                object_count=_PROJECTS.c.object_count + count_delta,
-                updated_at=datetime.now(UTC),
-            )
+            _ADD_USAGE,
+            {
+                "b_project": self._project_id,
+                "b_bytes": bytes_delta,
+                "b_count": count_delta,
+                "b_now": datetime.now(UTC),
+            },
         )
 
     def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> ObjectInfo:
@@ -133,14 +149,10 @@ class ProjectWrite:
         existing, now = self.get(path), datetime.now(UTC)
         values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now}
         if existing is None:
-            self._conn.execute(insert(_OBJECTS).values(project_id=self._project_id, path=path, **values))
+            self._conn.execute(_INSERT_OBJECT, {"project_id": self._project_id, "path": path, **values})
             self._add_usage(size, 1)
         else:
-            self._conn.execute(
-                update(_OBJECTS)
-                .where(_OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path)
-                .values(**values)
-            )
+            self._conn.execute(_UPDATE_OBJECT.values(**values), self._where(path))
             self._add_usage(size - existing.size, 0)
         info = ObjectInfo(project_id=self._project_id, path=path, size=size, md5=md5, created_at=now)
         self._seen[path] = info
@@ -150,9 +162,7 @@ class ProjectWrite:
         existing = self.get(path)
         if existing is None:
             return False
-        self._conn.execute(
-            delete(_OBJECTS).where(_OBJECTS.c.project_id == self._project_id, _OBJECTS.c.path == path)
-        )
+        self._conn.execute(_DELETE_OBJECT, self._where(path))
         self._add_usage(-existing.size, -1)
         self._seen[path] = None
         return True
@@ -190,9 +200,9 @@ class ObjectIndex:
     @contextmanager
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
         """A transaction that locks the project (creating its row on first write) and commits on exit."""
-        lock = select(_PROJECTS.c.path).where(_PROJECTS.c.id == project.id).with_for_update()
+        lock = (_LOCK_PROJECT, {"b_project": project.id})
         with self._writer.begin() as conn:
-            known_path = conn.execute(lock).scalar_one_or_none()
+            known_path = conn.execute(*lock).scalar_one_or_none()
             if known_path is None:
                 now = datetime.now(UTC)
                 dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -209,7 +219,7 @@ class ObjectIndex:
                     )
                     .on_conflict_do_nothing(index_elements=["id"])
                 )
-                known_path = conn.execute(lock).scalar_one()
+                known_path = conn.execute(*lock).scalar_one()
             if known_path != project.path:
                 conn.execute(update(_PROJECTS).where(_PROJECTS.c.id == project.id).values(path=project.path))
             yield ProjectWrite(conn, project.id)

@@ -30,16 +30,18 @@ class LocalBackend:
         self.root = root.resolve()
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._root_dir = str(self.root) + os.sep
+        self._tmp_dir = str(self._tmp) + os.sep
         # Derive the signing key once: itsdangerous would re-derive it on every URL (the GET hot path).
         derived = hmac.new(secret_key.encode(), b"data-registry.blob-download", hashlib.sha256).digest()
         self._signer = Signer(derived, key_derivation="none", digest_method=hashlib.sha256)
         self._public_url = public_url or ""
 
     def _path(self, key: str) -> Path:
-        path = Path(os.path.normpath(self.root / key))
-        if path == self.root or self.root not in path.parents or path.is_relative_to(self._tmp):
+        full = os.path.normpath(os.path.join(self._root_dir, key))
+        if not full.startswith(self._root_dir) or full.startswith(self._tmp_dir):
             raise ValueError(f"storage key escapes the storage root: {key!r}")
-        return path
+        return Path(full)
 
     def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
         self._path(key)
