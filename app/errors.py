@@ -73,6 +73,13 @@ class GitLabUnavailable(RegistryError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(RegistryError):
+    status, code = 503, "database_unavailable"
+
+    def __init__(self, message: str = "The index database is unavailable; try again later") -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
 class StorageUnavailable(RegistryError):
     status, code = 503, "storage_unavailable"
 

@@ -9,12 +9,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.models import Base, ObjectRow, ProjectRow
+from app.errors import DatabaseUnavailable
 from app.model import ObjectInfo, Project
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Turn a database that cannot answer (down, locked too long, pool exhausted) into a 503."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        raise DatabaseUnavailable() from None
 
 
 def _aware(moment: datetime) -> datetime:
@@ -62,21 +73,27 @@ class _PreparedQuery:
     def first(self, **params: Any) -> tuple[Any, ...] | None:
         """The first row with every column converted to its Python type, or None."""
         args: Any = tuple(params[name] for name in self._order) if self._order else params
+        dbapi = self._engine.dialect.loaded_dbapi
         for attempt in (1, 2):
-            connection = self._connection()
             try:
-                cursor = connection.cursor()
+                cursor = self._connection().cursor()
                 try:
                     cursor.execute(self._sql, args)
                     row = cursor.fetchone()
                 finally:
                     cursor.close()
                 break
-            except self._engine.dialect.loaded_dbapi.OperationalError:
-                self._local.connection = None  # e.g. PostgreSQL restarted: reconnect once
-                connection.close()
-                if attempt == 2:
-                    raise
+            except (
+                sa_exc.OperationalError,
+                sa_exc.InterfaceError,
+                dbapi.OperationalError,
+                dbapi.InterfaceError,
+            ):
+                broken, self._local.connection = getattr(self._local, "connection", None), None
+                if broken is not None:
+                    broken.close()
+                if attempt == 2:  # the first try may have used a connection the server dropped
+                    raise DatabaseUnavailable() from None
         if row is None:
             return None
         return tuple(
@@ -184,7 +201,7 @@ class ObjectIndex:
         )
 
     def get(self, project_id: int, path: str) -> ObjectInfo | None:
-        """The indexed object at a path: HEAD and GET of every object run this."""
+        """The indexed object at a path: HEAD and GET of every object run this (errors: _PreparedQuery)."""
         row = self._get_object.first(project_id=project_id, path=path)
         if row is None:
             return None
@@ -193,7 +210,7 @@ class ObjectIndex:
 
     def project_usage(self, project_id: int) -> tuple[int, int]:
         """(bytes used, object count) of a project; zeros when it has no data."""
-        with Session(self._engine) as session:
+        with _database_errors(), Session(self._engine) as session:
             row = session.get(ProjectRow, project_id)
             return (row.used_bytes, row.object_count) if row else (0, 0)
 
@@ -201,7 +218,7 @@ class ObjectIndex:
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
         """A transaction that locks the project (creating its row on first write) and commits on exit."""
         lock = (_LOCK_PROJECT, {"b_project": project.id})
-        with self._writer.begin() as conn:
+        with _database_errors(), self._writer.begin() as conn:
             known_path = conn.execute(*lock).scalar_one_or_none()
             if known_path is None:
                 now = datetime.now(UTC)
@@ -226,13 +243,13 @@ class ObjectIndex:
 
     def check(self) -> None:
         """Raise when the database cannot be queried."""
-        with Session(self._engine) as session:
+        with _database_errors(), Session(self._engine) as session:
             session.execute(select(1))
 
     def missing(self, project_id: int, paths: list[str]) -> list[str]:
         """Those of the paths that have no object in the project, in the order given."""
         present: set[str] = set()
-        with self._reader.connect() as conn:
+        with _database_errors(), self._reader.connect() as conn:
             for start in range(0, len(paths), 500):
                 batch = paths[start : start + 500]
                 present.update(
@@ -248,7 +265,7 @@ class ObjectIndex:
         """A project's objects whose path starts with prefix and ends with suffix, paged by id."""
         last_id, page = 0, 500
         while True:
-            with Session(self._engine) as session:
+            with _database_errors(), Session(self._engine) as session:
                 rows = session.scalars(
                     select(ObjectRow)
                     .where(
