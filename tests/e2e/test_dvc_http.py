@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -114,6 +115,14 @@ def test_push_status_pull_fetch(auth: str, registry: RegistryServer, dataset: Pa
     dvc.run("pull", "-r", "post")
     assert same_tree(dataset / "data", dvc.root / "data")
     assert filecmp.cmp(dataset / "big.bin", dvc.root / "big.bin", shallow=False)
+
+    # Bearer downloads are redirected to signed URLs; DVC re-sends Basic credentials to redirect
+    # targets, so Basic downloads are streamed by the registry instead (access log: "GET <path> ..." status)
+    downloads = re.findall(
+        rf'"GET /{PROJECT}/-/data/{auth}-post/files/md5/[^ ]+ HTTP/1.1" (\d+)', registry.log_text()
+    )
+    served, allowed = ({"302"}, {"302", "404"}) if auth == "bearer" else ({"200"}, {"200", "206", "404"})
+    assert served <= set(downloads) <= allowed, sorted(set(downloads))
 
     dvc.forget_local_data()
     fetched = dvc.run("fetch", "-r", "put")
