@@ -17,6 +17,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     from app.db import build_engine
     from app.db.index import ObjectIndex
     from app.gitlab.client import PythonGitLabGateway
+    from app.gitlab.id_tokens import IdTokenVerifier
+    from app.model import Credential, CredentialKind
     from app.registry import Registry
     from app.settings import load_settings
     from app.storage import build_storage
@@ -28,13 +30,29 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     index = ObjectIndex(build_engine(settings.effective_database_url))
     if gateway is None:
         gateway = PythonGitLabGateway(url=settings.gitlab_url, timeout=settings.gitlab_timeout)
+    audience = settings.effective_id_token_audience
     authorizer = Authorizer(
         gateway,
         AuthPolicy(
             success_ttl=settings.auth_cache_ttl,
             failure_ttl=settings.auth_failure_ttl,
+            job_token_ttl=settings.job_token_cache_ttl,
+            stale_grace=settings.auth_stale_grace,
             max_entries=settings.auth_cache_size,
             anonymous_reads=settings.anonymous_reads,
+            id_token_protected_writes=settings.id_token_protected_writes,
+        ),
+        service=(
+            Credential(CredentialKind.ACCESS_TOKEN, settings.gitlab_service_token)
+            if settings.gitlab_service_token
+            else None
+        ),
+        id_tokens=(
+            IdTokenVerifier(
+                gitlab_url=settings.gitlab_url, audience=audience, timeout=settings.gitlab_timeout
+            )
+            if audience
+            else None
         ),
     )
     registry = Registry(

@@ -22,15 +22,19 @@ class TTLCache(Generic[V]):
         self._loading: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable) -> V | None:
+        """The live value; expired entries are kept (for `stale`) until evicted or replaced."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
+            if entry is None or entry[0] <= self._clock():
                 return None
             self._entries.move_to_end(key)
             return entry[1]
+
+    def stale(self, key: Hashable, grace: float) -> V | None:
+        """A value that expired less than `grace` seconds ago (or is still live)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry[1] if entry is not None and entry[0] + grace > self._clock() else None
 
     def put(self, key: Hashable, value: V, ttl: float) -> None:
         if ttl <= 0:

@@ -39,6 +39,14 @@ class InvalidCredential(AuthenticationRequired):
     code = "invalid_credential"
 
 
+class CredentialExpired(InvalidCredential):
+    code = "credential_expired"
+
+
+class CredentialRevoked(InvalidCredential):
+    code = "credential_revoked"
+
+
 class PermissionDenied(RegistryError):
     status, code = 403, "permission_denied"
 

@@ -42,9 +42,14 @@ class Visibility(enum.Enum):
 
 
 class CredentialKind(enum.Enum):
-    """How a credential must be validated; set by how it arrived, never by its prefix."""
+    """How a credential must be validated; set by how it arrived (prefixes are only hints)."""
 
-    ACCESS_TOKEN = "access_token"  # noqa: S105 - a kind, not a secret  # personal, project and group access tokens
+    ACCESS_TOKEN = "access token"  # noqa: S105 - personal, project and group access tokens
+    OAUTH_TOKEN = "OAuth token"  # noqa: S105
+    DEPLOY_TOKEN = "deploy token"  # noqa: S105
+    JOB_TOKEN = "CI job token"  # noqa: S105
+    ID_TOKEN = "CI ID token"  # noqa: S105 - a JWT from `id_tokens:` in .gitlab-ci.yml
+    BEARER = "bearer token"  # arrived as `Authorization: Bearer`; resolved by asking GitLab
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,14 @@ class Credential:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is calling, as GitLab told us: a user (or bot) and what the credential may do."""
+    """Who is calling, as GitLab told us: a user (or bot, or deploy token) and what the credential may do."""
 
     kind: CredentialKind
-    user_id: int
-    scopes: frozenset[str]
+    user_id: int | None  # None for deploy tokens, which belong to no user
+    scopes: frozenset[str] = frozenset()
     expires_at: datetime | None = None
+    job_project_id: int | None = None  # job and ID tokens: the project whose CI job holds the token
+    protected_ref: bool | None = None  # ID tokens: whether the job ran for a protected branch or tag
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,9 @@ class Grant:
 
     project: Project
     actor: Actor | None  # None: anonymous
-    role: AccessLevel = AccessLevel.NO_ACCESS
+    role: AccessLevel = AccessLevel.NO_ACCESS  # the user's effective role (job and ID tokens: the job's user)
+    # Job tokens: the project's job-token allowlist lets the job's project in (always true for its own).
+    allowlisted: bool = False
 
 
 # DVC content-addressed layouts: `<remote>/files/md5/xx/<30 hex>[.dir]`, legacy `<remote>/xx/<30 hex>[.dir]`

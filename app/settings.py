@@ -36,7 +36,16 @@ class Settings:
     auth_cache_ttl: int = 300
     auth_failure_ttl: int = 10
     auth_cache_size: int = 10_000
+    auth_stale_grace: int = 600
+    job_token_cache_ttl: int = 60
+    id_token_audience: str | None = None
+    id_token_protected_writes: bool = False
     log_level: str = "INFO"
+
+    @property
+    def effective_id_token_audience(self) -> str | None:
+        """The `aud` CI ID tokens must carry: configured, else this registry's public URL; None: off."""
+        return self.id_token_audience or self.public_url
 
     @property
     def local_storage_root(self) -> Path | None:
@@ -96,6 +105,10 @@ class SettingsSchema(Schema):
     auth_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=86400))
     auth_failure_ttl = mf.Integer(validate=validate.Range(min=0, max=3600))
     auth_cache_size = mf.Integer(validate=validate.Range(min=1))
+    auth_stale_grace = mf.Integer(validate=validate.Range(min=0, max=86400))
+    job_token_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=60))
+    id_token_audience = mf.String(validate=validate.Length(min=1))
+    id_token_protected_writes = mf.Boolean()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 
     @post_load

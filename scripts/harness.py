@@ -51,7 +51,8 @@ def start_simulator() -> Simulator:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per simulated API call is noise
     world = load_world()
     server = serve_in_thread(create_simulator(world))
-    return Simulator(url=f"http://127.0.0.1:{server.server_port}", world=world, server=server)
+    world.url = f"http://127.0.0.1:{server.server_port}"  # the issuer of the ID tokens it mints
+    return Simulator(url=world.url, world=world, server=server)
 
 
 @dataclass

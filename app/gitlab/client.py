@@ -2,27 +2,62 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import gitlab
 import requests
 from gitlab import exceptions as gle
 
-from app.errors import GitLabUnavailable, InvalidCredential, ProjectNotFound
-from app.gitlab.gateway import AccessTokenInfo
+from app.errors import (
+    CredentialExpired,
+    CredentialRevoked,
+    GitLabUnavailable,
+    InvalidCredential,
+    PermissionDenied,
+    ProjectNotFound,
+)
+from app.gitlab.gateway import AccessTokenInfo, DeployTokenInfo, JobInfo, OAuthTokenInfo
 from app.model import AccessLevel, Credential, CredentialKind, Project, ProjectRef, Visibility
 
 INVALID = "GitLab token is invalid, expired or revoked"
 
 
 class _NotFound(Exception):
-    """GitLab answered 403 or 404: the resource is not visible with this credential."""
+    """GitLab answered 404."""
+
+
+class _Forbidden(Exception):
+    """GitLab answered 403."""
+
+
+def _refusal(body: bytes | None) -> InvalidCredential:
+    """GitLab's 401 says why for tokens it knows (lib/api/api_guard.rb): expired or revoked."""
+    try:
+        description = str(json.loads(body or b"{}").get("error_description", "")).lower()
+    except (ValueError, AttributeError):
+        description = ""
+    if "expired" in description:
+        return CredentialExpired("GitLab token has expired")
+    if "revoked" in description:
+        return CredentialRevoked("GitLab token has been revoked")
+    return InvalidCredential(INVALID)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+def _encode(path: str) -> str:
+    return quote(path, safe="")
 
 
 class PythonGitLabGateway:
-    """Calls GitLab with the caller's own credential; never retries (the caller gets a 503 instead)."""
+    """Calls GitLab as the caller (or as the registry's service token); never retries: the client gets
+    a 503 with Retry-After instead."""
 
     def __init__(self, *, url: str, timeout: float) -> None:
         self._url = url
@@ -34,37 +69,51 @@ class PythonGitLabGateway:
     def _remember_retry_after(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._local.retry_after = response.headers.get("Retry-After")
 
-    def _get(self, credential: Credential | None, path: str) -> dict[str, Any]:
-        """GET an API path as the credential; translate every failure into the registry's errors."""
-        private_token = (
-            credential.secret
-            if credential is not None and credential.kind is CredentialKind.ACCESS_TOKEN
-            else None
-        )
-        client = gitlab.Gitlab(
+    def _client(self, credential: Credential | None) -> gitlab.Gitlab:
+        kind = credential.kind if credential is not None else None
+        secret = credential.secret if credential is not None else None
+        return gitlab.Gitlab(
             self._url,
-            private_token=private_token,
+            private_token=secret if kind is CredentialKind.ACCESS_TOKEN else None,
+            oauth_token=secret if kind is CredentialKind.OAUTH_TOKEN else None,
+            job_token=secret if kind is CredentialKind.JOB_TOKEN else None,
             timeout=self._timeout,
             session=self._session,
             user_agent="gitlab-data-registry",
         )
+
+    def _call(self, credential: Credential | None, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call as the credential; every failure becomes one of the registry's errors."""
+        client = self._client(credential)
         self._local.retry_after = None
+        options: dict[str, Any] = {"obey_rate_limit": False, "retry_transient_errors": False, **kwargs}
         try:
-            data = client.http_get(path, obey_rate_limit=False, retry_transient_errors=False)
-        except gle.GitlabAuthenticationError:
-            raise InvalidCredential(INVALID) from None
+            if method == "list":
+                return client.http_list(path, get_all=True, **options)
+            if method == "post":
+                return client.http_post(path, **options)
+            return client.http_get(path, **options)
+        except gle.GitlabAuthenticationError as e:
+            raise _refusal(e.response_body) from None
         except gle.GitlabError as e:
             code = e.response_code or 0
-            if code in (403, 404):
+            if code == 403:
+                raise _Forbidden from None
+            if code == 404:
                 raise _NotFound from None
             raise GitLabUnavailable(
                 f"GitLab answered {code}; try again later", retry_after=self._retry_after()
             ) from None
         except requests.RequestException:
             raise GitLabUnavailable("GitLab is unreachable; try again later") from None
-        if not isinstance(data, dict):
-            raise GitLabUnavailable("GitLab answered with an unexpected payload")
-        return data
+
+    def _as_service(self, service: Credential, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return self._call(service, method, path, **kwargs)
+        except InvalidCredential:
+            raise GitLabUnavailable(
+                "GitLab refused the registry's service token (REGISTRY_GITLAB_SERVICE_TOKEN)", retry_after=300
+            ) from None
 
     def _retry_after(self) -> int:
         value = getattr(self._local, "retry_after", None)
@@ -75,23 +124,90 @@ class PythonGitLabGateway:
 
     def access_token_info(self, credential: Credential) -> AccessTokenInfo:
         try:
-            data = self._get(credential, "/personal_access_tokens/self")
-        except _NotFound:
+            data = self._call(credential, "get", "/personal_access_tokens/self")
+        except (_NotFound, _Forbidden):
             raise InvalidCredential(INVALID) from None
-        expires = data.get("expires_at")
         return AccessTokenInfo(
             user_id=int(data["user_id"]),
             scopes=frozenset(data.get("scopes") or ()),
             active=bool(data.get("active", True)),
             revoked=bool(data.get("revoked", False)),
-            expires_at=date.fromisoformat(expires[:10]) if expires else None,
+            expires_at=_date(data.get("expires_at")),
         )
 
-    def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
-        encoded = ref.lookup_key.replace("/", "%2F")
+    def oauth_token_info(self, credential: Credential) -> OAuthTokenInfo:
+        # Not an API v4 path, so python-gitlab has no call for it (research: gitlab-auth-and-hooks E).
         try:
-            data = self._get(credential, f"/projects/{encoded}")
+            response = self._session.get(
+                f"{self._url}/oauth/token/info",
+                headers={"Authorization": f"Bearer {credential.secret}"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException:
+            raise GitLabUnavailable("GitLab is unreachable; try again later") from None
+        if response.status_code in (400, 401, 403, 404):
+            raise InvalidCredential(INVALID)
+        if response.status_code != 200:
+            raise GitLabUnavailable(
+                f"GitLab answered {response.status_code}; try again later", retry_after=self._retry_after()
+            )
+        data = response.json()
+        scopes = data.get("scope") or data.get("scopes") or ()
+        expires_in = data.get("expires_in") or data.get("expires_in_seconds")
+        return OAuthTokenInfo(
+            user_id=int(data["resource_owner_id"]),
+            scopes=frozenset(scopes.split() if isinstance(scopes, str) else scopes),
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(expires_in)) if expires_in else None,
+        )
+
+    def job(self, credential: Credential) -> JobInfo:
+        try:
+            data = self._call(credential, "get", "/job")
+        except (_NotFound, _Forbidden, InvalidCredential):
+            raise InvalidCredential("CI job token is invalid, or its job is no longer running") from None
+        return JobInfo(
+            job_id=int(data["id"]),
+            status=str(data.get("status", "")),
+            project_id=int(data["pipeline"]["project_id"]),
+            user_id=int(data["user"]["id"]),
+        )
+
+    def deploy_token_info(self, service: Credential, token: Credential) -> DeployTokenInfo:
+        try:
+            data = self._as_service(service, "post", "/admin/token", post_data={"token": token.secret})
         except _NotFound:
+            raise InvalidCredential("Deploy token is invalid, expired or revoked") from None
+        except _Forbidden:
+            raise PermissionDenied(
+                "Deploy tokens cannot be checked: the registry's service token is not an administrator's"
+            ) from None
+        if "scopes" not in data or "username" not in data:  # another kind of token
+            raise InvalidCredential("Deploy token is invalid, expired or revoked")
+        return DeployTokenInfo(
+            id=int(data["id"]),
+            username=str(data["username"]),
+            scopes=frozenset(data.get("scopes") or ()),
+            expires_at=_date(data.get("expires_at")),
+            revoked=bool(data.get("revoked", False)),
+            expired=bool(data.get("expired", False)),
+        )
+
+    def deploy_token_ids(self, service: Credential, project: Project) -> frozenset[int]:
+        paths = [f"/projects/{project.id}/deploy_tokens"]
+        groups = project.path.split("/")[:-1]
+        paths += [f"/groups/{_encode('/'.join(groups[:n]))}/deploy_tokens" for n in range(1, len(groups) + 1)]
+        ids: set[int] = set()
+        for path in paths:
+            try:
+                ids.update(int(token["id"]) for token in self._as_service(service, "list", path))
+            except (_NotFound, _Forbidden):
+                continue  # a user namespace, or a group the service token cannot see
+        return frozenset(ids)
+
+    def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
+        try:
+            data = self._call(credential, "get", f"/projects/{_encode(ref.lookup_key)}")
+        except (_NotFound, _Forbidden):
             raise ProjectNotFound(f"Project {ref} not found") from None
         return Project(
             id=int(data["id"]),
@@ -102,8 +218,22 @@ class PythonGitLabGateway:
 
     def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         try:
-            data = self._get(credential, f"/projects/{project_id}/members/all/{user_id}")
-        except _NotFound:
+            data = self._call(credential, "get", f"/projects/{project_id}/members/all/{user_id}")
+        except (_NotFound, _Forbidden):
             return AccessLevel.NO_ACCESS
         level = int(data.get("access_level", 0))
         return max((lvl for lvl in AccessLevel if lvl <= level), default=AccessLevel.NO_ACCESS)
+
+    def job_token_allows(self, service: Credential, target: Project, source: Project) -> bool:
+        if target.id == source.id:
+            return True
+        base = f"/projects/{target.id}/job_token_scope"
+        try:
+            if not self._as_service(service, "get", base).get("inbound_enabled", True):
+                return True  # the allowlist is switched off: every project's jobs may come in
+            if any(int(p["id"]) == source.id for p in self._as_service(service, "list", f"{base}/allowlist")):
+                return True
+            groups = self._as_service(service, "list", f"{base}/groups_allowlist")
+        except (_NotFound, _Forbidden):
+            return False
+        return any(source.path.startswith(str(g["full_path"]) + "/") for g in groups)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from app.model import AccessLevel, Credential, Project, ProjectRef
@@ -20,11 +20,59 @@ class AccessTokenInfo:
     expires_at: date | None
 
 
+@dataclass(frozen=True)
+class OAuthTokenInfo:
+    """GitLab's answer to GET /oauth/token/info."""
+
+    user_id: int
+    scopes: frozenset[str]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """GitLab's answer to GET /job with a job token: the job, its project and the user who triggered it."""
+
+    job_id: int
+    status: str
+    project_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class DeployTokenInfo:
+    """A deploy token as GitLab's admin token API describes it."""
+
+    id: int
+    username: str
+    scopes: frozenset[str]
+    expires_at: date | None
+    revoked: bool
+    expired: bool
+
+
 class GitLabGateway(Protocol):
-    """GitLab's REST API as the registry uses it. Errors: InvalidCredential, NotFound, GitLabUnavailable."""
+    """GitLab's REST API as the registry uses it. Errors: InvalidCredential, ProjectNotFound,
+    PermissionDenied (the registry's own credential lacks a right), GitLabUnavailable."""
 
     def access_token_info(self, credential: Credential) -> AccessTokenInfo:
         """Introspect a personal, project or group access token with the token itself."""
+        ...
+
+    def oauth_token_info(self, credential: Credential) -> OAuthTokenInfo:
+        """Introspect an OAuth access token with the token itself."""
+        ...
+
+    def job(self, credential: Credential) -> JobInfo:
+        """The running job a CI job token belongs to; InvalidCredential once the job has finished."""
+        ...
+
+    def deploy_token_info(self, service: Credential, token: Credential) -> DeployTokenInfo:
+        """Identify a deploy token by its secret (needs an administrator's token: self-managed only)."""
+        ...
+
+    def deploy_token_ids(self, service: Credential, project: Project) -> frozenset[int]:
+        """Ids of the deploy tokens of the project and of every group above it."""
         ...
 
     def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
@@ -33,4 +81,8 @@ class GitLabGateway(Protocol):
 
     def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         """The user's effective role (inherited and shared-group membership included)."""
+        ...
+
+    def job_token_allows(self, service: Credential, target: Project, source: Project) -> bool:
+        """Whether the target's job-token allowlist lets jobs of the source project in."""
         ...

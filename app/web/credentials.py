@@ -1,16 +1,18 @@
-"""Reads the GitLab credential a request carries, classified by how it arrived (never by its prefix)."""
+"""Reads the GitLab credential a request carries, classified by how it arrived (prefixes are only hints)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Request
 
 from app.errors import InvalidCredential
 from app.model import Credential, CredentialKind
 
-JOB_TOKEN_USER = "gitlab-ci-token"  # noqa: S105 - GitLab's fixed username
+JOB_TOKEN_USER = "gitlab-ci-token"  # noqa: S105 - GitLab's fixed username for job tokens
+_DEPLOY_TOKEN_USER = re.compile(r"^gitlab\+deploy-token-\d+$")
 
 
 def credential_from(request: Request) -> Credential | None:
@@ -20,14 +22,17 @@ def credential_from(request: Request) -> Credential | None:
         scheme, _, value = authorization.partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and value:
-            return Credential(CredentialKind.ACCESS_TOKEN, value)
+            return Credential(CredentialKind.BEARER, value)
         if scheme.lower() == "basic" and value:
             return _from_basic(value)
         raise InvalidCredential("Unsupported Authorization header: use Bearer <GitLab token> or Basic")
-    if token := request.headers.get("Private-Token", "").strip():
-        return Credential(CredentialKind.ACCESS_TOKEN, token)
-    if request.headers.get("Job-Token") or request.headers.get("Deploy-Token"):
-        raise InvalidCredential("Job and deploy tokens are not supported yet: use an access token")
+    for header, kind in (
+        ("Private-Token", CredentialKind.ACCESS_TOKEN),
+        ("Job-Token", CredentialKind.JOB_TOKEN),
+        ("Deploy-Token", CredentialKind.DEPLOY_TOKEN),
+    ):
+        if token := request.headers.get(header, "").strip():
+            return Credential(kind, token)
     return None
 
 
@@ -39,8 +44,10 @@ def _from_basic(value: str) -> Credential:
     username, sep, password = decoded.partition(":")
     if not sep or not password:
         raise InvalidCredential("HTTP Basic password must be a GitLab token")
-    if username == JOB_TOKEN_USER or username.startswith("gitlab+deploy-token-"):
-        raise InvalidCredential("Job and deploy tokens are not supported yet: use an access token")
+    if username == JOB_TOKEN_USER:
+        return Credential(CredentialKind.JOB_TOKEN, password, username=username)
+    if _DEPLOY_TOKEN_USER.match(username):
+        return Credential(CredentialKind.DEPLOY_TOKEN, password, username=username)
     return Credential(CredentialKind.ACCESS_TOKEN, password, username=username)
 
 

@@ -1,114 +1,184 @@
 """A GitLab API simulator for tests and the demo: the endpoints the registry calls, with the response
-shapes GitLab documents, seeded from a JSON file. Nothing in app/ imports it."""
+shapes GitLab documents, seeded from a JSON file (scripts/gitlab_sim/seed.json). Nothing in app/ imports it.
+
+Tokens of every kind the registry accepts: personal/project/group access tokens, OAuth tokens, deploy
+tokens, CI job tokens of running and finished jobs, and CI ID tokens signed with the simulator's own key
+(published at /oauth/discovery/keys). `/-/sim/stats` counts API calls, `POST /-/sim/fault` breaks them."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+import re
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from scripts.gitlab_sim.world import MAINTAINER, World
+
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
 CREATED = "2026-01-15T10:00:00.000Z"
+# lib/api/api_guard.rb: what GitLab answers for a token it knows but will not accept.
+EXPIRED = {
+    "error": "invalid_token",
+    "error_description": "Token is expired. You can either do re-authorization or token refresh.",
+}
+REVOKED = {
+    "error": "invalid_token",
+    "error_description": "Token was revoked. You have to re-authorize from the user.",
+}
+UNAUTHORIZED = {"message": "401 Unauthorized"}
+INSUFFICIENT_SCOPE = {
+    "error": "insufficient_scope",
+    "error_description": "The request requires higher privileges than provided by the access token.",
+    "scope": "api read_api",
+}
+
+__all__ = ["DEFAULT_SEED", "World", "create_simulator", "load_world"]
 
 
-@dataclass
-class World:
-    """Users, projects (with members) and tokens, as loaded from a seed."""
-
-    users: dict[int, dict[str, Any]]
-    projects: dict[int, dict[str, Any]]
-    tokens: dict[str, dict[str, Any]]
-    calls: Counter[str] = field(default_factory=Counter)
-    fault: int | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def load(cls, seed: dict[str, Any]) -> World:
-        users = {u["id"]: u for u in seed["users"]}
-        by_name = {u["username"]: u["id"] for u in seed["users"]}
-        projects = {}
-        for p in seed["projects"]:
-            members = {by_name[name]: level for name, level in p.get("members", {}).items()}
-            projects[p["id"]] = {**p, "members": members}
-        tokens = {}
-        for i, t in enumerate(seed["access_tokens"], start=1):
-            tokens[t["token"]] = {**t, "id": i, "user_id": by_name[t["user"]]}
-        return cls(users=users, projects=projects, tokens=tokens)
-
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
+class _Refused(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
 
 
-def _error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify(message=message), status
+def _user(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": user["id"],
+        "username": user["username"],
+        "name": user.get("name", user["username"]),
+        "state": "active",
+        "locked": False,
+        "avatar_url": None,
+        "web_url": f"http://gitlab.example.com/{user['username']}",
+        "created_at": CREATED,
+        "bot": user.get("bot", False),
+        "is_admin": bool(user.get("admin")),
+    }
+
+
+def _member(user: dict[str, Any], level: int) -> dict[str, Any]:
+    keep = ("id", "username", "name", "state", "avatar_url", "web_url")
+    return {
+        **{k: v for k, v in _user(user).items() if k in keep},
+        "access_level": level,
+        "created_at": CREATED,
+        "created_by": None,
+        "expires_at": None,
+        "group_saml_identity": None,
+        "membership_state": "active",
+    }
+
+
+def _project(world: World, project: dict[str, Any], user_id: int | None) -> dict[str, Any]:
+    path = project["path_with_namespace"]
+    namespace, _, name = path.rpartition("/")
+    group = world.groups.get(namespace)
+    direct = project["members"].get(user_id) if user_id is not None else None
+    return {
+        "id": project["id"],
+        "description": project.get("description", ""),
+        "name": name,
+        "name_with_namespace": path.replace("/", " / "),
+        "path": name,
+        "path_with_namespace": path,
+        "created_at": CREATED,
+        "default_branch": "main",
+        "ssh_url_to_repo": f"git@gitlab.example.com:{path}.git",
+        "http_url_to_repo": f"http://gitlab.example.com/{path}.git",
+        "web_url": f"http://gitlab.example.com/{path}",
+        "visibility": project["visibility"],
+        "archived": project.get("archived", False),
+        "namespace": {
+            "id": group["id"] if group else 1000 + project["id"],
+            "name": namespace.rpartition("/")[2],
+            "path": namespace.rpartition("/")[2],
+            "kind": "group",
+            "full_path": namespace,
+            "parent_id": None,
+        },
+        "package_registry_access_level": "enabled",
+        "permissions": {
+            "project_access": {"access_level": direct, "notification_level": 3} if direct else None,
+            "group_access": None,
+        },
+    }
 
 
 def create_simulator(world: World) -> Flask:
     """The simulator's Flask app over a World (tests keep the World to inspect and steer it)."""
     sim = Flask("gitlab_sim")
-    sim.config["world"] = world
 
-    def caller_token() -> dict[str, Any] | None:
-        auth = request.headers.get("Authorization", "")
-        secret = request.headers.get("PRIVATE-TOKEN") or (
-            auth[7:] if auth.lower().startswith("bearer ") else None
-        )
-        if secret is None:
-            return None
-        token = world.tokens.get(secret)
-        if token is None or token.get("revoked"):
-            raise _Unauthorized
-        expires = token.get("expires_at")
-        if expires and date.fromisoformat(expires) <= datetime.now(UTC).date():
-            raise _Unauthorized
-        return token
-
-    def visible(project: dict[str, Any], user_id: int | None) -> bool:
-        if project["visibility"] == "public":
-            return True
-        if user_id is None:
-            return False
-        if project["visibility"] == "internal":
-            return True
-        return project["members"].get(user_id, 0) >= 10
-
-    def find_project(ident: str, user_id: int | None) -> dict[str, Any] | None:
-        if ident.isdigit():
-            project = world.projects.get(int(ident))
-        else:
-            project = next((p for p in world.projects.values() if p["path_with_namespace"] == ident), None)
-        return project if project is not None and visible(project, user_id) else None
-
-    class _Unauthorized(Exception):
-        pass
-
-    @sim.errorhandler(_Unauthorized)
-    def _unauthorized(_: Exception) -> tuple[Response, int]:
-        return _error(401, "401 Unauthorized")
+    @sim.errorhandler(_Refused)
+    def _refused(error: _Refused) -> tuple[Response, int]:
+        return jsonify(error.body), error.status
 
     @sim.before_request
     def _count_and_fault() -> tuple[Response, int] | None:
         if request.path.startswith("/-/sim"):
             return None
         with world.lock:
-            world.calls[request.path] += 1
+            world.calls[f"{request.method} {request.path}"] += 1
         if world.fault:
             response = jsonify(message=f"{world.fault} simulated fault")
             response.headers["Retry-After"] = "7"
             return response, world.fault
         return None
 
+    def bearer() -> str | None:
+        auth = request.headers.get("Authorization", "")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+    def caller(*, jobs: bool = False) -> tuple[str, dict[str, Any]] | None:
+        """(kind, record) of the credential on the request, the way lib/gitlab/auth/auth_finders.rb looks."""
+        secret = request.headers.get("PRIVATE-TOKEN") or bearer()
+        job_secret = request.headers.get("JOB-TOKEN") or request.args.get("job_token")
+        if jobs and (job_secret or secret in world.jobs):
+            job = world.jobs.get(job_secret or secret or "")
+            if job is None or job.get("status", "running") != "running":
+                raise _Refused(401, UNAUTHORIZED)
+            return "job", job
+        if secret is None:
+            return None
+        if secret in world.access_tokens:
+            token = world.access_tokens[secret]
+            state = world.access_token_state(token)
+            if state != "active":
+                raise _Refused(401, EXPIRED if state == "expired" else REVOKED)
+            return "access", token
+        if secret in world.oauth_tokens:
+            return "oauth", world.oauth_tokens[secret]
+        raise _Refused(401, UNAUTHORIZED)
+
+    def api_user(*, scopes: tuple[str, ...] = ("api", "read_api")) -> int | None:
+        """The user behind a PAT or OAuth token that may call the API (None: anonymous)."""
+        found = caller()
+        if found is None:
+            return None
+        _, record = found
+        if not set(scopes) & set(record["scopes"]):
+            raise _Refused(403, INSUFFICIENT_SCOPE)
+        return int(record["user_id"])
+
+    def visible_project(ident: str, user_id: int | None) -> dict[str, Any]:
+        project = world.project_by(ident)
+        if project is None or not world.visible(project, user_id):
+            raise _Refused(404, {"message": "404 Project Not Found"})
+        return project
+
+    def require_maintainer(project: dict[str, Any], user_id: int | None) -> None:
+        if user_id is None:
+            raise _Refused(401, UNAUTHORIZED)
+        if not world.is_admin(user_id) and world.access_level(project, user_id) < MAINTAINER:
+            raise _Refused(403, {"message": "403 Forbidden"})
+
     @sim.get("/api/v4/personal_access_tokens/self")
     def token_self() -> Any:
-        token = caller_token()
-        if token is None:
-            return _error(401, "401 Unauthorized")
+        found = caller()
+        if found is None or found[0] != "access":
+            raise _Refused(401, UNAUTHORIZED)
+        token = found[1]
         return jsonify(
             id=token["id"],
             name=token.get("name", "token"),
@@ -124,31 +194,140 @@ def create_simulator(world: World) -> Flask:
 
     @sim.get("/api/v4/user")
     def current_user() -> Any:
-        token = caller_token()
+        user_id = api_user(scopes=("api", "read_api", "read_user"))
+        if user_id is None:
+            raise _Refused(401, UNAUTHORIZED)
+        return jsonify(_user(world.users[user_id]))
+
+    @sim.get("/oauth/token/info")
+    def oauth_info() -> Any:
+        token = world.oauth_tokens.get(bearer() or "")
         if token is None:
-            return _error(401, "401 Unauthorized")
-        return jsonify(_user(world.users[token["user_id"]]))
+            raise _Refused(
+                401, {"error": "invalid_token", "error_description": "The access token is invalid"}
+            )
+        return jsonify(
+            resource_owner_id=token["user_id"],
+            scope=token["scopes"],
+            expires_in=token.get("expires_in", 7200),
+            application={"uid": "sim-app"},
+            created_at=token["created_at"],
+        )
+
+    @sim.get("/oauth/discovery/keys")
+    def jwks() -> Any:
+        return jsonify(world.jwks())
+
+    @sim.get("/api/v4/job")
+    def job() -> Any:
+        found = caller(jobs=True)
+        if found is None or found[0] != "job":
+            raise _Refused(401, UNAUTHORIZED)
+        job = found[1]
+        project = world.projects[job["project_id"]]
+        return jsonify(
+            id=job["id"],
+            status=job.get("status", "running"),
+            stage="test",
+            name=job.get("name", "train"),
+            ref=job.get("ref", "main"),
+            tag=False,
+            coverage=None,
+            allow_failure=False,
+            created_at=CREATED,
+            started_at=CREATED,
+            finished_at=None,
+            duration=12.5,
+            user=_user(world.users[job["user_id"]]),
+            pipeline={
+                "id": job["id"] * 10,
+                "project_id": project["id"],
+                "ref": job.get("ref", "main"),
+                "sha": "0" * 40,
+                "status": "running",
+            },
+            web_url=f"http://gitlab.example.com/{project['path_with_namespace']}/-/jobs/{job['id']}",
+            project={"ci_job_token_scope_enabled": False},
+        )
+
+    @sim.post("/api/v4/admin/token")
+    def admin_token() -> Any:
+        user_id = api_user()
+        if not world.is_admin(user_id):
+            raise _Refused(403, {"message": "403 Forbidden"})
+        secret = (request.get_json(silent=True) or request.form or {}).get("token", "")
+        if secret in world.deploy_tokens:
+            return jsonify(world.deploy_token_entity(world.deploy_tokens[secret]))
+        if secret in world.access_tokens:
+            token = world.access_tokens[secret]
+            return jsonify(
+                id=token["id"],
+                name=token.get("name", "token"),
+                scopes=token["scopes"],
+                user_id=token["user_id"],
+                active=world.access_token_state(token) == "active",
+                revoked=bool(token.get("revoked")),
+                expires_at=token.get("expires_at"),
+            )
+        raise _Refused(404, {"message": "404 Not Found"})
 
     @sim.get("/api/v4/projects/<path:rest>")
     def project_routes(rest: str) -> Any:
-        token = caller_token()
-        if token is not None and not {"api", "read_api"} & set(token["scopes"]):
+        user_id = api_user()
+        if match := re.fullmatch(r"(.+)/members/all/(\d+)", rest):
+            project = visible_project(match[1], user_id)
+            level = world.access_level(project, int(match[2]))
+            if level == 0:
+                raise _Refused(404, {"message": "404 Not found"})
+            return jsonify(_member(world.users[int(match[2])], level))
+        if match := re.fullmatch(r"(.+)/deploy_tokens", rest):
+            project = visible_project(match[1], user_id)
+            require_maintainer(project, user_id)
             return jsonify(
-                error="insufficient_scope",
-                error_description="The request requires higher privileges than provided by the access token.",
-                scope="api read_api",
-            ), 403
-        user_id = token["user_id"] if token else None
-        ident, sep, member = rest.partition("/members/all/")
-        project = find_project(ident, user_id)
-        if project is None:
-            return _error(404, "404 Project Not Found")
-        if not sep:
-            return jsonify(_project(project, user_id))
-        level = project["members"].get(int(member)) if member.isdigit() else None
-        if level is None:
-            return _error(404, "404 Not found")
-        return jsonify(_member(world.users[int(member)], level))
+                [
+                    world.deploy_token_entity(t)
+                    for t in world.deploy_tokens.values()
+                    if t.get("project") == project["path_with_namespace"]
+                ]
+            )
+        if match := re.fullmatch(r"(.+)/job_token_scope(/allowlist|/groups_allowlist)?", rest):
+            project = visible_project(match[1], user_id)
+            require_maintainer(project, user_id)
+            scope = project.get("job_token_scope", {})
+            if match[2] is None:
+                return jsonify(inbound_enabled=scope.get("inbound_enabled", True), outbound_enabled=False)
+            if match[2] == "/allowlist":
+                listed = [world.project_by(p) for p in scope.get("projects", [])]
+                return jsonify([_project(world, p, None) for p in listed if p is not None])
+            return jsonify(
+                [
+                    {
+                        "id": world.groups[g]["id"],
+                        "full_path": g,
+                        "name": g.rpartition("/")[2],
+                        "path": g.rpartition("/")[2],
+                        "web_url": f"http://gitlab.example.com/groups/{g}",
+                    }
+                    for g in scope.get("groups", [])
+                ]
+            )
+        return jsonify(_project(world, visible_project(rest, user_id), user_id))
+
+    @sim.get("/api/v4/groups/<path:ident>/deploy_tokens")
+    def group_deploy_tokens(ident: str) -> Any:
+        user_id = api_user()
+        group = world.group_by(ident)
+        if group is None or user_id is None:
+            raise _Refused(404, {"message": "404 Group Not Found"})
+        if not world.is_admin(user_id) and group["members"].get(user_id, 0) < MAINTAINER:
+            raise _Refused(403, {"message": "403 Forbidden"})
+        return jsonify(
+            [
+                world.deploy_token_entity(t)
+                for t in world.deploy_tokens.values()
+                if t.get("group") == group["full_path"]
+            ]
+        )
 
     @sim.get("/-/sim/stats")
     def stats() -> Any:
@@ -159,71 +338,16 @@ def create_simulator(world: World) -> Flask:
         world.fault = (request.get_json(silent=True) or {}).get("status")
         return jsonify(fault=world.fault)
 
+    @sim.get("/-/sim/id_token")
+    def id_token() -> Any:
+        job = next((t for t, j in world.jobs.items() if str(j["id"]) == request.args["job"]), None)
+        if job is None:
+            raise _Refused(404, {"message": "no such job"})
+        return Response(world.mint_id_token(job, request.args["aud"]), mimetype="text/plain")
+
     return sim
 
 
-def _user(user: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": user["id"],
-        "username": user["username"],
-        "name": user.get("name", user["username"]),
-        "state": "active",
-        "locked": False,
-        "avatar_url": None,
-        "web_url": f"http://gitlab.example.com/{user['username']}",
-        "created_at": CREATED,
-        "bot": user.get("bot", False),
-    }
-
-
-def _member(user: dict[str, Any], level: int) -> dict[str, Any]:
-    return {
-        **{
-            k: v
-            for k, v in _user(user).items()
-            if k in ("id", "username", "name", "state", "avatar_url", "web_url")
-        },
-        "access_level": level,
-        "created_at": CREATED,
-        "created_by": None,
-        "expires_at": None,
-        "group_saml_identity": None,
-        "membership_state": "active",
-    }
-
-
-def _project(project: dict[str, Any], user_id: int | None) -> dict[str, Any]:
-    namespace, _, name = project["path_with_namespace"].rpartition("/")
-    level = project["members"].get(user_id) if user_id is not None else None
-    return {
-        "id": project["id"],
-        "description": project.get("description", ""),
-        "name": name,
-        "name_with_namespace": project["path_with_namespace"].replace("/", " / "),
-        "path": name,
-        "path_with_namespace": project["path_with_namespace"],
-        "created_at": CREATED,
-        "default_branch": "main",
-        "ssh_url_to_repo": f"git@gitlab.example.com:{project['path_with_namespace']}.git",
-        "http_url_to_repo": f"http://gitlab.example.com/{project['path_with_namespace']}.git",
-        "web_url": f"http://gitlab.example.com/{project['path_with_namespace']}",
-        "visibility": project["visibility"],
-        "archived": project.get("archived", False),
-        "namespace": {
-            "id": 1000 + project["id"],
-            "name": namespace,
-            "path": namespace,
-            "kind": "group",
-            "full_path": namespace,
-        },
-        "package_registry_access_level": "enabled",
-        "permissions": {
-            "project_access": {"access_level": level, "notification_level": 3} if level else None,
-            "group_access": None,
-        },
-    }
-
-
-def load_world(path: Path = DEFAULT_SEED) -> World:
-    """A World from a seed file."""
-    return World.load(json.loads(path.read_text()))
+def load_world(path: Path = DEFAULT_SEED, url: str = "http://gitlab.example.com") -> World:
+    """A World from a seed file; `url` is the simulator's own base URL (the issuer of its ID tokens)."""
+    return World.load(json.loads(path.read_text()), url=url)

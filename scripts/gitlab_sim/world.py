@@ -1,0 +1,183 @@
+"""The simulator's state: users, groups, projects, every kind of token, jobs, and a signing key for CI ID
+tokens; with GitLab's rules for effective membership and visibility."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+GUEST, REPORTER, DEVELOPER, MAINTAINER = 10, 20, 30, 40
+
+
+def _past(day: str | None) -> bool:
+    return bool(day) and date.fromisoformat(str(day)) <= datetime.now(UTC).date()
+
+
+@dataclass
+class World:
+    """Everything the simulated GitLab knows, plus counters and a fault switch for tests."""
+
+    url: str
+    users: dict[int, dict[str, Any]]
+    groups: dict[str, dict[str, Any]]
+    projects: dict[int, dict[str, Any]]
+    access_tokens: dict[str, dict[str, Any]]
+    oauth_tokens: dict[str, dict[str, Any]]
+    deploy_tokens: dict[str, dict[str, Any]]
+    jobs: dict[str, dict[str, Any]]
+    calls: Counter[str] = field(default_factory=Counter)
+    fault: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
+    kid: str = "sim-key-1"
+
+    @classmethod
+    def load(cls, seed: dict[str, Any], url: str = "http://gitlab.example.com") -> World:
+        ids = {u["username"]: u["id"] for u in seed["users"]}
+
+        def members(entry: dict[str, Any]) -> dict[int, int]:
+            return {ids[name]: level for name, level in entry.get("members", {}).items()}
+
+        groups = {g["full_path"]: {**g, "members": members(g)} for g in seed.get("groups", [])}
+        projects = {p["id"]: {**p, "members": members(p)} for p in seed["projects"]}
+        access = {
+            t["token"]: {**t, "id": i, "user_id": ids[t["user"]]}
+            for i, t in enumerate(seed["access_tokens"], start=1)
+        }
+        oauth = {
+            t["token"]: {**t, "user_id": ids[t["user"]], "created_at": int(time.time())}
+            for t in seed.get("oauth_tokens", [])
+        }
+        deploy = {t["token"]: t for t in seed.get("deploy_tokens", [])}
+        by_path = {p["path_with_namespace"]: p["id"] for p in seed["projects"]}
+        jobs = {
+            j["token"]: {**j, "user_id": ids[j["user"]], "project_id": by_path[j["project"]]}
+            for j in seed.get("jobs", [])
+        }
+        return cls(
+            url=url,
+            users={u["id"]: u for u in seed["users"]},
+            groups=groups,
+            projects=projects,
+            access_tokens=access,
+            oauth_tokens=oauth,
+            deploy_tokens=deploy,
+            jobs=jobs,
+        )
+
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    # --- GitLab's rules -------------------------------------------------------------------------
+
+    def project_by(self, ident: str) -> dict[str, Any] | None:
+        if ident.isdigit():
+            return self.projects.get(int(ident))
+        return next((p for p in self.projects.values() if p["path_with_namespace"] == ident), None)
+
+    def group_by(self, ident: str) -> dict[str, Any] | None:
+        if ident.isdigit():
+            return next((g for g in self.groups.values() if g["id"] == int(ident)), None)
+        return self.groups.get(ident)
+
+    def _ancestors(self, path: str) -> list[dict[str, Any]]:
+        parts = path.split("/")
+        return [
+            self.groups[p]
+            for p in ("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+            if p in self.groups
+        ]
+
+    def access_level(self, project: dict[str, Any], user_id: int) -> int:
+        """Effective role: direct, inherited from ancestor groups, and through groups the project is
+        shared with (capped at the share's level); the highest wins."""
+        namespace = project["path_with_namespace"].rpartition("/")[0]
+        levels = [project["members"].get(user_id, 0)]
+        levels += [g["members"].get(user_id, 0) for g in self._ancestors(namespace)]
+        for share in project.get("shared_with_groups", []):
+            inherited = max(
+                (g["members"].get(user_id, 0) for g in self._ancestors(share["group"])), default=0
+            )
+            levels.append(min(inherited, share["access_level"]))
+        return max(levels)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and bool(self.users[user_id].get("admin"))
+
+    def visible(self, project: dict[str, Any], user_id: int | None) -> bool:
+        if project["visibility"] == "public" or self.is_admin(user_id):
+            return True
+        if user_id is None:
+            return False
+        return project["visibility"] == "internal" or self.access_level(project, user_id) >= GUEST
+
+    def access_token_state(self, token: dict[str, Any]) -> str:
+        if token.get("revoked"):
+            return "revoked"
+        return "expired" if _past(token.get("expires_at")) else "active"
+
+    def deploy_token_entity(self, token: dict[str, Any]) -> dict[str, Any]:
+        """doc/api/deploy_tokens.md: a deploy token, never its secret."""
+        return {
+            "id": token["id"],
+            "name": token.get("name", f"deploy token {token['id']}"),
+            "username": token["username"],
+            "expires_at": token.get("expires_at"),
+            "scopes": token["scopes"],
+            "revoked": bool(token.get("revoked")),
+            "expired": _past(token.get("expires_at")),
+        }
+
+    # --- CI ID tokens -----------------------------------------------------------------------------
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def mint_id_token(
+        self,
+        job_token: str,
+        audience: str,
+        *,
+        lifetime: int = 300,
+        issuer: str | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+    ) -> str:
+        """An ID token for a job, with GitLab's claims (doc/ci/secrets/id_token_authentication.md)."""
+        job = self.jobs[job_token]
+        project = self.projects[job["project_id"]]
+        user = self.users[job["user_id"]]
+        now = int(time.time())
+        namespace = project["path_with_namespace"].rpartition("/")[0]
+        claims_ref = job.get("ref", "main")
+        claims = {
+            "namespace_id": str(1000 + project["id"]),
+            "namespace_path": namespace,
+            "project_id": str(project["id"]),
+            "project_path": project["path_with_namespace"],
+            "user_id": str(user["id"]),
+            "user_login": user["username"],
+            "user_email": f"{user['username']}@example.com",
+            "pipeline_id": str(job["id"] * 10),
+            "pipeline_source": "push",
+            "job_id": str(job["id"]),
+            "ref": job.get("ref", "main"),
+            "ref_type": "branch",
+            "ref_path": f"refs/heads/{job.get('ref', 'main')}",
+            "ref_protected": "true" if job.get("ref_protected") else "false",
+            "jti": f"jti-{job['id']}-{now}",
+            "iss": issuer or self.url,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + lifetime,
+            "aud": audience,
+            "sub": f"project_path:{project['path_with_namespace']}:ref_type:branch:ref:{claims_ref}",
+        }
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": self.kid})
