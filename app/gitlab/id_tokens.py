@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
+import requests
 
 from app.errors import GitLabUnavailable, InvalidCredential
 
@@ -39,25 +43,49 @@ def looks_like_jwt(secret: str) -> bool:
 
 
 class IdTokenVerifier:
-    """Verifies signature (JWKS cached, refetched for an unknown `kid`), issuer, audience, exp and nbf."""
+    """Verifies signature (JWKS cached, refetched for an unknown `kid` at most every REFETCH_SECONDS),
+    issuer, audience, exp and nbf."""
+
+    REFETCH_SECONDS = 30
 
     def __init__(self, *, gitlab_url: str, audience: str, timeout: float) -> None:
         self._issuer = gitlab_url
         self._audience = audience
-        self._keys = jwt.PyJWKClient(gitlab_url + JWKS_PATH, cache_keys=True, lifespan=3600, timeout=timeout)
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def _fetch_keys(self) -> None:
+        try:
+            response = self._session.get(self._issuer + JWKS_PATH, timeout=self._timeout)
+            response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+        except (requests.RequestException, ValueError, jwt.PyJWKSetError):
+            raise GitLabUnavailable("GitLab's signing keys (JWKS) are unreachable; try again later") from None
+        self._keys = {key.key_id: key.key for key in keys if key.key_id}
+        self._fetched_at = time.monotonic()
+
+    def _key(self, kid: str) -> Any:
+        with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at > self.REFETCH_SECONDS:
+                self._fetch_keys()  # a new key (rotation) or the first use
+            return self._keys.get(kid)
 
     def verify(self, token: str) -> IdTokenClaims:
         """The claims of a valid token; InvalidCredential saying why not, GitLabUnavailable without JWKS."""
         try:
-            key = self._keys.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError:
-            raise GitLabUnavailable("GitLab's signing keys (JWKS) are unreachable; try again later") from None
-        except (jwt.PyJWKClientError, jwt.DecodeError):
-            raise InvalidCredential("CI ID token is not signed by this GitLab") from None
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError:
+            raise InvalidCredential("CI ID token is invalid") from None
+        key = self._key(str(kid)) if kid else None
+        if key is None:
+            raise InvalidCredential("CI ID token is not signed by this GitLab")
         try:
             claims = jwt.decode(
                 token,
-                key.key,
+                key,
                 algorithms=["RS256"],
                 audience=self._audience,
                 issuer=self._issuer,
