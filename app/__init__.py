@@ -16,6 +16,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     from app.auth import Authorizer, AuthPolicy
     from app.db import build_engine
     from app.db.index import ObjectIndex
+    from app.db.shared_cache import SharedAuthCache
     from app.gitlab.client import PythonGitLabGateway
     from app.gitlab.id_tokens import IdTokenVerifier
     from app.model import Credential, CredentialKind
@@ -27,7 +28,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     settings = load_settings(overrides=overrides)
     _configure_logging(settings.log_level)
     storage = build_storage(settings)
-    index = ObjectIndex(build_engine(settings.effective_database_url))
+    engine = build_engine(settings.effective_database_url)
+    index = ObjectIndex(engine)
     if gateway is None:
         gateway = PythonGitLabGateway(url=settings.gitlab_url, timeout=settings.gitlab_timeout)
     audience = settings.effective_id_token_audience
@@ -54,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
             if audience
             else None
         ),
+        shared=SharedAuthCache(engine),
     )
     registry = Registry(
         authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl

@@ -4,7 +4,10 @@ is down."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
@@ -12,6 +15,7 @@ from typing import TypeVar
 
 from app.access import decide
 from app.cache import TTLCache
+from app.db.shared_cache import SharedAuthCache
 from app.errors import (
     CredentialExpired,
     CredentialRevoked,
@@ -36,6 +40,7 @@ from app.model import (
 )
 
 T = TypeVar("T")
+LEASE_SECONDS = 10  # how long other processes wait for the one asking GitLab
 log = logging.getLogger(__name__)
 INVALID = "GitLab token is invalid, expired or revoked"
 _NEEDS_SERVICE = "the registry has no service token (REGISTRY_GITLAB_SERVICE_TOKEN)"
@@ -76,11 +81,13 @@ class Authorizer:
         *,
         service: Credential | None = None,
         id_tokens: IdTokenVerifier | None = None,
+        shared: SharedAuthCache | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._service = service
         self._id_tokens = id_tokens
+        self._shared = shared
         self._grants: TTLCache[Grant | RegistryError] = TTLCache(max_size=policy.max_entries)
         self._tokens: TTLCache[object] = TTLCache(max_size=policy.max_entries)
 
@@ -88,10 +95,10 @@ class Authorizer:
         """The caller's grant on the project if it allows the action; raise the reason otherwise."""
         key = (credential.fingerprint if credential else None, ref.lookup_key)
         try:
-            grant = self._grants.load(key, lambda: self._cached_outcome(lambda: self._grant(credential, ref)))
+            grant = self._grants.load(key, lambda: self._load(credential, ref))
         except GitLabUnavailable:
-            stale = self._grants.stale(key, self._policy.stale_grace) if action is Action.READ else None
-            if not isinstance(stale, Grant):
+            stale = self._stale(key) if action is Action.READ else None
+            if stale is None:
                 raise
             log.warning("GitLab unavailable: serving a read from a permission cached earlier")
             grant = stale
@@ -104,6 +111,46 @@ class Authorizer:
             id_token_protected_writes=self._policy.id_token_protected_writes,
         )
         return grant
+
+    def _shared_key(self, key: tuple[str | None, str]) -> str:
+        return hashlib.sha256(f"{key[0] or 'anonymous'}\n{key[1]}".encode()).hexdigest()
+
+    def _load(self, credential: Credential | None, ref: ProjectRef) -> tuple[Grant | RegistryError, float]:
+        """GitLab's answer from the shared cache, or asked by exactly one process and stored there."""
+
+        def ask() -> tuple[Grant | RegistryError, float]:
+            return self._cached_outcome(lambda: self._grant(credential, ref))
+
+        shared = self._shared
+        if shared is None:
+            return ask()
+        key = self._shared_key((credential.fingerprint if credential else None, ref.lookup_key))
+        deadline = clock.monotonic() + LEASE_SECONDS
+        while True:
+            entry = shared.get(key)
+            now = clock.time()
+            if entry is not None and entry.expires_at > now:
+                return _decode(entry.payload), entry.expires_at - now
+            if shared.claim(key, LEASE_SECONDS) or clock.monotonic() > deadline:
+                break  # ours to ask (or the holder of the lease is stuck)
+            clock.sleep(0.02)  # another process is asking GitLab right now
+        try:
+            value, ttl = ask()
+        except BaseException:
+            shared.release(key)
+            raise
+        grace = self._policy.stale_grace if isinstance(value, Grant) else 0
+        shared.put(key, _encode(value), ttl=ttl, stale_grace=grace)
+        return value, ttl
+
+    def _stale(self, key: tuple[str | None, str]) -> Grant | None:
+        """A grant that expired less than the stale grace ago, from this process or the shared cache."""
+        stale = self._grants.stale(key, self._policy.stale_grace)
+        if stale is None and self._shared is not None:
+            entry = self._shared.get(self._shared_key(key))
+            if entry is not None and entry.stale_until > clock.time():
+                stale = _decode(entry.payload)
+        return stale if isinstance(stale, Grant) else None
 
     def _cached_outcome(self, fetch: Callable[[], tuple[T, float]]) -> tuple[T | RegistryError, float]:
         """Denials GitLab gave are remembered briefly; GitLabUnavailable is never remembered."""
@@ -278,3 +325,61 @@ class Authorizer:
             protected_ref=claims.protected_ref,
         )
         return Grant(project=project, actor=actor, role=role), self._ttl(claims.expires_at)
+
+
+_SHAREABLE_ERRORS: dict[str, type[RegistryError]] = {
+    cls.__name__: cls
+    for cls in (InvalidCredential, CredentialExpired, CredentialRevoked, ProjectNotFound, PermissionDenied)
+}
+
+
+def _encode(value: Grant | RegistryError) -> str:
+    """JSON for the shared cache: a grant, or a denial GitLab gave (never a secret)."""
+    if isinstance(value, RegistryError):
+        return json.dumps({"error": type(value).__name__, "message": value.message})
+    actor = value.actor
+    return json.dumps(
+        {
+            "project": [
+                value.project.id,
+                value.project.path,
+                value.project.visibility.value,
+                value.project.archived,
+            ],
+            "actor": None
+            if actor is None
+            else {
+                "kind": actor.kind.name,
+                "user_id": actor.user_id,
+                "scopes": sorted(actor.scopes),
+                "expires_at": actor.expires_at.isoformat() if actor.expires_at else None,
+                "job_project_id": actor.job_project_id,
+                "protected_ref": actor.protected_ref,
+            },
+            "role": int(value.role),
+            "allowlisted": value.allowlisted,
+        }
+    )
+
+
+def _decode(payload: str) -> Grant | RegistryError:
+    data = json.loads(payload)
+    if "error" in data:
+        return _SHAREABLE_ERRORS.get(data["error"], InvalidCredential)(data["message"])
+    project_id, path, visibility, archived = data["project"]
+    actor = data["actor"]
+    return Grant(
+        project=Project(project_id, path, Visibility(visibility), archived),
+        actor=None
+        if actor is None
+        else Actor(
+            kind=CredentialKind[actor["kind"]],
+            user_id=actor["user_id"],
+            scopes=frozenset(actor["scopes"]),
+            expires_at=datetime.fromisoformat(actor["expires_at"]) if actor["expires_at"] else None,
+            job_project_id=actor["job_project_id"],
+            protected_ref=actor["protected_ref"],
+        ),
+        role=AccessLevel(data["role"]),
+        allowlisted=data["allowlisted"],
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -44,3 +44,16 @@ class ObjectRow(Base):
     md5: Mapped[str] = mapped_column(String(32), index=True)
     uploader_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthCacheRow(Base):
+    """A GitLab answer about (sha256 of a credential, project), shared by every process; never a secret.
+    A row without payload is a lease: one process is asking GitLab, the others wait for its answer."""
+
+    __tablename__ = "auth_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+    stale_until: Mapped[float] = mapped_column(Float)
+    lease_until: Mapped[float] = mapped_column(Float)
