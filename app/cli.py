@@ -37,6 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
         "2048",
         "--limit-request-line",
         "8190",
+        # gunicorn 24+ opens a control socket under $HOME: shared between instances, and impossible on a
+        # read-only root filesystem. Nothing here uses it.
+        "--no-control-socket",
     ]
     if args.access_log:
         argv += ["--access-logfile", "-"]

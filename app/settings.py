@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -72,10 +73,20 @@ class Settings:
             raise ConfigurationError("REGISTRY_SECRET_KEY is required when storage is not file://")
         key_file = root / ".secret_key"
         if not key_file.exists():
+            # Several worker processes may get here at once: each writes a complete candidate and
+            # links it into place; the first link wins, and nobody ever reads a half-written key.
             root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
+            fd, candidate = tempfile.mkstemp(dir=root, prefix=".secret_key.")
+            try:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(48))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.link(candidate, key_file)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(candidate)
         return key_file.read_text().strip()
 
 

@@ -79,3 +79,14 @@ def test_embedded_secret_key_is_generated_once_and_private(tmp_path: Path) -> No
     assert first == settings.effective_secret_key()
     assert len(first) >= 32
     assert (tmp_path / ".secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    """gunicorn boots its workers at once: all of them must end up with the same complete key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = load_settings(environ={"REGISTRY_STORAGE_URL": f"file://{tmp_path}"})
+    with ThreadPoolExecutor(16) as pool:
+        keys = set(pool.map(lambda _: settings.effective_secret_key(), range(64)))
+    assert len(keys) == 1 and len(keys.pop()) >= 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".secret_key"]
