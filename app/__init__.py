@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -61,13 +62,15 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     registry = Registry(
         authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl
     )
+    from app.web.ops import features_off
+
+    for feature, how in features_off(settings).items():
+        logging.getLogger("app").warning("%s: off (%s)", feature, how)
     return build_web_app(Services(settings=settings, registry=registry, index=index, storage=storage))
 
 
 def _configure_logging(level: str) -> None:
     """Log to stderr at the configured level, unless the host process (gunicorn, pytest) already does."""
-    import logging
-
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(level)

@@ -23,6 +23,9 @@ TOKENS = {
     "read_api": "glpat-readonly-token-00006",
     "expired": "glpat-expired-token-000007",
     "revoked": "glpat-revoked-token-000008",
+    "owner": "glpat-owner-token-00000009",
+    "partner": "glpat-partner-token-000010",
+    "subgroup": "glpat-subgroup-token-00011",
 }
 
 

@@ -3,6 +3,7 @@ per TTL for all worker processes and replicas together, not one per process."""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ class SharedAuthCache:
         """Store an answer for ttl seconds (kept stale_grace longer for reads while GitLab is down)."""
         now = time.time()
         with database_errors(), self._writer.begin() as conn:
+            if random.random() < 0.01:  # now and then, forget answers past their stale grace
+                conn.execute(delete(_CACHE).where(_C.stale_until < now, _C.lease_until < now, _C.key != key))
             conn.execute(
                 update(_CACHE)
                 .where(_C.key == key)

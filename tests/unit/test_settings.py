@@ -47,6 +47,7 @@ def test_values_are_parsed_and_normalised() -> None:
         ("REGISTRY_STORAGE_URL", "ftp://host/x"),
         ("REGISTRY_DATABASE_URL", "mysql://x"),
         ("REGISTRY_SECRET_KEY", "short"),
+        ("REGISTRY_JOB_TOKEN_CACHE_TTL", "120"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

@@ -1,0 +1,186 @@
+"""Each credential kind, the way it arrives, through the Flask app with the GitLab simulator as GitLab."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from scripts.harness import Simulator
+from tests.conftest import TOKENS
+
+SERVICE = "glpat-service-admin-token-1"
+AUDIENCE = "https://registry.test"
+VISION = "/ml/vision/-/data/creds"
+
+
+def basic(user: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def client(make_app: Callable[..., Flask]) -> FlaskClient:
+    return make_app(gitlab_service_token=SERVICE, id_token_audience=AUDIENCE).test_client()
+
+
+@pytest.fixture
+def bare_client(make_app: Callable[..., Flask]) -> FlaskClient:
+    """No service token, no ID-token audience: the features that need them are off."""
+    return make_app().test_client()
+
+
+def put(
+    client: FlaskClient, headers: dict[str, str], path: str = f"{VISION}/a.txt", body: bytes = b"a"
+) -> str:
+    return client.put(path, data=body, headers=headers).status
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (bearer("oauth-developer-access-token-0001"), "201 CREATED"),
+        (bearer("glcbt-vision-running-job-5001"), "201 CREATED"),
+        ({"JOB-TOKEN": "glcbt-vision-running-job-5001"}, "201 CREATED"),
+        ({"DEPLOY-TOKEN": "gldt-vision-read-write-0001"}, "201 CREATED"),
+        (basic("gitlab+deploy-token-1", "gldt-vision-read-write-0001"), "201 CREATED"),
+        (basic("my-custom-deploy-user", "gldt-vision-read-write-0001"), "201 CREATED"),
+        (basic("anyone", TOKENS["developer"]), "201 CREATED"),
+        ({"PRIVATE-TOKEN": TOKENS["developer"]}, "201 CREATED"),
+        (bearer("unknown-token"), "401 GitLab token is invalid, expired or revoked"),
+        (
+            {"JOB-TOKEN": "glcbt-vision-finished-job-5002"},
+            "401 CI job token is invalid, or its job is no longer running",
+        ),
+        ({"DEPLOY-TOKEN": "gldt-vision-revoked-000005"}, "401 Deploy token has been revoked"),
+        (
+            {"DEPLOY-TOKEN": "gldt-other-read-write-0006"},
+            "403 This deploy token does not give access to ml/vision",
+        ),
+        (
+            {"DEPLOY-TOKEN": "gldt-ml-group-read-0000003"},
+            "403 Token scope write_package_registry required to write to ml/vision",
+        ),
+        (bearer(TOKENS["read_api"]), "403 Token scope api required to write to ml/vision"),
+        (
+            basic("gitlab-ci-token", "glcbt-vision-reporter-job-5004"),
+            "403 Developer role required to write to ml/vision",
+        ),
+    ],
+)
+def test_credential_kinds(client: FlaskClient, headers: dict[str, str], status: str) -> None:
+    assert put(client, headers) == status
+
+
+def test_group_deploy_token_reads_every_project_of_the_group(client: FlaskClient) -> None:
+    put(client, {"PRIVATE-TOKEN": TOKENS["developer"]}, "/ml/inside/-/data/g.txt")
+    assert (
+        client.head(
+            "/ml/inside/-/data/g.txt", headers={"DEPLOY-TOKEN": "gldt-ml-group-read-0000003"}
+        ).status_code
+        == 200
+    )
+    assert client.head(
+        "/other/secret/-/data/g.txt", headers={"DEPLOY-TOKEN": "gldt-ml-group-read-0000003"}
+    ).status == ("403 This deploy token does not give access to other/secret")
+
+
+def test_inherited_and_shared_group_membership(client: FlaskClient) -> None:
+    # owen owns the group ml; paula's group partners is invited to ml/vision as Reporter
+    assert put(client, bearer(TOKENS["owner"])) == "201 CREATED"
+    partner = bearer(TOKENS["partner"])
+    assert client.head(f"{VISION}/a.txt", headers=partner).status_code == 200
+    assert put(client, partner, body=b"b") == "403 Developer role required to write to ml/vision"
+    # sid is a Developer of the subgroup ml/research: inherited by ml/research/models
+    assert put(client, bearer(TOKENS["subgroup"]), "/ml/research/models/-/data/m.bin") == "201 CREATED"
+
+
+def test_job_tokens_reach_other_projects_only_through_the_allowlist(client: FlaskClient) -> None:
+    pipeline_job = basic("gitlab-ci-token", "glcbt-pipeline-running-job-5003")
+    assert put(client, pipeline_job) == "201 CREATED"  # ml/vision allowlists ml/pipeline
+    # ml/pipeline is not on ml/old's allowlist (and ml/old is private)
+    assert client.get("/ml/old/-/data/x", headers=pipeline_job).status == (
+        "403 The job-token allowlist of ml/old does not let this job read it"
+    )
+    # public projects let any job read, never write
+    assert client.get("/ml/open-data/-/data/x", headers=pipeline_job).status_code == 404  # allowed; no object
+    assert put(client, pipeline_job, "/ml/open-data/-/data/x") == (
+        "403 The job-token allowlist of ml/open-data does not let this job write it"
+    )
+
+
+def test_ci_id_tokens(client: FlaskClient, simulator: Simulator) -> None:
+    token = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE)
+    assert put(client, bearer(token)) == "201 CREATED"
+    assert client.get("/ml/pipeline/-/data/x", headers=bearer(token)).status == (
+        "403 A CI ID token only reaches its own project, not ml/pipeline"
+    )
+    expired = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE, lifetime=-120)
+    assert put(client, bearer(expired)) == "401 CI ID token has expired"
+    wrong_issuer = simulator.world.mint_id_token(
+        "glcbt-vision-running-job-5001", AUDIENCE, issuer="https://evil.example"
+    )
+    assert put(client, bearer(wrong_issuer)) == "401 CI ID token is invalid"
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    forged = simulator.world.mint_id_token(
+        "glcbt-vision-running-job-5001",
+        AUDIENCE,
+        key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+    assert put(client, bearer(forged)) == "401 CI ID token is invalid"
+
+
+def test_id_tokens_may_be_limited_to_protected_refs(
+    make_app: Callable[..., Flask], simulator: Simulator
+) -> None:
+    client = make_app(
+        gitlab_service_token=SERVICE, id_token_audience=AUDIENCE, id_token_protected_writes=True
+    ).test_client()
+    feature_branch = simulator.world.mint_id_token("glcbt-vision-reporter-job-5004", AUDIENCE)
+    assert (
+        client.get(f"{VISION}/nothing", headers=bearer(feature_branch)).status_code == 404
+    )  # reads are fine
+    assert (
+        put(client, bearer(feature_branch))
+        == "403 Only jobs on protected branches or tags may write to ml/vision"
+    )
+    main = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE)
+    assert put(client, bearer(main)) == "201 CREATED"
+
+
+def test_without_a_service_token(bare_client: FlaskClient, simulator: Simulator) -> None:
+    assert put(bare_client, {"DEPLOY-TOKEN": "gldt-vision-read-write-0001"}) == (
+        "403 Deploy tokens cannot be checked: the registry has no service token"
+        " (REGISTRY_GITLAB_SERVICE_TOKEN)"
+    )
+    job = {"JOB-TOKEN": "glcbt-vision-running-job-5001"}
+    assert put(bare_client, job, "/-/projects/101/data/by-id.txt") == "201 CREATED"  # own project, by id
+    assert put(bare_client, job).startswith(
+        "403 CI tokens reach ml/vision only through /-/projects/101/data/"
+    )
+    token = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE)
+    assert (
+        put(bare_client, bearer(token)) == "401 CI ID tokens are not accepted: set REGISTRY_ID_TOKEN_AUDIENCE"
+    )
+
+
+def test_ready_says_which_features_are_off(bare_client: FlaskClient, client: FlaskClient) -> None:
+    off = bare_client.get("/-/ready").get_json()["features_off"]
+    assert set(off) == {"deploy tokens", "CI tokens on other projects and on project paths", "CI ID tokens"}
+    assert client.get("/-/ready").get_json()["features_off"] == {}
+
+
+def test_job_token_answers_are_cached_at_most_a_minute(client: FlaskClient, simulator: Simulator) -> None:
+    job = {"JOB-TOKEN": "glcbt-vision-running-job-5001"}
+    put(client, job)
+    calls = simulator.world.total_calls()
+    for i in range(20):
+        client.head(f"{VISION}/{i}", headers=job)
+    assert simulator.world.total_calls() == calls  # served from the cache
