@@ -61,7 +61,9 @@ def _streams_downloads(svc: Services) -> bool:
     """Proxy mode, or Basic credentials from a client that would re-send them to the bucket."""
     if svc.settings.download_mode == "proxy":
         return True
-    return carries_basic_auth(request) and not request.user_agent.string.startswith(_REDIRECT_SAFE_AGENTS)
+    if not carries_basic_auth(request):
+        return False
+    return not request.headers.get("User-Agent", "").startswith(_REDIRECT_SAFE_AGENTS)
 
 
 def _get(ref: ProjectRef, path: str) -> Response:
