@@ -265,6 +265,51 @@ class ObjectIndex:
                 )
         return [path for path in paths if path not in present]
 
+    def children(self, project_id: int, prefix: str) -> Iterator[tuple[str, ObjectInfo | None]]:
+        """The immediate children of a collection prefix ("" or ending in "/"), in path order: (name,
+        object) for objects, (name, None) for sub-collections. Streams in pages and skips over each
+        sub-collection with one query, so a 100,000-object prefix never sits in memory."""
+        # "0" follows "/" in byte order: "<prefix><name>0" is the first path after the whole <name>/ subtree.
+        cursor, inclusive, page = prefix, False, 500
+        while True:
+            after = _O.path >= cursor if inclusive else _O.path > cursor
+            with database_errors(), self._reader.connect() as conn:
+                rows = conn.execute(
+                    select(_O.path, _O.size, _O.md5, _O.created_at)
+                    .where(
+                        _O.project_id == project_id,
+                        after,
+                        _O.path.startswith(prefix, autoescape=True),
+                    )
+                    .order_by(_O.path)
+                    .limit(page)
+                ).all()
+            if not rows:
+                return
+            for path, size, md5, created in rows:
+                name, slash, _ = path[len(prefix) :].partition("/")
+                if slash:
+                    yield name, None
+                    cursor, inclusive = prefix + name + "0", True
+                    break  # the rest of this page is inside that sub-collection
+                yield name, ObjectInfo(project_id, path, size, md5, _aware(created))
+                cursor, inclusive = path, False
+            else:
+                if len(rows) < page:
+                    return
+
+    def has_prefix(self, project_id: int, prefix: str) -> bool:
+        """Whether any object's path starts with prefix."""
+        with database_errors(), self._reader.connect() as conn:
+            return (
+                conn.execute(
+                    select(_O.id)
+                    .where(_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True))
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def find(self, project_id: int, *, prefix: str, suffix: str = "") -> Iterator[ObjectInfo]:
         """A project's objects whose path starts with prefix and ends with suffix, paged by id."""
         last_id, page = 0, 500

@@ -31,6 +31,11 @@ class ProjectRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+# Object paths sort and compare byte-wise (code point order), as bucket listings do; on PostgreSQL that
+# takes the "C" collation, SQLite's default is already binary.
+PathString = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
+
 class ObjectRow(Base):
     """One stored object of a project: the index the data plane answers HEAD and GET from."""
 
@@ -39,7 +44,7 @@ class ObjectRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("projects.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(String(1024))
+    path: Mapped[str] = mapped_column(PathString)
     size: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str] = mapped_column(String(32), index=True)
     uploader_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -68,3 +68,31 @@ def test_unreachable_database_is_unavailable_not_an_internal_error() -> None:
         pass
     with pytest.raises(DatabaseUnavailable):
         index.check()
+
+
+def test_children_lists_objects_and_sub_collections_in_order(index: ObjectIndex) -> None:
+    paths = ["r/a", "r/a-b", "r/a/x", "r/a/y/z", "r/a0", "r/b/1", "r/files/md5/00/" + "0" * 30, "rz", "r"]
+    with index.writing(PROJECT) as tx:
+        for path in paths:
+            tx.put(path, size=len(path), md5="0" * 32, uploader_id=None)
+    listed = [(name, info.path if info else None) for name, info in index.children(PROJECT.id, "r/")]
+    assert listed == [
+        ("a", "r/a"),
+        ("a", None),
+        ("a-b", "r/a-b"),
+        ("a0", "r/a0"),
+        ("b", None),
+        ("files", None),
+    ]
+    assert [n for n, _ in index.children(PROJECT.id, "")] == ["r", "r", "rz"]
+    assert list(index.children(PROJECT.id, "nothing/")) == []
+    assert index.has_prefix(PROJECT.id, "r/a/") and not index.has_prefix(PROJECT.id, "r/c/")
+
+
+def test_children_of_a_big_prefix_page_through(index: ObjectIndex) -> None:
+    with index.writing(PROJECT) as tx:
+        for i in range(1234):
+            tx.put(f"big/{i:05d}", size=1, md5="0" * 32, uploader_id=None)
+        tx.put("big/sub/x", size=1, md5="0" * 32, uploader_id=None)
+    names = [n for n, _ in index.children(PROJECT.id, "big/")]
+    assert names == [f"{i:05d}" for i in range(1234)] + ["sub"]

@@ -33,7 +33,11 @@ def upgrade() -> None:
         "objects",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("project_id", sa.BigInteger(), nullable=False),
-        sa.Column("path", sa.String(length=1024), nullable=False),
+        sa.Column(
+            "path",
+            sa.String(length=1024).with_variant(sa.String(length=1024, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("md5", sa.String(length=32), nullable=False),
         sa.Column("uploader_id", sa.BigInteger(), nullable=True),
