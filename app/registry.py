@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
-from app.errors import ChecksumMismatch, Conflict, ObjectNotFound
+from app.errors import (
+    AuthenticationRequired,
+    ChecksumMismatch,
+    Conflict,
+    ObjectNotFound,
+    PermissionDenied,
+    ProjectNotFound,
+)
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import (
     Action,
@@ -29,6 +36,14 @@ class Download:
 
     info: ObjectInfo
     url: SignedURL
+
+
+@dataclass(frozen=True)
+class Browse:
+    """What a WebDAV client finds at a path: an object, or a (virtual) collection and its children."""
+
+    info: ObjectInfo | None  # the object, None for a collection
+    children: Iterator[tuple[str, ObjectInfo | None]]  # (name, object or None for a sub-collection)
 
 
 @dataclass(frozen=True)
@@ -131,16 +146,80 @@ class Registry:
             )
 
     def delete(self, credential: Credential | None, ref: ProjectRef, path: str) -> None:
-        """Delete an object (Maintainer); refuse while a `.dir` manifest still lists it."""
-        obj_path = ObjectPath(path)
+        """Delete an object, or everything under a collection path (Maintainer); refuse while a `.dir`
+        manifest that stays still lists a file that would go."""
+        obj_path = ObjectPath(path) if path else None
         grant = self._authorizer.authorize(credential, ref, Action.DELETE)
-        self._lookup(grant, obj_path)
+        if obj_path is None or self._index.get(grant.project.id, obj_path.value) is None:
+            self.delete_collection(credential, ref, path)
+            return
         address = obj_path.content_address
         if address is not None and not address.is_dir:
             self._refuse_if_listed(grant, address, obj_path)
         with self._index.writing(grant.project) as tx:
             tx.remove(obj_path.value)
         self._storage.delete(object_key(grant.project.id, obj_path))
+
+    def browse(self, credential: Credential | None, ref: ProjectRef, path: str) -> Browse:
+        """An object, or the collection at path with its children listed from the index. Collections are
+        virtual: every path that is not an object, nor a DVC content address, is one (so a remote's base
+        URL exists before anything is pushed). A project the caller may not read looks like a missing path."""
+        obj_path = ObjectPath(path) if path else None
+        try:
+            grant = self._authorizer.authorize(credential, ref, Action.READ)
+        except (ProjectNotFound, PermissionDenied, AuthenticationRequired):
+            raise ObjectNotFound(f"Object not found: {path or '/'}") from None
+        if obj_path is not None:
+            info = self._index.get(grant.project.id, obj_path.value)
+            if info is not None:
+                return Browse(info=info, children=iter(()))
+            if obj_path.content_address is not None:
+                raise ObjectNotFound(f"Object not found: {path}")
+        prefix = f"{path}/" if path else ""
+        return Browse(info=None, children=self._index.children(grant.project.id, prefix))
+
+    def make_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> None:
+        """MKCOL: collections are virtual, so only the path and read access are checked. Write access is
+        checked on the PUT that follows, where DVC shows the refusal (an MKCOL error aborts a whole push)."""
+        if path:
+            ObjectPath(path)
+        try:
+            self._authorizer.authorize(credential, ref, Action.READ)
+        except (ProjectNotFound, PermissionDenied, AuthenticationRequired):
+            raise ObjectNotFound(f"Object not found: {path or '/'}") from None
+
+    def delete_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> int:
+        """Delete every object under path (Maintainer); refuse while a `.dir` outside it lists one of them.
+        Returns how many objects were deleted."""
+        prefix = f"{ObjectPath(path).value}/" if path else ""
+        grant = self._authorizer.authorize(credential, ref, Action.DELETE)
+        project_id = grant.project.id
+        doomed = list(self._index.find(project_id, prefix=prefix))
+        if not doomed:
+            raise ObjectNotFound(f"Not found: {path or '/'}")
+        listed: dict[str, set[str]] = {}  # content-address prefix -> md5s of the files going away
+        for info in doomed:
+            address = ObjectPath(info.path).content_address
+            if address is not None and not address.is_dir:
+                listed.setdefault(address.prefix, set()).add(address.md5)
+        for address_prefix, md5s in listed.items():
+            for manifest in self._index.find(project_id, prefix=address_prefix, suffix=".dir"):
+                if manifest.path.startswith(prefix) or manifest.size > MAX_MANIFEST_BYTES:
+                    continue  # going away too
+                key = object_key(project_id, ObjectPath(manifest.path))
+                try:
+                    if md5s & listed_md5s(b"".join(self._storage.read(key))):
+                        raise Conflict(f"{manifest.path} lists files under {path or '/'}; delete it first")
+                except (InvalidManifest, ObjectNotFound):
+                    continue
+        for start in range(0, len(doomed), 1000):
+            batch = doomed[start : start + 1000]
+            with self._index.writing(grant.project) as tx:
+                for info in batch:
+                    tx.remove(info.path)
+            for info in batch:
+                self._storage.delete(object_key(project_id, ObjectPath(info.path)))
+        return len(doomed)
 
     def _refuse_if_listed(self, grant: Grant, address: ContentAddress, path: ObjectPath) -> None:
         for manifest in self._index.find(grant.project.id, prefix=address.prefix, suffix=".dir"):

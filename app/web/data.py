@@ -9,21 +9,26 @@ from flask import Blueprint, Response, json, request
 
 from app.errors import MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
-from app.web import Services, services
+from app.web import Services, services, webdav
 from app.web.credentials import carries_basic_auth, credential_from
 from app.web.streaming import ranged_response, request_chunks
 
 bp = Blueprint("data", __name__)
-METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PROPFIND", "MKCOL", "OPTIONS"]
 # Clients known to drop credentials when following a redirect to another origin.
 _REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
 
 
+# The data root itself (a collection for WebDAV) has an empty object path.
+@bp.route("/-/projects/<int:project_id>/data", methods=METHODS, defaults={"object_path": ""})
+@bp.route("/-/projects/<int:project_id>/data/", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/-/projects/<int:project_id>/data/<anypath:object_path>", methods=METHODS)
 def by_id(project_id: int, object_path: str) -> Response:
     return _dispatch(ProjectRef(id=project_id), object_path)
 
 
+@bp.route("/<anypath:project_path>/-/data", methods=METHODS, defaults={"object_path": ""})
+@bp.route("/<anypath:project_path>/-/data/", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/<anypath:project_path>/-/data/<anypath:object_path>", methods=METHODS)
 def by_path(project_path: str, object_path: str) -> Response:
     return _dispatch(ProjectRef(path=project_path), object_path)
@@ -36,6 +41,9 @@ def _dispatch(ref: ProjectRef, path: str) -> Response:
         "PUT": _upload,
         "POST": _upload,
         "DELETE": _delete,
+        "PROPFIND": webdav.propfind,
+        "MKCOL": webdav.mkcol,
+        "OPTIONS": webdav.options,
     }.get(request.method)
     if handler is None:
         raise MethodNotAllowed(f"Method {request.method} is not supported here")
@@ -90,5 +98,5 @@ def _upload(ref: ProjectRef, path: str) -> Response:
 
 
 def _delete(ref: ProjectRef, path: str) -> Response:
-    services().registry.delete(credential_from(request), ref, path)
+    services().registry.delete(credential_from(request), ref, path.removesuffix("/"))
     return Response(status=204)
