@@ -12,7 +12,7 @@ from xml.sax.xmlreader import AttributesNSImpl
 
 from flask import Request, Response, request
 
-from app.errors import BadRequest
+from app.errors import PermissionDenied
 from app.model import ObjectInfo, ProjectRef
 from app.registry import Browse
 from app.web import services
@@ -40,8 +40,8 @@ def mkcol(ref: ProjectRef, path: str) -> Response:
 def propfind(ref: ProjectRef, path: str) -> Response:
     """207 with the resource itself and, for `Depth: 1` on a collection, its children."""
     depth = request.headers.get("Depth", "1").strip().lower()
-    if depth == "infinity":
-        raise BadRequest("PROPFIND with Depth: infinity is not supported; use Depth: 1")
+    if depth == "infinity":  # RFC 4918 9.1: a server may refuse it (propfind-finite-depth)
+        raise PermissionDenied("PROPFIND with Depth: infinity is not supported; list with Depth: 1")
     browse = services().registry.browse(credential_from(request), ref, path.rstrip("/"))
     body = _multistatus(_base_href(request), browse, list_children=depth != "0" and browse.info is None)
     return Response(body, status=207, content_type="application/xml; charset=utf-8")
