@@ -178,15 +178,12 @@ class Registry:
         prefix = f"{path}/" if path else ""
         return Browse(info=None, children=self._index.children(grant.project.id, prefix))
 
-    def make_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> None:
-        """MKCOL: collections are virtual, so only the path and read access are checked. Write access is
-        checked on the PUT that follows, where DVC shows the refusal (an MKCOL error aborts a whole push)."""
+    def make_collection(self, path: str) -> None:
+        """MKCOL: collections are virtual, so it creates nothing and only the path is checked. Credentials
+        and write access are checked on the PUT that follows, where DVC shows the refusal with its reason
+        (an MKCOL error aborts the whole push with a bare "unexpected error")."""
         if path:
             ObjectPath(path)
-        try:
-            self._authorizer.authorize(credential, ref, Action.READ)
-        except (ProjectNotFound, PermissionDenied, AuthenticationRequired):
-            raise ObjectNotFound(f"Object not found: {path or '/'}") from None
 
     def delete_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> int:
         """Delete every object under path (Maintainer); refuse while a `.dir` outside it lists one of them.

@@ -31,9 +31,9 @@ def options(_: ProjectRef, __: str) -> Response:
     )
 
 
-def mkcol(ref: ProjectRef, path: str) -> Response:
+def mkcol(_: ProjectRef, path: str) -> Response:
     """201 always (also when the collection exists: never 204, and no 405 round trip for DVC)."""
-    services().registry.make_collection(credential_from(request), ref, path.rstrip("/"))
+    services().registry.make_collection(path.rstrip("/"))
     return Response(status=201)
 
 

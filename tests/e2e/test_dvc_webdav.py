@@ -129,9 +129,16 @@ def test_http_and_webdav_share_the_objects(registry: RegistryServer, project: Dv
     assert filecmp.cmp(project.root / "extra.txt", project.root / "extra.txt")
 
 
-def test_a_refused_push_shows_why(registry: RegistryServer, project: Dvc) -> None:
-    add_dav_remote(project, "dav", dav_url(registry, "dav-refused"), TOKENS["reporter"])
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [
+        ("reporter", "received 403 (Developer role required to write to ml/vision)"),
+        ("expired", "received 401 (GitLab token has expired)"),
+    ],
+)
+def test_a_refused_push_shows_why(registry: RegistryServer, project: Dvc, role: str, shown: str) -> None:
+    add_dav_remote(project, "dav", dav_url(registry, "dav-refused"), TOKENS[role])
     pushed = project.run("push", "-r", "dav", ok=False)
     assert pushed.returncode != 0
     output = pushed.stdout + pushed.stderr
-    assert "Developer role required to write to ml/vision" in output, output
+    assert shown in output, output
