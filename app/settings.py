@@ -28,6 +28,10 @@ class Settings:
     gitlab_timeout: float = 10.0
     gitlab_service_token: str | None = field(default=None, repr=False)
     storage_url: str = "file:///var/lib/data-registry"
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_addressing_style: str | None = None
     database_url: str | None = None
     public_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
@@ -42,6 +46,11 @@ class Settings:
     id_token_audience: str | None = None
     id_token_protected_writes: bool = False
     log_level: str = "INFO"
+
+    @property
+    def effective_s3_addressing_style(self) -> str:
+        """Path-style with a custom endpoint (MinIO, SeaweedFS), virtual-hosted on AWS."""
+        return self.s3_addressing_style or ("path" if self.s3_endpoint_url else "virtual")
 
     @property
     def effective_id_token_audience(self) -> str | None:
@@ -106,7 +115,11 @@ class SettingsSchema(Schema):
     gitlab_url = mf.String(validate=_url({"http", "https"}))
     gitlab_timeout = mf.Float(validate=validate.Range(min=0.1, max=300))
     gitlab_service_token = mf.String()
-    storage_url = mf.String(validate=_url({"file"}))
+    storage_url = mf.String(validate=_url({"file", "s3"}))
+    s3_endpoint_url = mf.String(validate=_url({"http", "https"}))
+    s3_public_endpoint_url = mf.String(validate=_url({"http", "https"}))
+    s3_region = mf.String(validate=validate.Length(min=1))
+    s3_addressing_style = mf.String(validate=validate.OneOf(["path", "virtual"]))
     database_url = mf.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
     public_url = mf.String(validate=_url({"http", "https"}))
     secret_key = mf.String(validate=validate.Length(min=16))

@@ -3,6 +3,7 @@ GitLab simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -108,3 +109,76 @@ def start_registry(
     process.kill()
     process.wait()
     raise RuntimeError(f"registry did not start:\n{log.read_text()}")
+
+
+@dataclass
+class SeaweedFS:
+    """A SeaweedFS `weed mini` S3 server (verifies SigV4 presigned URLs like AWS and MinIO do)."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_seaweedfs(
+    root: Path, *, access_key: str = "registry-key", secret_key: str = "registry-secret"
+) -> SeaweedFS:
+    """`weed mini` on 127.0.0.1 with every port picked free (so several can run at once); waits for S3."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "registry",
+                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+    grpc = {name: free_port() for name in ports}
+    args = [
+        str(BIN / "weed"),
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={config}",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+    ]
+    args += [f"-{name}.port={port}" for name, port in ports.items()]
+    args += [f"-{name}.port.grpc={port}" for name, port in grpc.items()]
+    log = root / "weed.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            requests.get(endpoint, timeout=1)
+            return SeaweedFS(endpoint, access_key, secret_key, process, log)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")

@@ -22,4 +22,18 @@ def build_storage(settings: Settings) -> StorageBackend:
         return LocalBackend(
             root=root, secret_key=settings.effective_secret_key(), public_url=settings.public_url
         )
+    if scheme == "s3":
+        from app.storage.s3 import S3Backend
+
+        parts = urlsplit(settings.storage_url)
+        if not parts.netloc:
+            raise ConfigurationError("REGISTRY_STORAGE_URL: s3:// needs a bucket (s3://bucket/prefix)")
+        return S3Backend(
+            bucket=parts.netloc,
+            prefix=parts.path,
+            endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.effective_s3_addressing_style,
+        )
     raise ConfigurationError(f"REGISTRY_STORAGE_URL: unsupported scheme {scheme!r}")

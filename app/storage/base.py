@@ -45,7 +45,7 @@ class StorageBackend(Protocol):
         ...
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
-        """Every blob whose key starts with prefix."""
+        """Every blob whose key starts with prefix, in no promised order (SeaweedFS is not byte-ordered)."""
         ...
 
     def delete(self, key: str) -> None:

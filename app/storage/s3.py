@@ -1,0 +1,205 @@
+"""S3-compatible storage (AWS S3, MinIO, SeaweedFS) on boto3: the only module that imports it. Uploads are
+multipart (parts of 8 MiB, each Content-MD5 checked), completed only on commit; small bodies are one PUT."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.errors import NotFound, StorageUnavailable
+from app.model import BlobInfo, SignedURL
+from app.storage.base import CHUNK_SIZE, StagedObject
+
+PART_SIZE = 8 * 1024 * 1024
+
+
+@dataclass
+class _Pending:
+    """What stage() left for commit(): a small body to PUT, or an open multipart upload."""
+
+    body: bytes | None = None
+    upload_id: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _md5_header(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+class S3Backend:
+    """Blobs under `prefix` in one bucket; presigned GET URLs (SigV4) for downloads."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        public_endpoint_url: str | None = None,
+        region: str,
+        addressing_style: str,
+        part_size: int = PART_SIZE,
+    ) -> None:
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": addressing_style},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+        self._bucket = bucket
+        self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # A session of our own: credentials come from the standard AWS chain (env, profile, IRSA), resolved
+        # for this backend rather than cached process-wide.
+        session = boto3.session.Session()
+        self._s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        # Presigned URLs carry the host they are signed for: sign for the address clients use.
+        self._signer = (
+            session.client("s3", endpoint_url=public_endpoint_url, region_name=region, config=config)
+            if public_endpoint_url
+            else self._s3
+        )
+        self._part_size = part_size
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        try:
+            return getattr(self._s3, operation)(Bucket=self._bucket, **params)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound("Object not found") from e
+            raise StorageUnavailable(f"S3 {operation} failed: {code or 'error'}") from e
+        except BotoCoreError as e:
+            raise StorageUnavailable(f"S3 is unreachable ({type(e).__name__})") from e
+
+    def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
+        digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
+        buffer = bytearray()
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                buffer += chunk
+                while len(buffer) >= self._part_size:
+                    self._upload_part(key, pending, bytes(buffer[: self._part_size]))
+                    del buffer[: self._part_size]
+            if pending.upload_id is None:
+                pending.body = bytes(buffer)
+            elif buffer:
+                self._upload_part(key, pending, bytes(buffer))
+        except BaseException:
+            self._abort(key, pending)
+            raise
+        return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
+
+    def _upload_part(self, key: str, pending: _Pending, data: bytes) -> None:
+        if pending.upload_id is None:
+            pending.upload_id = self._call("create_multipart_upload", Key=self._key(key))["UploadId"]
+        number = len(pending.parts) + 1
+        answer = self._call(
+            "upload_part",
+            Key=self._key(key),
+            UploadId=pending.upload_id,
+            PartNumber=number,
+            Body=data,
+            ContentMD5=_md5_header(data),
+        )
+        pending.parts.append({"ETag": answer["ETag"], "PartNumber": number})
+
+    def _abort(self, key: str, pending: _Pending) -> None:
+        if pending.upload_id is not None:
+            upload_id, pending.upload_id = pending.upload_id, None
+            # An unfinished upload is invisible; if aborting fails, the bucket's lifecycle rule removes it.
+            with contextlib.suppress(StorageUnavailable):
+                self._call("abort_multipart_upload", Key=self._key(key), UploadId=upload_id)
+
+    def commit(self, staged: StagedObject) -> None:
+        pending = staged.handle
+        assert isinstance(pending, _Pending)
+        if pending.body is not None:
+            self._call(
+                "put_object",
+                Key=self._key(staged.key),
+                Body=pending.body,
+                ContentMD5=_md5_header(pending.body),
+            )
+            pending.body = None
+        elif pending.upload_id is not None:
+            self._call(
+                "complete_multipart_upload",
+                Key=self._key(staged.key),
+                UploadId=pending.upload_id,
+                MultipartUpload={"Parts": pending.parts},
+            )
+            pending.upload_id = None
+
+    def discard(self, staged: StagedObject) -> None:
+        pending = staged.handle
+        assert isinstance(pending, _Pending)
+        pending.body = None
+        self._abort(staged.key, pending)
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            head = self._call("head_object", Key=self._key(key))
+        except NotFound:
+            return None
+        etag = str(head.get("ETag", "")).strip('"')
+        return BlobInfo(key=key, size=int(head["ContentLength"]), md5=etag if len(etag) == 32 else None)
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        params: dict[str, Any] = {"Key": self._key(key)}
+        if start or end is not None:
+            params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if end is not None and end <= start:
+            return iter(())
+        body = self._call("get_object", **params)["Body"]
+        return _stream(body)
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=self._key(prefix)
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    etag = str(item.get("ETag", "")).strip('"')
+                    yield BlobInfo(
+                        key=item["Key"][len(self._prefix) :],
+                        size=int(item["Size"]),
+                        md5=etag if len(etag) == 32 else None,
+                    )
+        except (ClientError, BotoCoreError) as e:
+            raise StorageUnavailable("S3 listing failed") from e
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", Key=self._key(key))
+
+    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
+        url = self._signer.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": self._key(key)}, ExpiresIn=ttl
+        )
+        return SignedURL(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))
+
+    def check(self) -> None:
+        self._call("head_bucket")
+
+
+def _stream(body: Any) -> Iterator[bytes]:
+    """The object's bytes; closing the iterator (client gone) closes the connection to S3."""
+    try:
+        yield from body.iter_chunks(CHUNK_SIZE)
+    finally:
+        body.close()

@@ -1,0 +1,121 @@
+"""The storage contract, one suite for every backend (local disk, S3 on moto, S3 on SeaweedFS)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from app.errors import NotFound
+from app.storage.base import StorageBackend
+from tests.storage.conftest import PART
+
+
+def chunks(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def put(storage: StorageBackend, key: str, data: bytes) -> None:
+    storage.commit(storage.stage(key, chunks(data)))
+
+
+def keys(storage: StorageBackend, prefix: str = "") -> list[str]:
+    """Listed keys, sorted: AWS and the local backend list in byte order, SeaweedFS does not."""
+    return sorted(blob.key for blob in storage.list(prefix))
+
+
+def fetch(url: str, **kwargs: Any) -> requests.Response:
+    if url.startswith("/"):  # the local backend's URLs are served by the registry app itself
+        pytest.skip("served by the app; covered in tests/unit/test_data_plane.py")
+    return requests.get(url, timeout=30, **kwargs)
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, PART - 1, PART, 2 * PART + 12345])
+def test_stage_then_commit(backend: StorageBackend, size: int) -> None:
+    data = os.urandom(size)
+    staged = backend.stage("projects/1/obj", chunks(data))
+    assert (staged.size, staged.md5) == (size, hashlib.md5(data).hexdigest())
+    assert backend.stat("projects/1/obj") is None  # invisible until committed
+    backend.commit(staged)
+    backend.discard(staged)  # after commit: harmless
+    info = backend.stat("projects/1/obj")
+    assert info is not None and info.size == size
+    assert info.md5 in (None, hashlib.md5(data).hexdigest())
+    assert b"".join(backend.read("projects/1/obj")) == data
+
+
+def test_discard_leaves_nothing(backend: StorageBackend) -> None:
+    staged = backend.stage("projects/1/gone", chunks(os.urandom(2 * PART + 1)))
+    backend.discard(staged)
+    backend.discard(staged)
+    assert backend.stat("projects/1/gone") is None
+    assert keys(backend) == []
+
+
+def test_a_body_that_fails_midway_leaves_nothing(backend: StorageBackend) -> None:
+    def broken() -> Iterator[bytes]:
+        yield os.urandom(PART + 10)  # at least one part already uploaded
+        raise OSError("client went away")
+
+    with pytest.raises(OSError, match="client went away"):
+        backend.stage("projects/1/broken", broken())
+    assert backend.stat("projects/1/broken") is None
+    assert keys(backend) == []
+
+
+def test_commit_replaces(backend: StorageBackend) -> None:
+    put(backend, "projects/1/k", b"first")
+    put(backend, "projects/1/k", b"second version")
+    assert b"".join(backend.read("projects/1/k")) == b"second version"
+
+
+def test_ranged_reads(backend: StorageBackend) -> None:
+    data = os.urandom(100_000)
+    put(backend, "projects/1/r", data)
+    assert b"".join(backend.read("projects/1/r", start=10, end=20)) == data[10:20]
+    assert b"".join(backend.read("projects/1/r", start=99_990)) == data[99_990:]
+    assert b"".join(backend.read("projects/1/r", start=0, end=100_000)) == data
+    with pytest.raises(NotFound):
+        b"".join(backend.read("projects/1/missing"))
+
+
+def test_list_and_delete(backend: StorageBackend) -> None:
+    for key in ("projects/1/d/b", "projects/1/d/a", "projects/1/e", "projects/2/d/a", "projects/1/d-x"):
+        put(backend, key, key.encode())
+    assert keys(backend, "projects/1/") == [
+        "projects/1/d-x",
+        "projects/1/d/a",
+        "projects/1/d/b",
+        "projects/1/e",
+    ]
+    assert keys(backend, "projects/1/d/") == ["projects/1/d/a", "projects/1/d/b"]
+    sizes = {blob.key: blob.size for blob in backend.list("projects/2/")}
+    assert sizes == {"projects/2/d/a": len(b"projects/2/d/a")}
+    backend.delete("projects/1/d/a")
+    backend.delete("projects/1/d/a")  # deleting what is gone is fine
+    assert keys(backend, "projects/1/d/") == ["projects/1/d/b"]
+
+
+def test_keys_with_unusual_characters(backend: StorageBackend) -> None:
+    key = "projects/1/data/ünï cødé & more+plus=eq?.csv"
+    put(backend, key, b"odd")
+    assert keys(backend, "projects/1/data/") == [key]
+    assert b"".join(fetch(backend.sign_download(key, ttl=60).url).iter_content()) == b"odd"
+
+
+def test_signed_download_urls(backend: StorageBackend) -> None:
+    data = os.urandom(300_000)
+    put(backend, "projects/1/signed", data)
+    url = backend.sign_download("projects/1/signed", ttl=60).url
+    assert fetch(url).content == data  # no credential: the URL is the permission
+    ranged = fetch(url, headers={"Range": "bytes=100-199"})
+    assert ranged.status_code == 206 and ranged.content == data[100:200]
+
+
+def test_check(backend: StorageBackend) -> None:
+    backend.check()
