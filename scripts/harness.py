@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,28 @@ class RegistryServer:
     storage: Path
     log: Path
     process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(default_factory=dict)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def stored_keys(self, prefix: str) -> list[str]:
+        """Keys in the registry's storage under prefix, read with the registry's own backend."""
+        from app.settings import load_settings
+        from app.storage import build_storage
+
+        aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}  # the SDKs read these themselves
+        saved = {k: os.environ.get(k) for k in aws}
+        os.environ.update(aws)
+        try:
+            backend = build_storage(load_settings(environ=self.env))
+            return sorted(blob.key for blob in backend.list(prefix))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def stop(self) -> None:
         self.process.terminate()
@@ -85,6 +104,7 @@ def start_registry(
     environ = {
         **os.environ,
         "REGISTRY_STORAGE_URL": f"file://{storage}",
+        "REGISTRY_DATABASE_URL": f"sqlite:///{root / 'registry.db'}",
         "REGISTRY_GITLAB_URL": gitlab_url,
         **env,
     }
@@ -103,7 +123,7 @@ def start_registry(
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{url}/-/health", timeout=1).status_code == 200:
-                return RegistryServer(url=url, storage=storage, log=log, process=process)
+                return RegistryServer(url=url, storage=storage, log=log, process=process, env=environ)
         except requests.ConnectionError:
             time.sleep(0.1)
     process.kill()

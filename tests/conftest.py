@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from flask import Flask
 
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
-from scripts.harness import Simulator, start_simulator
+from scripts.harness import SeaweedFS, Simulator, start_seaweedfs, start_simulator
 
 TOKENS = {
     "maintainer": "glpat-maintainer-token-0001",
@@ -55,3 +57,29 @@ def make_app(tmp_path: Path, simulator: Simulator) -> Callable[..., Flask]:
 
 def bearer(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS S3 server for the session; each user makes its own bucket."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+def make_bucket(endpoint: str, *, access_key: str | None = None, secret_key: str | None = None) -> str:
+    name = f"registry-{uuid.uuid4().hex[:12]}"
+    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+    session.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+def s3_registry_env(server: SeaweedFS) -> dict[str, str]:
+    """What a registry needs to keep its objects in a fresh bucket of that SeaweedFS."""
+    bucket = make_bucket(server.endpoint, access_key=server.access_key, secret_key=server.secret_key)
+    return {
+        "REGISTRY_STORAGE_URL": f"s3://{bucket}/registry",
+        "REGISTRY_S3_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+    }

@@ -5,12 +5,13 @@ from __future__ import annotations
 import filecmp
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.harness import RegistryServer
-from tests.conftest import TOKENS
+from scripts.harness import RegistryServer, Simulator, start_registry
+from tests.conftest import TOKENS, s3_registry_env
 from tests.e2e.dvc import same_tree, workspace
 
 pytestmark = pytest.mark.e2e
@@ -29,8 +30,19 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def stored_objects(registry: RegistryServer, prefix: str) -> list[Path]:
-    return [p for p in (registry.storage / "projects" / "101" / prefix).rglob("*") if p.is_file()]
+def stored_objects(registry: RegistryServer, prefix: str) -> list[str]:
+    return registry.stored_keys(f"projects/101/{prefix}/")
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator
+) -> Iterator[RegistryServer]:
+    """The registry on local disk, and on S3 (SeaweedFS, which checks the presigned URLs it is sent to)."""
+    env = s3_registry_env(request.getfixturevalue("seaweedfs")) if request.param == "s3" else {}
+    server = start_registry(tmp_path_factory.mktemp("registry"), gitlab.url, **env)
+    yield server
+    server.stop()
 
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
@@ -59,6 +71,8 @@ def test_push_status_pull_fetch(auth: str, registry: RegistryServer, dataset: Pa
     )
     served, allowed = ({"302"}, {"302", "404"}) if auth == "bearer" else ({"200"}, {"200", "206", "404"})
     assert served <= set(downloads) <= allowed, sorted(set(downloads))
+    if auth == "bearer" and registry.env["REGISTRY_STORAGE_URL"].startswith("s3://"):
+        assert "/-/blobs/" not in registry.log_text()  # the bucket served every downloaded byte
 
     dvc.forget_local_data()
     fetched = dvc.run("fetch", "-r", "put")

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from app.storage.local import LocalBackend
 from app.storage.s3 import S3Backend
-from scripts.harness import SeaweedFS, start_seaweedfs
+from tests.conftest import make_bucket
 
 PART = 5 * 1024 * 1024  # S3's smallest part
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +22,6 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-def make_bucket(endpoint: str) -> str:
-    name = f"registry-{uuid.uuid4().hex[:12]}"
-    boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-        Bucket=name
-    )
-    return name
 
 
 @pytest.fixture(params=["local", "s3-moto", "s3-seaweedfs"])

@@ -10,7 +10,7 @@ import requests
 
 from app.storage.s3 import S3Backend
 from scripts.harness import SeaweedFS
-from tests.storage.conftest import make_bucket
+from tests.conftest import make_bucket
 
 
 @pytest.fixture
