@@ -28,6 +28,7 @@ class Settings:
     gitlab_timeout: float = 10.0
     gitlab_service_token: str | None = field(default=None, repr=False)
     storage_url: str = "file:///var/lib/data-registry"
+    gcs_emulator_host: str | None = None  # from STORAGE_EMULATOR_HOST, google-cloud-storage's own variable
     s3_endpoint_url: str | None = None
     s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
@@ -115,7 +116,8 @@ class SettingsSchema(Schema):
     gitlab_url = mf.String(validate=_url({"http", "https"}))
     gitlab_timeout = mf.Float(validate=validate.Range(min=0.1, max=300))
     gitlab_service_token = mf.String()
-    storage_url = mf.String(validate=_url({"file", "s3"}))
+    storage_url = mf.String(validate=_url({"file", "s3", "gs"}))
+    gcs_emulator_host = mf.String(validate=_url({"http", "https"}))
     s3_endpoint_url = mf.String(validate=_url({"http", "https"}))
     s3_public_endpoint_url = mf.String(validate=_url({"http", "https"}))
     s3_region = mf.String(validate=validate.Length(min=1))
@@ -164,6 +166,8 @@ def load_settings(
                 ) from None
         elif env.get(var, "") != "":
             raw[name] = env[var]
+    if env.get("STORAGE_EMULATOR_HOST"):  # the SDK's own convention, honoured as it is
+        raw["gcs_emulator_host"] = env["STORAGE_EMULATOR_HOST"]
     raw.update(overrides or {})
     try:
         settings: Settings = SettingsSchema().load(raw)

@@ -74,7 +74,7 @@ class RegistryServer:
         from app.settings import load_settings
         from app.storage import build_storage
 
-        aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}  # the SDKs read these themselves
+        aws = {k: v for k, v in self.env.items() if k.startswith(("AWS_", "GOOGLE_"))}  # the SDKs read these
         saved = {k: os.environ.get(k) for k in aws}
         os.environ.update(aws)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from flask import Flask
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
-from scripts.harness import SeaweedFS, Simulator, start_seaweedfs, start_simulator
+from scripts.harness import SeaweedFS, Simulator, free_port, start_seaweedfs, start_simulator
 
 TOKENS = {
     "maintainer": "glpat-maintainer-token-0001",
@@ -82,4 +83,60 @@ def s3_registry_env(server: SeaweedFS) -> dict[str, str]:
         "REGISTRY_S3_ENDPOINT_URL": server.endpoint,
         "AWS_ACCESS_KEY_ID": server.access_key,
         "AWS_SECRET_ACCESS_KEY": server.secret_key,
+    }
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """gcp-storage-emulator in this process (it checks no signature: tests/storage/goog4.py does)."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_account_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A service-account key file with a fresh RSA key: google-auth signs URLs with it, offline."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path_factory.mktemp("gcp") / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "registry-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "registry@registry-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    return path
+
+
+def gcs_registry_env(emulator: str, key_file: Path) -> dict[str, str]:
+    """What a registry needs to keep its objects in a fresh bucket of the GCS emulator."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = f"registry-{uuid.uuid4().hex[:12]}"
+    client = storage.Client(
+        project="registry-test", credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator}
+    )
+    client.create_bucket(name)
+    return {
+        "REGISTRY_STORAGE_URL": f"gs://{name}/registry",
+        "STORAGE_EMULATOR_HOST": emulator,
+        "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
     }

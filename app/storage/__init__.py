@@ -22,6 +22,15 @@ def build_storage(settings: Settings) -> StorageBackend:
         return LocalBackend(
             root=root, secret_key=settings.effective_secret_key(), public_url=settings.public_url
         )
+    if scheme == "gs":
+        from app.storage.gcs import build_gcs_backend
+
+        parts = urlsplit(settings.storage_url)
+        if not parts.netloc:
+            raise ConfigurationError("REGISTRY_STORAGE_URL: gs:// needs a bucket (gs://bucket/prefix)")
+        return build_gcs_backend(
+            bucket=parts.netloc, prefix=parts.path, emulator_host=settings.gcs_emulator_host, public_url=None
+        )
     if scheme == "s3":
         from app.storage.s3 import S3Backend
 

@@ -1,0 +1,239 @@
+"""Google Cloud Storage on google-cloud-storage: the only module that imports a Google SDK. Uploads are
+JSON-API resumable sessions whose final chunk is held back until commit, so an object appears only when
+the registry has checked it; downloads are V4 signed URLs (a key file, or keyless via IAM signBlob)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import google.auth
+import google.auth.transport.requests
+import requests
+from google.api_core import exceptions as gexc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from app.errors import NotFound, StorageUnavailable
+from app.model import BlobInfo, SignedURL
+from app.storage.base import CHUNK_SIZE, StagedObject
+
+UPLOAD_CHUNK = 8 * 1024 * 1024  # resumable chunks must be multiples of 256 KiB
+
+
+@dataclass
+class _Session:
+    """An open resumable upload: its URI, how much GCS holds, and the tail kept back for commit."""
+
+    uri: str | None
+    sent: int
+    tail: bytes
+
+
+class GCSBackend:
+    """Blobs under `prefix` in one bucket."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        client: Any,
+        sign: Callable[[Any, int], str],
+        chunk_size: int = UPLOAD_CHUNK,
+    ) -> None:
+        self._client = client
+        self._bucket = client.bucket(bucket)
+        self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._sign = sign
+        self._chunk = chunk_size
+        self._http: requests.Session = (
+            client._http
+        )  # the client's authorised session (anonymous on emulators)
+        endpoint = client._connection.API_BASE_URL.rstrip("/")
+        self._upload_base = f"{endpoint}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def _request(self, method: str, url: str, expect: tuple[int, ...], **kwargs: Any) -> requests.Response:
+        try:
+            response = self._http.request(method, url, timeout=120, **kwargs)
+        except requests.RequestException as e:
+            raise StorageUnavailable(f"Cloud Storage is unreachable ({type(e).__name__})") from e
+        if response.status_code not in expect:
+            raise StorageUnavailable(f"Cloud Storage answered {response.status_code} to an upload")
+        return response
+
+    def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        session = _Session(uri=None, sent=0, tail=b"")
+        buffer = bytearray()
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                buffer += chunk
+                # Send whole chunks while more than one is buffered: the last one waits for commit.
+                while len(buffer) > self._chunk:
+                    self._send(key, session, bytes(buffer[: self._chunk]), final_size=None)
+                    del buffer[: self._chunk]
+        except BaseException:
+            self._cancel(session)
+            raise
+        session.tail = bytes(buffer)
+        return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=session)
+
+    def _open(self, key: str) -> str:
+        response = self._request(
+            "POST",
+            self._upload_base,
+            (200,),
+            params={"uploadType": "resumable", "name": self._key(key)},
+            json={"name": self._key(key), "contentType": "application/octet-stream"},
+            headers={"X-Upload-Content-Type": "application/octet-stream"},
+        )
+        return str(response.headers["Location"])
+
+    def _send(self, key: str, session: _Session, data: bytes, *, final_size: int | None) -> None:
+        if session.uri is None:
+            session.uri = self._open(key)
+        end = session.sent + len(data) - 1
+        total = "*" if final_size is None else str(final_size)
+        content_range = f"bytes {session.sent}-{end}/{total}" if data else f"bytes */{total}"
+        expect = (308,) if final_size is None else (200, 201)
+        self._request("PUT", session.uri, expect, data=data, headers={"Content-Range": content_range})
+        session.sent += len(data)
+
+    def _cancel(self, session: _Session) -> None:
+        if session.uri is not None:
+            uri, session.uri = session.uri, None
+            with contextlib.suppress(requests.RequestException):  # an abandoned session expires anyway
+                self._http.delete(uri, timeout=30)  # GCS answers 499
+
+    def commit(self, staged: StagedObject) -> None:
+        session = staged.handle
+        assert isinstance(session, _Session)
+        if session.uri is None and session.sent == 0:
+            self._blob(staged.key).upload_from_string(session.tail, content_type="application/octet-stream")
+        else:
+            self._send(staged.key, session, session.tail, final_size=staged.size)
+            session.uri = None
+        session.tail = b""
+
+    def discard(self, staged: StagedObject) -> None:
+        session = staged.handle
+        assert isinstance(session, _Session)
+        session.tail = b""
+        self._cancel(session)
+
+    def _blob(self, key: str) -> Any:
+        return self._bucket.blob(self._key(key))
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            blob = self._bucket.get_blob(self._key(key))
+        except gexc.GoogleAPIError as e:
+            raise StorageUnavailable("Cloud Storage is unavailable") from e
+        if blob is None:
+            return None
+        md5 = _hex_md5(blob.md5_hash)
+        return BlobInfo(key=key, size=int(blob.size or 0), md5=md5)
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            return iter(())
+        if self.stat(key) is None:
+            raise NotFound("Object not found")
+        return self._read(key, start, end)
+
+    def _read(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
+        """Ranged reads of CHUNK_SIZE; closing the iterator stops reading from GCS."""
+        with self._blob(key).open("rb", chunk_size=CHUNK_SIZE) as reader:
+            reader.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                try:
+                    data = reader.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+                except gexc.GoogleAPIError as e:
+                    raise StorageUnavailable("Cloud Storage is unavailable") from e
+                if not data:
+                    return
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        try:
+            for blob in self._client.list_blobs(self._bucket, prefix=self._key(prefix)):
+                yield BlobInfo(
+                    key=blob.name[len(self._prefix) :], size=int(blob.size or 0), md5=_hex_md5(blob.md5_hash)
+                )
+        except gexc.GoogleAPIError as e:
+            raise StorageUnavailable("Cloud Storage listing failed") from e
+
+    def delete(self, key: str) -> None:
+        try:
+            self._blob(key).delete()
+        except gexc.NotFound:
+            pass
+        except gexc.GoogleAPIError as e:
+            raise StorageUnavailable("Cloud Storage is unavailable") from e
+
+    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
+        return SignedURL(
+            url=self._sign(self._blob(key), ttl), expires_at=datetime.now(UTC) + timedelta(seconds=ttl)
+        )
+
+    def check(self) -> None:
+        try:
+            self._bucket.reload()
+        except gexc.GoogleAPIError as e:
+            raise StorageUnavailable("Cloud Storage bucket is not reachable") from e
+
+
+def _hex_md5(b64: str | None) -> str | None:
+    return base64.b64decode(b64).hex() if b64 else None
+
+
+def build_gcs_backend(
+    *, bucket: str, prefix: str, emulator_host: str | None, public_url: str | None
+) -> GCSBackend:
+    """The backend with Google's conventions: credentials from google.auth.default() (a key file through
+    GOOGLE_APPLICATION_CREDENTIALS also signs; otherwise keyless signing through IAM signBlob, as on GKE
+    with Workload Identity); with an emulator host, API calls go there anonymously and URLs are signed
+    for it."""
+    credentials, project = google.auth.default(
+        scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+    )
+    if emulator_host:
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        client_options = {"api_endpoint": emulator_host}
+        client = storage.Client(
+            project=project or "registry", credentials=anonymous, client_options=client_options
+        )
+    else:
+        client = storage.Client(project=project, credentials=credentials)
+    endpoint = public_url or emulator_host
+
+    def sign(blob: Any, ttl: int) -> str:
+        options: dict[str, Any] = {"version": "v4", "expiration": timedelta(seconds=ttl), "method": "GET"}
+        if endpoint:
+            options["api_access_endpoint"] = endpoint
+        if isinstance(credentials, service_account.Credentials):  # a key file: sign locally
+            return str(blob.generate_signed_url(credentials=credentials, **options))
+        if not credentials.valid:  # keyless (Workload Identity): one IAM signBlob call per URL
+            credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+        email = getattr(credentials, "service_account_email", None)
+        return str(
+            blob.generate_signed_url(service_account_email=email, access_token=credentials.token, **options)
+        )
+
+    return GCSBackend(bucket=bucket, prefix=prefix, client=client, sign=sign)
