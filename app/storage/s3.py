@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from app.model import BlobInfo, SignedURL
 from app.storage.base import CHUNK_SIZE, StagedObject
 
 PART_SIZE = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 2  # per upload: at most this many parts (plus the one being read) in memory
 
 
 @dataclass
@@ -85,38 +88,55 @@ class S3Backend:
             raise StorageUnavailable(f"S3 is unreachable ({type(e).__name__})") from e
 
     def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
+        """Parts go up in the background while the next one is read from the client (at most
+        PARTS_IN_FLIGHT at a time, so memory stays bounded), which keeps the client streaming."""
         digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
         buffer = bytearray()
-        try:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                buffer += chunk
-                while len(buffer) >= self._part_size:
-                    self._upload_part(key, pending, bytes(buffer[: self._part_size]))
-                    del buffer[: self._part_size]
-            if pending.upload_id is None:
-                pending.body = bytes(buffer)
-            elif buffer:
-                self._upload_part(key, pending, bytes(buffer))
-        except BaseException:
-            self._abort(key, pending)
-            raise
+        uploads: list[Future[dict[str, Any]]] = []
+        slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
+        with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
+
+            def send(data: bytes) -> None:
+                if pending.upload_id is None:
+                    pending.upload_id = self._call("create_multipart_upload", Key=self._key(key))["UploadId"]
+                slots.acquire()
+                future = pool.submit(self._upload_part, key, str(pending.upload_id), len(uploads) + 1, data)
+                future.add_done_callback(lambda _: slots.release())
+                uploads.append(future)
+
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    buffer += chunk
+                    while len(buffer) >= self._part_size:
+                        send(bytes(memoryview(buffer)[: self._part_size]))
+                        del buffer[: self._part_size]
+                        for failed in (f for f in uploads if f.done() and f.exception()):
+                            failed.result()  # stop reading the client as soon as a part failed
+                if pending.upload_id is None:
+                    pending.body = bytes(buffer)
+                elif buffer:
+                    send(bytes(buffer))
+                pending.parts = [future.result() for future in uploads]
+            except BaseException:
+                for future in uploads:
+                    future.cancel()
+                wait(uploads)
+                self._abort(key, pending)
+                raise
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
 
-    def _upload_part(self, key: str, pending: _Pending, data: bytes) -> None:
-        if pending.upload_id is None:
-            pending.upload_id = self._call("create_multipart_upload", Key=self._key(key))["UploadId"]
-        number = len(pending.parts) + 1
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
         answer = self._call(
             "upload_part",
             Key=self._key(key),
-            UploadId=pending.upload_id,
+            UploadId=upload_id,
             PartNumber=number,
             Body=data,
             ContentMD5=_md5_header(data),
         )
-        pending.parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        return {"ETag": answer["ETag"], "PartNumber": number}
 
     def _abort(self, key: str, pending: _Pending) -> None:
         if pending.upload_id is not None:
