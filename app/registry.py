@@ -121,6 +121,13 @@ class Registry:
                 )
             if address is not None and manifest is not None and manifest.complete:
                 self._refuse_missing_children(project.id, address, bytes(manifest.buffer))
+            if address is not None:
+                # Content-addressed objects are immutable: concurrent uploads store identical bytes, so the
+                # bucket write (a network round trip on S3 and GCS) needs no lock. Only the index write does.
+                existing = self._index.get(project.id, obj_path.value)
+                if existing is not None and existing.md5 == staged.md5:
+                    return Upload(info=existing, created=False)
+                self._storage.commit(staged)
             with self._index.writing(project) as tx:
                 existing = tx.get(obj_path.value)
                 if existing is not None and existing.md5 == staged.md5:
@@ -129,7 +136,8 @@ class Registry:
                     raise Conflict(
                         f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
                     )
-                self._storage.commit(staged)
+                if address is None:
+                    self._storage.commit(staged)  # under the project's lock: one writer wins, whole
                 uploader = grant.actor.user_id if grant.actor else None
                 info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
             return Upload(info=info, created=existing is None)
