@@ -79,9 +79,7 @@ def main() -> None:
             shutil.rmtree(repo / "data")
             shutil.rmtree(root / "site-cache", ignore_errors=True)
             times[f"pull {remote}"] = dvc("pull", "-r", remote)
-        print(
-            f"{args.files} files of 4 KB, dvc default jobs; registry: S3 on SeaweedFS, 2 gunicorn workers"
-        )
+        print(f"{args.files} files of 4 KB, dvc default jobs; registry: S3 on SeaweedFS, 2 gunicorn workers")
         for op, goal in (("push", 1.3), ("pull", 1.2)):
             direct, through = times[f"{op} s3"], times[f"{op} registry"]
             print(
