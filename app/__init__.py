@@ -60,7 +60,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
         shared=SharedAuthCache(engine),
     )
     registry = Registry(
-        authorizer=authorizer, index=index, storage=storage, signed_url_ttl=settings.signed_url_ttl
+        authorizer=authorizer,
+        index=index,
+        storage=storage,
+        signed_url_ttl=settings.signed_url_ttl,
+        default_quota=settings.default_quota,
+        max_file_size=settings.max_file_size,
     )
     from app.web.ops import features_off
 

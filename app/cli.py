@@ -56,6 +56,32 @@ def _db_upgrade(_: argparse.Namespace) -> int:
     return 0
 
 
+def _quota(args: argparse.Namespace) -> int:
+    from app.db import build_engine
+    from app.db.index import ObjectIndex
+    from app.model import human_size, parse_size
+    from app.settings import load_settings
+
+    settings = load_settings()
+    index = ObjectIndex(build_engine(settings.effective_database_url))
+    if args.quota_command == "set":
+        if args.size in ("default", "unset"):
+            index.set_quota(args.project_id, None)
+        else:
+            try:
+                index.set_quota(args.project_id, parse_size(args.size))
+            except ValueError as e:
+                print(f"data-registry: {e}", file=sys.stderr)
+                return 2
+    summary = index.project_summary(args.project_id)
+    path, used, count, own = summary if summary else (f"project {args.project_id}", 0, 0, None)
+    quota = settings.default_quota if own is None else own
+    limit = "unlimited" if quota == 0 else human_size(quota)
+    origin = "default, REGISTRY_DEFAULT_QUOTA" if own is None else "set for this project"
+    print(f"{path} (id {args.project_id}): {human_size(used)} in {count} objects; quota {limit} ({origin})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="data-registry", description="GitLab Data Registry")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=16)
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(run=_serve)
+
+    quota = commands.add_parser("quota", help="show or set a project's storage quota")
+    quota_commands = quota.add_subparsers(dest="quota_command", required=True)
+    quota_get = quota_commands.add_parser("get", help="usage and quota of a project")
+    quota_get.add_argument("project_id", type=int, help="GitLab project id")
+    quota_set = quota_commands.add_parser("set", help="give a project its own quota")
+    quota_set.add_argument("project_id", type=int, help="GitLab project id")
+    quota_set.add_argument("size", help="e.g. 100GiB, 0 (unlimited), or 'default'")
+    for command in (quota_get, quota_set):
+        command.set_defaults(run=_quota)
 
     db = commands.add_parser("db", help="index database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

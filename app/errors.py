@@ -71,6 +71,16 @@ class Conflict(RegistryError):
     status, code = 409, "conflict"
 
 
+class QuotaExceeded(RegistryError):
+    """413, not 507: DVC's webdav client replaces the reason of a 507 with fixed text."""
+
+    status, code = 413, "quota_exceeded"
+
+
+class FileTooLarge(RegistryError):
+    status, code = 413, "file_too_large"
+
+
 class GitLabUnavailable(RegistryError):
     """GitLab could not answer (down, timeout, 5xx, 429): never a reason to deny access."""
 

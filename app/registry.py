@@ -11,9 +11,11 @@ from app.errors import (
     AuthenticationRequired,
     ChecksumMismatch,
     Conflict,
+    FileTooLarge,
     ObjectNotFound,
     PermissionDenied,
     ProjectNotFound,
+    QuotaExceeded,
 )
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import (
@@ -25,6 +27,7 @@ from app.model import (
     ObjectPath,
     ProjectRef,
     SignedURL,
+    human_size,
     object_key,
 )
 from app.storage.base import StorageBackend
@@ -64,11 +67,15 @@ class Registry:
         index: ObjectIndex,
         storage: StorageBackend,
         signed_url_ttl: int,
+        default_quota: int = 0,
+        max_file_size: int = 5 * 2**40,
     ) -> None:
         self._authorizer = authorizer
         self._index = index
         self._storage = storage
         self._ttl = signed_url_ttl
+        self._default_quota = default_quota
+        self._max_file_size = max_file_size
 
     def _lookup(self, grant: Grant, path: ObjectPath) -> ObjectInfo:
         info = self._index.get(grant.project.id, path.value)
@@ -105,6 +112,7 @@ class Registry:
         body: Iterable[bytes],
         *,
         overwrite: bool = False,
+        declared_size: int | None = None,
     ) -> Upload:
         """Stream a body into storage. It becomes visible only when complete; a content-addressed object
         only when its md5 matches its path; a `.dir` manifest only when every file it lists is here."""
@@ -112,6 +120,17 @@ class Registry:
         grant = self._authorizer.authorize(credential, ref, Action.WRITE)
         project = grant.project
         address = obj_path.content_address
+        if declared_size is not None and declared_size > self._max_file_size:
+            raise FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
+        used, own_quota = self._index.project_quota(project.id)
+        quota = self._default_quota if own_quota is None else own_quota
+        baseline = used  # what the project holds besides this object (replacing an object frees its size)
+        if quota:
+            previous = self._index.get(project.id, obj_path.value)
+            baseline -= previous.size if previous else 0
+            if baseline + declared_size > quota if declared_size is not None else baseline >= quota:
+                raise self._over_quota(project.path, used, quota)
+        body = self._limited(body, project.path, used, baseline, quota)
         manifest = _Tee(body) if address is not None and address.is_dir else None
         staged = self._storage.stage(object_key(project.id, obj_path), manifest or body)
         try:
@@ -132,6 +151,12 @@ class Registry:
                 existing = tx.get(obj_path.value)
                 if existing is not None and existing.md5 == staged.md5:
                     return Upload(info=existing, created=False)
+                quota = self._default_quota if tx.quota_bytes is None else tx.quota_bytes
+                growth = staged.size - (existing.size if existing else 0)
+                if quota and growth > 0 and tx.used_bytes + growth > quota:
+                    # Concurrent uploads passed the first check together; the index lock decides. (A
+                    # content-addressed object already in the bucket stays there unindexed: invisible.)
+                    raise self._over_quota(project.path, tx.used_bytes, quota)
                 if existing is not None and address is None and not overwrite:
                     raise Conflict(
                         f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
@@ -143,6 +168,25 @@ class Registry:
             return Upload(info=info, created=existing is None)
         finally:
             self._storage.discard(staged)
+
+    @staticmethod
+    def _over_quota(project_path: str, used: int, quota: int) -> QuotaExceeded:
+        return QuotaExceeded(
+            f"Quota exceeded for {project_path}: {human_size(used)} of {human_size(quota)} used"
+        )
+
+    def _limited(
+        self, body: Iterable[bytes], project_path: str, used: int, baseline: int, quota: int
+    ) -> Iterator[bytes]:
+        """The body, cut off with 413 the moment it passes the file-size limit or the project's quota."""
+        size = 0
+        for chunk in body:
+            size += len(chunk)
+            if size > self._max_file_size:
+                raise FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
+            if quota and baseline + size > quota:
+                raise self._over_quota(project_path, used, quota)
+            yield chunk
 
     def _refuse_missing_children(self, project_id: int, address: ContentAddress, manifest: bytes) -> None:
         children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))

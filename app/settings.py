@@ -15,6 +15,7 @@ from marshmallow import RAISE, Schema, ValidationError, post_load, validate
 from marshmallow import fields as mf
 
 from app.errors import ConfigurationError
+from app.model import parse_size
 
 PREFIX = "REGISTRY_"
 SECRET_NAMES = ("gitlab_service_token", "secret_key")
@@ -36,6 +37,8 @@ class Settings:
     database_url: str | None = None
     public_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
+    default_quota: int = 0  # bytes per project; 0: unlimited
+    max_file_size: int = 5 * 2**40  # the buckets' own maximum object size
     signed_url_ttl: int = 600
     download_mode: str = "redirect"
     anonymous_reads: bool = True
@@ -109,6 +112,16 @@ def _url(schemes: set[str]) -> validate.Validator:
     return check  # type: ignore[return-value]
 
 
+class ByteSize(mf.Field):  # type: ignore[type-arg]
+    """A number of bytes, written as 50GiB, 500MB or plain bytes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return value if isinstance(value, int) else parse_size(str(value))
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+
+
 class SettingsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -125,6 +138,8 @@ class SettingsSchema(Schema):
     database_url = mf.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
     public_url = mf.String(validate=_url({"http", "https"}))
     secret_key = mf.String(validate=validate.Length(min=16))
+    default_quota = ByteSize()
+    max_file_size = ByteSize(validate=validate.Range(min=1))
     signed_url_ttl = mf.Integer(validate=validate.Range(min=10, max=7 * 24 * 3600))
     download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
     anonymous_reads = mf.Boolean()

@@ -127,17 +127,23 @@ _ADD_USAGE = (
         updated_at=bindparam("b_now"),
     )
 )
-_LOCK_PROJECT = select(_P.path).where(_P.id == bindparam("b_project")).with_for_update()
+_LOCK_PROJECT = (
+    select(_P.path, _P.used_bytes, _P.quota_bytes).where(_P.id == bindparam("b_project")).with_for_update()
+)
 
 
 class ProjectWrite:
     """One write transaction on one project, holding the project's write lock until it ends.
     Core statements (no ORM): an upload's index work is a handful of single-row statements."""
 
-    def __init__(self, conn: Connection, project_id: int) -> None:
+    def __init__(
+        self, conn: Connection, project_id: int, *, used_bytes: int, quota_bytes: int | None
+    ) -> None:
         self._conn = conn
         self._project_id = project_id
         self._seen: dict[str, ObjectInfo | None] = {}
+        self.used_bytes = used_bytes  # as of this transaction, kept current by put and remove
+        self.quota_bytes = quota_bytes  # the project's own quota, None: the default
 
     def _where(self, path: str) -> dict[str, Any]:
         return {"b_project": self._project_id, "b_path": path}
@@ -159,6 +165,7 @@ class ProjectWrite:
         return self._seen[path]
 
     def _add_usage(self, bytes_delta: int, count_delta: int) -> None:
+        self.used_bytes += bytes_delta
         self._conn.execute(
             _ADD_USAGE,
             {
@@ -222,13 +229,43 @@ class ObjectIndex:
             row = session.get(ProjectRow, project_id)
             return (row.used_bytes, row.object_count) if row else (0, 0)
 
+    def project_quota(self, project_id: int) -> tuple[int, int | None]:
+        """(bytes used, the project's own quota or None for the default)."""
+        with database_errors(), self._reader.connect() as conn:
+            row = conn.execute(select(_P.used_bytes, _P.quota_bytes).where(_P.id == project_id)).first()
+        return (row.used_bytes, row.quota_bytes) if row else (0, None)
+
+    def set_quota(self, project_id: int, quota_bytes: int | None) -> None:
+        """Give a project its own quota (None: back to the default); the project needs no data yet."""
+        now = datetime.now(UTC)
+        row = {
+            "id": project_id,
+            "path": f"project {project_id}",
+            "state": "active",
+            "used_bytes": 0,
+            "object_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with database_errors(), self._writer.begin() as conn:
+            insert_if_absent(conn, _PROJECTS, "id", row)
+            conn.execute(update(_PROJECTS).where(_P.id == project_id).values(quota_bytes=quota_bytes))
+
+    def project_summary(self, project_id: int) -> tuple[str, int, int, int | None] | None:
+        """(path, bytes used, object count, own quota) of a project the index knows, else None."""
+        with database_errors(), self._reader.connect() as conn:
+            row = conn.execute(
+                select(_P.path, _P.used_bytes, _P.object_count, _P.quota_bytes).where(_P.id == project_id)
+            ).first()
+        return (row.path, row.used_bytes, row.object_count, row.quota_bytes) if row else None
+
     @contextmanager
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
         """A transaction that locks the project (creating its row on first write) and commits on exit."""
         lock = (_LOCK_PROJECT, {"b_project": project.id})
         with database_errors(), self._writer.begin() as conn:
-            known_path = conn.execute(*lock).scalar_one_or_none()
-            if known_path is None:
+            locked = conn.execute(*lock).first()
+            if locked is None:
                 now = datetime.now(UTC)
                 row = {
                     "id": project.id,
@@ -240,10 +277,10 @@ class ObjectIndex:
                     "updated_at": now,
                 }
                 insert_if_absent(conn, _PROJECTS, "id", row)
-                known_path = conn.execute(*lock).scalar_one()
-            if known_path != project.path:
+                locked = conn.execute(*lock).one()
+            if locked.path != project.path:
                 conn.execute(update(_PROJECTS).where(_PROJECTS.c.id == project.id).values(path=project.path))
-            yield ProjectWrite(conn, project.id)
+            yield ProjectWrite(conn, project.id, used_bytes=locked.used_bytes, quota_bytes=locked.quota_bytes)
 
     def check(self) -> None:
         """Raise when the database cannot be queried."""

@@ -90,7 +90,12 @@ def _get(ref: ProjectRef, path: str) -> Response:
 def _upload(ref: ProjectRef, path: str) -> Response:
     overwrite = request.args.get("overwrite", "").lower() in ("1", "true", "yes")
     result = services().registry.upload(
-        credential_from(request), ref, path, request_chunks(request), overwrite=overwrite
+        credential_from(request),
+        ref,
+        path,
+        request_chunks(request),
+        overwrite=overwrite,
+        declared_size=request.content_length,
     )
     status = 201 if result.created else 200
     body = json.dumps({"path": result.info.path, "size": result.info.size, "md5": result.info.md5})
