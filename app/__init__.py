@@ -21,6 +21,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     from app.gitlab.client import PythonGitLabGateway
     from app.gitlab.id_tokens import IdTokenVerifier
     from app.model import Credential, CredentialKind
+    from app.ratelimit import RateLimiter
     from app.registry import Registry
     from app.settings import load_settings
     from app.storage import build_storage
@@ -71,7 +72,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
 
     for feature, how in features_off(settings).items():
         logging.getLogger("app").warning("%s: off (%s)", feature, how)
-    return build_web_app(Services(settings=settings, registry=registry, index=index, storage=storage))
+    limiter = RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst)
+    return build_web_app(
+        Services(settings=settings, registry=registry, index=index, storage=storage, limiter=limiter)
+    )
 
 
 def _configure_logging(level: str) -> None:

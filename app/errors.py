@@ -77,6 +77,13 @@ class QuotaExceeded(RegistryError):
     status, code = 413, "quota_exceeded"
 
 
+class RateLimited(RegistryError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class FileTooLarge(RegistryError):
     status, code = 413, "file_too_large"
 

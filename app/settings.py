@@ -39,6 +39,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     default_quota: int = 0  # bytes per project; 0: unlimited
     max_file_size: int = 5 * 2**40  # the buckets' own maximum object size
+    rate_limit: float = 2000  # requests per second per credential and process; 0: off
+    rate_limit_burst: int = 4000
     signed_url_ttl: int = 600
     download_mode: str = "redirect"
     anonymous_reads: bool = True
@@ -140,6 +142,8 @@ class SettingsSchema(Schema):
     secret_key = mf.String(validate=validate.Length(min=16))
     default_quota = ByteSize()
     max_file_size = ByteSize(validate=validate.Range(min=1))
+    rate_limit = mf.Float(validate=validate.Range(min=0))
+    rate_limit_burst = mf.Integer(validate=validate.Range(min=1))
     signed_url_ttl = mf.Integer(validate=validate.Range(min=10, max=7 * 24 * 3600))
     download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
     anonymous_reads = mf.Boolean()

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from werkzeug.routing import PathConverter
 
 from app.db.index import ObjectIndex
+from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
 from app.storage.base import StorageBackend
@@ -23,6 +24,7 @@ class Services:
     registry: Registry
     index: ObjectIndex
     storage: StorageBackend
+    limiter: RateLimiter
 
 
 class AnyPathConverter(PathConverter):
