@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
@@ -47,6 +48,18 @@ class Browse:
 
     info: ObjectInfo | None  # the object, None for a collection
     children: Iterator[tuple[str, ObjectInfo | None]]  # (name, object or None for a sub-collection)
+
+
+@dataclass(frozen=True)
+class ProjectStats:
+    """A project's registry at a glance."""
+
+    id: int
+    path: str
+    used_bytes: int
+    object_count: int
+    quota_bytes: int  # 0: unlimited
+    last_upload: datetime | None
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,43 @@ class Registry:
         with self._index.writing(grant.project) as tx:
             tx.remove(obj_path.value)
         self._storage.delete(object_key(grant.project.id, obj_path))
+
+    def stats(self, credential: Credential | None, ref: ProjectRef) -> ProjectStats:
+        """Usage, quota, object count and last upload of a project the caller may read."""
+        project = self._authorizer.authorize(credential, ref, Action.READ).project
+        used, count = self._index.project_usage(project.id)
+        own = self._index.project_quota(project.id)[1]
+        return ProjectStats(
+            id=project.id,
+            path=project.path,
+            used_bytes=used,
+            object_count=count,
+            quota_bytes=self._default_quota if own is None else own,
+            last_upload=self._index.last_upload(project.id),
+        )
+
+    def list_objects(
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        *,
+        prefix: str,
+        search: str,
+        after: str,
+        limit: int,
+    ) -> list[ObjectInfo]:
+        """A page of the project's objects in path order."""
+        project = self._authorizer.authorize(credential, ref, Action.READ).project
+        return self._index.page(project.id, prefix=prefix, search=search, after=after, limit=limit)
+
+    def exists(
+        self, credential: Credential | None, ref: ProjectRef, *, paths: list[str], md5s: list[str]
+    ) -> tuple[dict[str, bool], dict[str, bool]]:
+        """For each path whether it is an object, for each md5 whether an object has it; one query each."""
+        project = self._authorizer.authorize(credential, ref, Action.READ).project
+        missing = set(self._index.missing(project.id, paths)) if paths else set()
+        present = self._index.present_md5s(project.id, md5s) if md5s else set()
+        return {p: p not in missing for p in paths}, {m: m in present for m in md5s}
 
     def browse(self, credential: Credential | None, ref: ProjectRef, path: str) -> Browse:
         """An object, or the collection at path with its children listed from the index. Collections are

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -286,6 +286,43 @@ class ObjectIndex:
         """Raise when the database cannot be queried."""
         with database_errors(), Session(self._engine) as session:
             session.execute(select(1))
+
+    def last_upload(self, project_id: int) -> datetime | None:
+        """When the project's newest object was stored."""
+        with database_errors(), self._reader.connect() as conn:
+            newest = conn.execute(select(func.max(_O.created_at)).where(_O.project_id == project_id)).scalar()
+        return _aware(newest) if newest else None
+
+    def page(self, project_id: int, *, prefix: str, search: str, after: str, limit: int) -> list[ObjectInfo]:
+        """Up to limit objects in path order after `after`, under prefix, whose path contains search."""
+        conditions = [
+            _O.project_id == project_id,
+            _O.path > after,
+            _O.path.startswith(prefix, autoescape=True),
+        ]
+        if search:
+            conditions.append(_O.path.contains(search, autoescape=True))
+        with database_errors(), self._reader.connect() as conn:
+            rows = conn.execute(
+                select(_O.path, _O.size, _O.md5, _O.created_at)
+                .where(*conditions)
+                .order_by(_O.path)
+                .limit(limit)
+            ).all()
+        return [ObjectInfo(project_id, r.path, r.size, r.md5, _aware(r.created_at)) for r in rows]
+
+    def present_md5s(self, project_id: int, md5s: list[str]) -> set[str]:
+        """Those of the md5s that some object of the project has."""
+        found: set[str] = set()
+        with database_errors(), self._reader.connect() as conn:
+            for start in range(0, len(md5s), 500):
+                batch = md5s[start : start + 500]
+                found.update(
+                    conn.execute(
+                        select(_O.md5).where(_O.project_id == project_id, _O.md5.in_(batch)).distinct()
+                    ).scalars()
+                )
+        return found
 
     def missing(self, project_id: int, paths: list[str]) -> list[str]:
         """Those of the paths that have no object in the project, in the order given."""

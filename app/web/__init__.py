@@ -44,7 +44,7 @@ def services() -> Services:
 def build_web_app(svc: Services) -> Flask:
     """A Flask app serving the data plane, the local blob URLs and the ops endpoints."""
     from app.storage.local import LocalBackend
-    from app.web import blobs, data, errors, ops
+    from app.web import api, blobs, data, errors, ops
 
     app = Flask("app")
     app.extensions[EXTENSION] = svc
@@ -53,6 +53,7 @@ def build_web_app(svc: Services) -> Flask:
     app.url_map.converters["anypath"] = AnyPathConverter
     errors.register(app)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(api.bp)
     if isinstance(svc.storage, LocalBackend):
         app.register_blueprint(blobs.bp)
     app.register_blueprint(data.bp)

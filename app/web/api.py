@@ -1,0 +1,252 @@
+"""The JSON API `/api/v1` (first part): project registry info, object listing with cursor paging, batch
+existence, signed download URLs, delete; marshmallow schemas, and the OpenAPI document made from them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from app.errors import BadRequest
+from app.model import ProjectRef
+from app.web import services
+from app.web.credentials import credential_from
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_BATCH = 1000
+_MD5 = validate.Regexp(r"^[0-9a-f]{32}$", error="not an md5 (32 lowercase hex digits)")
+
+
+class ProjectSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(required=True)
+    used_bytes = fields.Integer(required=True)
+    object_count = fields.Integer(required=True)
+    quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
+    last_upload = fields.DateTime(allow_none=True, required=True)
+
+
+class ObjectSchema(Schema):
+    path = fields.String(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ObjectPageSchema(Schema):
+    objects = fields.List(fields.Nested(ObjectSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True, metadata={"description": "null: last page"})
+
+
+class ListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    prefix = fields.String(load_default="")
+    search = fields.String(load_default="", metadata={"description": "substring of the path"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.String(load_default=None, allow_none=True)
+
+
+class ExistsRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    paths = fields.List(
+        fields.String(validate=validate.Length(min=1, max=1024)),
+        load_default=list,
+        validate=validate.Length(max=MAX_BATCH),
+    )
+    md5s = fields.List(
+        fields.String(validate=_MD5), load_default=list, validate=validate.Length(max=MAX_BATCH)
+    )
+
+
+class ExistsResponseSchema(Schema):
+    paths = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    md5s = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+
+
+class PathQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class DownloadSchema(Schema):
+    url = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(required=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+def _load(schema: Schema, data: Any) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = schema.load(data)
+    except ValidationError as e:
+        first = next(iter(e.normalized_messages().items()))  # type: ignore[no-untyped-call]
+        raise BadRequest(f"Invalid request: {first[0]}: {first[1]}") from None
+    return loaded
+
+
+def _cursor(path: str) -> str:
+    return base64.urlsafe_b64encode(path.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> str:
+    if not cursor:
+        return ""
+    try:
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadRequest("Invalid request: cursor: not a cursor from this API") from None
+
+
+@bp.get("/projects/<int:project_id>")
+def project(project_id: int) -> Response:
+    """Project registry info: usage, quota, object count, last upload."""
+    stats = services().registry.stats(credential_from(request), ProjectRef(id=project_id))
+    return jsonify(ProjectSchema().dump(stats))
+
+
+@bp.get("/projects/<int:project_id>/objects")
+def objects(project_id: int) -> Response:
+    """Objects by path, under a prefix, optionally containing a substring; cursor paging."""
+    query = _load(ListQuerySchema(), request.args.to_dict())
+    page = services().registry.list_objects(
+        credential_from(request),
+        ProjectRef(id=project_id),
+        prefix=query["prefix"],
+        search=query["search"],
+        after=_after(query["cursor"]),
+        limit=query["limit"] + 1,
+    )
+    more = len(page) > query["limit"]
+    page = page[: query["limit"]]
+    next_cursor = _cursor(page[-1].path) if more else None
+    return jsonify(ObjectPageSchema().dump({"objects": page, "next_cursor": next_cursor}))
+
+
+@bp.post("/projects/<int:project_id>/objects/exists")
+def exists(project_id: int) -> Response:
+    """Batch existence of up to 1,000 paths and 1,000 md5s in one request."""
+    body = _load(ExistsRequestSchema(), request.get_json(silent=True) or {})
+    paths, md5s = services().registry.exists(
+        credential_from(request), ProjectRef(id=project_id), paths=body["paths"], md5s=body["md5s"]
+    )
+    return jsonify({"paths": paths, "md5s": md5s})
+
+
+@bp.get("/projects/<int:project_id>/objects/download")
+def download(project_id: int) -> Response:
+    """A signed URL that downloads the object straight from storage."""
+    path = _load(PathQuerySchema(), request.args.to_dict())["path"]
+    got = services().registry.download(credential_from(request), ProjectRef(id=project_id), path)
+    body = {"url": got.url.url, "expires_at": got.url.expires_at, "size": got.info.size, "md5": got.info.md5}
+    return jsonify(DownloadSchema().dump(body))
+
+
+@bp.delete("/projects/<int:project_id>/objects")
+def delete(project_id: int) -> Response:
+    """Delete an object (Maintainer)."""
+    path = _load(PathQuerySchema(), request.args.to_dict())["path"]
+    services().registry.delete(credential_from(request), ProjectRef(id=project_id), path)
+    return Response(status=204)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document of this API."""
+    return jsonify(build_spec().to_dict())
+
+
+def build_spec() -> APISpec:
+    """OpenAPI 3 from the marshmallow schemas above."""
+    spec = APISpec("GitLab Data Registry", "1", "3.0.3", plugins=[MarshmallowPlugin()])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for schema in (
+        ProjectSchema,
+        ObjectSchema,
+        ObjectPageSchema,
+        ExistsRequestSchema,
+        ExistsResponseSchema,
+        DownloadSchema,
+        ErrorSchema,
+    ):
+        spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
+    project_id = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    errors = {
+        str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
+        for code, text in (
+            (400, "invalid request"),
+            (401, "credential missing or invalid"),
+            (403, "not allowed"),
+            (404, "not found"),
+            (503, "GitLab or storage down"),
+        )
+    }
+
+    def ok(schema: str) -> dict[str, Any]:
+        return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}, **errors}
+
+    path_query = {"in": "query", "schema": PathQuerySchema}
+    spec.path(
+        "/api/v1/projects/{project_id}",
+        operations={
+            "get": {
+                "summary": "Project registry info",
+                "parameters": [project_id],
+                "responses": ok("Project"),
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/projects/{project_id}/objects",
+        operations={
+            "get": {
+                "summary": "List objects",
+                "parameters": [project_id, {"in": "query", "schema": ListQuerySchema}],
+                "responses": ok("ObjectPage"),
+            },
+            "delete": {
+                "summary": "Delete an object",
+                "parameters": [project_id, path_query],
+                "responses": {"204": {"description": "deleted"}, **errors},
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/projects/{project_id}/objects/exists",
+        operations={
+            "post": {
+                "summary": "Batch existence",
+                "parameters": [project_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "ExistsRequest"}},
+                },
+                "responses": ok("ExistsResponse"),
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/projects/{project_id}/objects/download",
+        operations={
+            "get": {
+                "summary": "Signed download URL",
+                "parameters": [project_id, path_query],
+                "responses": ok("Download"),
+            }
+        },
+    )
+    return spec

@@ -1,0 +1,122 @@
+"""The JSON API through the Flask app with the GitLab simulator; every operation of its OpenAPI document."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import bearer
+
+API = "/api/v1/projects/101"
+
+
+@pytest.fixture
+def client(make_app: Callable[..., Flask]) -> FlaskClient:
+    client = make_app(default_quota="1GiB").test_client()
+    for i in range(25):
+        body = f"object {i}".encode()
+        md5 = hashlib.md5(body).hexdigest()
+        client.put(
+            f"/ml/vision/-/data/dvc/files/md5/{md5[:2]}/{md5[2:]}", data=body, headers=bearer("developer")
+        )
+    client.put("/ml/vision/-/data/reports/a report.txt", data=b"text", headers=bearer("developer"))
+    return client
+
+
+def test_project_info(client: FlaskClient) -> None:
+    info = client.get(API, headers=bearer("reporter")).json
+    assert info["id"] == 101 and info["path"] == "ml/vision"
+    assert info["object_count"] == 26 and info["quota_bytes"] == 2**30
+    assert info["used_bytes"] == sum(len(f"object {i}") for i in range(25)) + 4
+    assert info["last_upload"] is not None
+
+
+def test_listing_pages_through_everything_once(client: FlaskClient) -> None:
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"{API}/objects", query_string=query, headers=bearer("reporter")).json
+        seen += [o["path"] for o in page["objects"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 26 and seen == sorted(seen) and len(set(seen)) == 26
+
+
+def test_listing_by_prefix_and_search(client: FlaskClient) -> None:
+    page = client.get(f"{API}/objects", query_string={"prefix": "reports/"}, headers=bearer("reporter")).json
+    assert [o["path"] for o in page["objects"]] == ["reports/a report.txt"]
+    found = client.get(f"{API}/objects", query_string={"search": "port"}, headers=bearer("reporter")).json
+    assert [o["path"] for o in found["objects"]] == ["reports/a report.txt"]
+    assert found["objects"][0]["md5"] == hashlib.md5(b"text").hexdigest()
+
+
+def test_batch_existence_agrees_with_head(client: FlaskClient) -> None:
+    md5s = [hashlib.md5(f"object {i}".encode()).hexdigest() for i in range(40)]  # 25 exist
+    paths = [f"dvc/files/md5/{m[:2]}/{m[2:]}" for m in md5s]
+    answer = client.post(
+        f"{API}/objects/exists", json={"paths": paths, "md5s": md5s}, headers=bearer("reporter")
+    ).json
+    for path, md5 in zip(paths, md5s, strict=True):
+        head = client.head(f"/ml/vision/-/data/{path}", headers=bearer("reporter")).status_code
+        assert answer["paths"][path] is (head == 200) is answer["md5s"][md5]
+    assert sum(answer["paths"].values()) == 25
+
+
+def test_batch_limits_and_validation(client: FlaskClient) -> None:
+    too_many = client.post(
+        f"{API}/objects/exists", json={"md5s": ["0" * 32] * 1001}, headers=bearer("reporter")
+    )
+    assert too_many.status_code == 400 and "md5s" in too_many.status
+    bad = client.post(f"{API}/objects/exists", json={"md5s": ["nope"]}, headers=bearer("reporter"))
+    assert bad.status_code == 400 and "not an md5" in bad.json["error"]["message"]
+    unknown = client.post(f"{API}/objects/exists", json={"files": []}, headers=bearer("reporter"))
+    assert unknown.status_code == 400
+    assert (
+        client.get(f"{API}/objects", query_string={"limit": 0}, headers=bearer("reporter")).status_code == 400
+    )
+    assert (
+        client.get(f"{API}/objects", query_string={"cursor": "%%%"}, headers=bearer("reporter")).status_code
+        == 400
+    )
+
+
+def test_download_and_delete(client: FlaskClient) -> None:
+    got = client.get(
+        f"{API}/objects/download", query_string={"path": "reports/a report.txt"}, headers=bearer("reporter")
+    ).json
+    assert got["size"] == 4 and got["md5"] == hashlib.md5(b"text").hexdigest()
+    assert client.get(got["url"]).data == b"text"
+    query = {"path": "reports/a report.txt"}
+    assert client.delete(f"{API}/objects", query_string=query, headers=bearer("developer")).status_code == 403
+    assert (
+        client.delete(f"{API}/objects", query_string=query, headers=bearer("maintainer")).status_code == 204
+    )
+    assert (
+        client.get(f"{API}/objects/download", query_string=query, headers=bearer("reporter")).status_code
+        == 404
+    )
+
+
+def test_same_permissions_as_the_data_plane(client: FlaskClient) -> None:
+    assert client.get(API, headers=bearer("outsider")).status_code == 404
+    assert client.get(API).status_code == 404
+    assert client.get("/api/v1/projects/102").status_code == 200  # public: anonymous reads
+
+
+def test_openapi_document_lists_every_operation(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["openapi"] == "3.0.3"
+    operations = {(path, method) for path, item in spec["paths"].items() for method in item}
+    assert operations == {
+        ("/api/v1/projects/{project_id}", "get"),
+        ("/api/v1/projects/{project_id}/objects", "get"),
+        ("/api/v1/projects/{project_id}/objects", "delete"),
+        ("/api/v1/projects/{project_id}/objects/exists", "post"),
+        ("/api/v1/projects/{project_id}/objects/download", "get"),
+    }
+    assert "ObjectPage" in spec["components"]["schemas"]
