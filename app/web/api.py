@@ -4,7 +4,6 @@ existence, signed download URLs, delete; marshmallow schemas, and the OpenAPI do
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from apispec import APISpec
@@ -108,7 +107,7 @@ def _after(cursor: str | None) -> str:
         return ""
     try:
         return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII input alike
         raise BadRequest("Invalid request: cursor: not a cursor from this API") from None
 
 
