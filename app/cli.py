@@ -82,6 +82,36 @@ def _quota(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage(_: argparse.Namespace) -> int:
+    from app.db import build_engine
+    from app.db.index import ObjectIndex
+    from app.model import human_size
+    from app.settings import load_settings
+
+    settings = load_settings()
+    rows = ObjectIndex(build_engine(settings.effective_database_url)).usage_table()
+    print(f"{'id':>8}  {'used':>10}  {'objects':>9}  {'quota':>10}  project")
+    for project_id, path, used, count, own in rows:
+        quota = settings.default_quota if own is None else own
+        limit = "unlimited" if quota == 0 else human_size(quota)
+        print(f"{project_id:>8}  {human_size(used):>10}  {count:>9}  {limit:>10}  {path}")
+    return 0
+
+
+def _objects_ls(args: argparse.Namespace) -> int:
+    from app.db import build_engine
+    from app.db.index import ObjectIndex
+    from app.settings import load_settings
+
+    index = ObjectIndex(build_engine(load_settings().effective_database_url))
+    after = ""
+    while page := index.page(args.project_id, prefix=args.prefix, search="", after=after, limit=1000):
+        for info in page:
+            print(f"{info.md5}  {info.size:>12}  {info.created_at:%Y-%m-%d %H:%M}  {info.path}")
+        after = page[-1].path
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="data-registry", description="GitLab Data Registry")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     quota_set.add_argument("size", help="e.g. 100GiB, 0 (unlimited), or 'default'")
     for command in (quota_get, quota_set):
         command.set_defaults(run=_quota)
+
+    usage = commands.add_parser("usage", help="projects by storage used")
+    usage.set_defaults(run=_usage)
+    objects = commands.add_parser("objects", help="the objects of a project")
+    objects_commands = objects.add_subparsers(dest="objects_command", required=True)
+    objects_ls = objects_commands.add_parser("ls", help="list a project's objects (md5, size, time, path)")
+    objects_ls.add_argument("project_id", type=int, help="GitLab project id")
+    objects_ls.add_argument("prefix", nargs="?", default="", help="only paths starting with this")
+    objects_ls.set_defaults(run=_objects_ls)
 
     db = commands.add_parser("db", help="index database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

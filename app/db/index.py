@@ -251,6 +251,16 @@ class ObjectIndex:
             insert_if_absent(conn, _PROJECTS, "id", row)
             conn.execute(update(_PROJECTS).where(_P.id == project_id).values(quota_bytes=quota_bytes))
 
+    def usage_table(self, limit: int = 1000) -> list[tuple[int, str, int, int, int | None]]:
+        """(id, path, bytes used, object count, own quota) of the projects using the most storage."""
+        with database_errors(), self._reader.connect() as conn:
+            rows = conn.execute(
+                select(_P.id, _P.path, _P.used_bytes, _P.object_count, _P.quota_bytes)
+                .order_by(_P.used_bytes.desc(), _P.id)
+                .limit(limit)
+            ).all()
+        return [(r.id, r.path, r.used_bytes, r.object_count, r.quota_bytes) for r in rows]
+
     def project_summary(self, project_id: int) -> tuple[str, int, int, int | None] | None:
         """(path, bytes used, object count, own quota) of a project the index knows, else None."""
         with database_errors(), self._reader.connect() as conn:

@@ -1,0 +1,55 @@
+"""The `data-registry` commands that read and change the index: quota, usage, objects ls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.db import build_engine, upgrade
+from app.db.index import ObjectIndex
+from app.model import Project, Visibility
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ObjectIndex:
+    monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{tmp_path}")
+    monkeypatch.setenv("REGISTRY_DEFAULT_QUOTA", "1GiB")
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    upgrade(url)
+    index = ObjectIndex(build_engine(url))
+    with index.writing(Project(101, "ml/vision", Visibility.PRIVATE)) as tx:
+        tx.put("dvc/a", size=2048, md5="a" * 32, uploader_id=1)
+        tx.put("dvc/b", size=1024, md5="b" * 32, uploader_id=1)
+    with index.writing(Project(102, "ml/open-data", Visibility.PUBLIC)) as tx:
+        tx.put("x", size=10, md5="c" * 32, uploader_id=1)
+    return index
+
+
+def test_quota_get_and_set(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quota", "get", "101"]) == 0
+    assert "ml/vision (id 101): 3.0 KiB in 2 objects; quota 1.0 GiB (default" in capsys.readouterr().out
+    assert main(["quota", "set", "101", "5GiB"]) == 0
+    assert "quota 5.0 GiB (set for this project)" in capsys.readouterr().out
+    assert index.project_quota(101) == (3072, 5 * 2**30)
+    assert main(["quota", "set", "101", "default"]) == 0
+    assert index.project_quota(101) == (3072, None)
+    assert main(["quota", "set", "101", "lots"]) == 2
+    assert "not a size" in capsys.readouterr().err
+    assert main(["quota", "set", "999", "0"]) == 0  # a project with no data yet
+    assert "quota unlimited (set for this project)" in capsys.readouterr().out
+
+
+def test_usage_lists_projects_by_size(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["usage"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["101", "3.0", "KiB", "2", "1.0", "GiB", "ml/vision"]
+    assert lines[2].split()[0] == "102"
+
+
+def test_objects_ls(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["objects", "ls", "101", "dvc/"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in lines] == ["dvc/a", "dvc/b"]
+    assert lines[0].split()[:2] == ["a" * 32, "2048"]
