@@ -321,32 +321,23 @@ class ObjectIndex:
             ).all()
         return [ObjectInfo(project_id, r.path, r.size, r.md5, _aware(r.created_at)) for r in rows]
 
-    def present_md5s(self, project_id: int, md5s: list[str]) -> set[str]:
-        """Those of the md5s that some object of the project has."""
+    def _present(self, project_id: int, column: Any, values: list[str]) -> set[str]:
+        """Those of the values that some object of the project has in column; IN lists of 500."""
         found: set[str] = set()
         with database_errors(), self._reader.connect() as conn:
-            for start in range(0, len(md5s), 500):
-                batch = md5s[start : start + 500]
-                found.update(
-                    conn.execute(
-                        select(_O.md5).where(_O.project_id == project_id, _O.md5.in_(batch)).distinct()
-                    ).scalars()
-                )
+            for start in range(0, len(values), 500):
+                batch = values[start : start + 500]
+                query = select(column).where(_O.project_id == project_id, column.in_(batch)).distinct()
+                found.update(conn.execute(query).scalars())
         return found
+
+    def present_md5s(self, project_id: int, md5s: list[str]) -> set[str]:
+        """Those of the md5s that some object of the project has."""
+        return self._present(project_id, _O.md5, md5s)
 
     def missing(self, project_id: int, paths: list[str]) -> list[str]:
         """Those of the paths that have no object in the project, in the order given."""
-        present: set[str] = set()
-        with database_errors(), self._reader.connect() as conn:
-            for start in range(0, len(paths), 500):
-                batch = paths[start : start + 500]
-                present.update(
-                    conn.execute(
-                        select(_OBJECTS.c.path).where(
-                            _OBJECTS.c.project_id == project_id, _OBJECTS.c.path.in_(batch)
-                        )
-                    ).scalars()
-                )
+        present = self._present(project_id, _O.path, paths)
         return [path for path in paths if path not in present]
 
     def children(self, project_id: int, prefix: str) -> Iterator[tuple[str, ObjectInfo | None]]:
