@@ -249,3 +249,12 @@ def test_a_dir_that_is_not_a_manifest_is_refused(client: FlaskClient) -> None:
     response = client.put(ca_path(body, ".dir"), data=body, headers=bearer("developer"))
     assert response.status == "400 Invalid .dir manifest: not JSON"
     assert client.head(ca_path(body, ".dir"), headers=bearer("developer")).status_code == 404
+
+
+def test_a_signed_url_is_reused_for_half_its_life(client: FlaskClient) -> None:
+    body, other = b"reused", b"another"
+    client.put(ca_path(body), data=body, headers=bearer("developer"))
+    client.put(ca_path(other), data=other, headers=bearer("developer"))
+    first = client.get(ca_path(body), headers=bearer("developer")).headers["Location"]
+    assert client.get(ca_path(body), headers=bearer("reporter")).headers["Location"] == first
+    assert client.get(ca_path(other), headers=bearer("developer")).headers["Location"] != first
