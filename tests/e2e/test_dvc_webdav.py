@@ -3,7 +3,7 @@ remote, run-cache, remote garbage collection, redirected downloads, and refusals
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
 import os
 import re
 import shutil
@@ -102,8 +102,6 @@ def test_gc_deletes_exactly_the_unused_objects(registry: RegistryServer, project
 
     gc = project.run("gc", "-c", "-w", "--force", "-r", "dav")
     after = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()}
-    import hashlib
-
     old_md5 = hashlib.md5(old_big).hexdigest()
     assert before - after == {f"files/md5/{old_md5[:2]}/{old_md5[2:]}"}, gc.stdout
     assert any(p.startswith("runs/") for p in after)  # gc -c never touches the run-cache
@@ -126,7 +124,6 @@ def test_http_and_webdav_share_the_objects(registry: RegistryServer, project: Dv
     project.run("add", "extra.txt")
     project.run("push", "-r", "http")
     assert "in sync" in project.run("status", "-c", "-r", "dav").stdout
-    assert filecmp.cmp(project.root / "extra.txt", project.root / "extra.txt")
 
 
 @pytest.mark.parametrize(

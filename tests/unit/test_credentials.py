@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 
 import pytest
@@ -177,10 +178,15 @@ def test_ready_says_which_features_are_off(bare_client: FlaskClient, client: Fla
     assert client.get("/-/ready").get_json()["features_off"] == {}
 
 
-def test_job_token_answers_are_cached_at_most_a_minute(client: FlaskClient, simulator: Simulator) -> None:
+def test_job_token_answers_are_cached_briefly(make_app: Callable[..., Flask], simulator: Simulator) -> None:
+    """Reused while the job runs (no GitLab call per request), and refused soon after the job ends."""
+    client = make_app(gitlab_service_token=SERVICE, job_token_cache_ttl=1).test_client()
     job = {"JOB-TOKEN": "glcbt-vision-running-job-5001"}
     put(client, job)
     calls = simulator.world.total_calls()
     for i in range(20):
         client.head(f"{VISION}/{i}", headers=job)
     assert simulator.world.total_calls() == calls  # served from the cache
+    simulator.world.jobs["glcbt-vision-running-job-5001"]["status"] = "success"
+    time.sleep(1.2)
+    assert put(client, job) == "401 CI job token is invalid, or its job is no longer running"
