@@ -18,6 +18,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
     from app.db import build_engine
     from app.db.index import ObjectIndex
     from app.db.shared_cache import SharedAuthCache
+    from app.db.uploads import UploadSessions
     from app.gitlab.client import PythonGitLabGateway
     from app.gitlab.id_tokens import IdTokenVerifier
     from app.model import Credential, CredentialKind
@@ -67,6 +68,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
         signed_url_ttl=settings.signed_url_ttl,
         default_quota=settings.default_quota,
         max_file_size=settings.max_file_size,
+        uploads=UploadSessions(engine),
+        upload_session_ttl=settings.upload_session_ttl,
     )
     from app.web.ops import features_off
 

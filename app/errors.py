@@ -71,6 +71,10 @@ class Conflict(RegistryError):
     status, code = 409, "conflict"
 
 
+class UploadNotFinished(Conflict):
+    code = "upload_not_finished"
+
+
 class QuotaExceeded(RegistryError):
     """413, not 507: DVC's webdav client replaces the reason of a 507 with fixed text."""
 

@@ -222,6 +222,31 @@ def object_key(project_id: int, path: ObjectPath) -> str:
     return f"projects/{project_id}/{path.value}"
 
 
+def upload_key(session_id: str) -> str:
+    """Storage key where a direct upload's bytes wait for `complete`: outside every project's prefix."""
+    return f"uploads/{session_id}"
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """A direct upload in progress: the client sends `size` bytes to storage, then completes it."""
+
+    id: str
+    project_id: int
+    path: str
+    size: int
+    md5: str | None
+    overwrite: bool
+    handle: str  # the storage backend's id of the upload (S3 multipart upload id)
+    uploader_id: int | None
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def temp_key(self) -> str:
+        return upload_key(self.id)
+
+
 _UNITS = {
     "": 1,
     "B": 1,

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from app.auth import Authorizer
 from app.cache import TTLCache
 from app.db.index import ObjectIndex
+from app.db.uploads import UploadSessions
 from app.errors import (
     AuthenticationRequired,
+    BadRequest,
     ChecksumMismatch,
     Conflict,
     FileTooLarge,
+    NotFound,
     ObjectNotFound,
     PermissionDenied,
     ProjectNotFound,
     QuotaExceeded,
+    UploadNotFinished,
 )
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import (
@@ -29,10 +34,11 @@ from app.model import (
     ObjectPath,
     ProjectRef,
     SignedURL,
+    UploadSession,
     human_size,
     object_key,
 )
-from app.storage.base import StorageBackend
+from app.storage.base import DirectUpload, StagedObject, StorageBackend
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,10 @@ class Registry:
         index: ObjectIndex,
         storage: StorageBackend,
         signed_url_ttl: int,
+        uploads: UploadSessions,
         default_quota: int = 0,
         max_file_size: int = 5 * 2**40,
+        upload_session_ttl: int = 24 * 3600,
     ) -> None:
         self._authorizer = authorizer
         self._index = index
@@ -90,6 +98,8 @@ class Registry:
         self._ttl = signed_url_ttl
         self._default_quota = default_quota
         self._max_file_size = max_file_size
+        self._uploads = uploads
+        self._upload_ttl = upload_session_ttl
         # A signed URL is reused for half its life: DVC's existence check and download of one object then
         # cost one signature (S3 144 µs, GCS 241 µs: more than the rest of the request).
         self._signed: TTLCache[SignedURL] = TTLCache(max_size=50_000)
@@ -140,54 +150,163 @@ class Registry:
         grant = self._authorizer.authorize(credential, ref, Action.WRITE)
         project = grant.project
         address = obj_path.content_address
-        if declared_size is not None and declared_size > self._max_file_size:
-            raise FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
-        used, own_quota = self._index.project_quota(project.id)
-        quota = self._default_quota if own_quota is None else own_quota
-        baseline = used  # what the project holds besides this object (replacing an object frees its size)
-        if quota:
-            previous = self._index.get(project.id, obj_path.value)
-            baseline -= previous.size if previous else 0
-            if baseline + declared_size > quota if declared_size is not None else baseline >= quota:
-                raise self._over_quota(project.path, used, quota)
+        used, baseline, quota = self._admit(grant, obj_path, declared_size)
         body = self._limited(body, project.path, used, baseline, quota)
         manifest = _Tee(body) if address is not None and address.is_dir else None
         staged = self._storage.stage(object_key(project.id, obj_path), manifest or body)
         try:
-            if address is not None and staged.md5 != address.md5:
-                raise ChecksumMismatch(
-                    f"Checksum mismatch: body md5 {staged.md5} does not match path {obj_path}"
-                )
-            if address is not None and manifest is not None and manifest.complete:
-                self._refuse_missing_children(project.id, address, bytes(manifest.buffer))
-            if address is not None:
-                # Content-addressed objects are immutable: concurrent uploads store identical bytes, so the
-                # bucket write (a network round trip on S3 and GCS) needs no lock. Only the index write does.
-                existing = self._index.get(project.id, obj_path.value)
-                if existing is not None and existing.md5 == staged.md5:
-                    return Upload(info=existing, created=False)
-                self._storage.commit(staged)
-            with self._index.writing(project) as tx:
-                existing = tx.get(obj_path.value)
-                if existing is not None and existing.md5 == staged.md5:
-                    return Upload(info=existing, created=False)
-                quota = self._default_quota if tx.quota_bytes is None else tx.quota_bytes
-                growth = staged.size - (existing.size if existing else 0)
-                if quota and growth > 0 and tx.used_bytes + growth > quota:
-                    # Concurrent uploads passed the first check together; the index lock decides. (A
-                    # content-addressed object already in the bucket stays there unindexed: invisible.)
-                    raise self._over_quota(project.path, tx.used_bytes, quota)
-                if existing is not None and address is None and not overwrite:
-                    raise Conflict(
-                        f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
-                    )
-                if address is None:
-                    self._storage.commit(staged)  # under the project's lock: one writer wins, whole
-                uploader = grant.actor.user_id if grant.actor else None
-                info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
-            return Upload(info=info, created=existing is None)
+            kept = bytes(manifest.buffer) if manifest is not None and manifest.complete else None
+            return self._store(grant, obj_path, staged, overwrite, kept)
         finally:
             self._storage.discard(staged)
+
+    def _admit(self, grant: Grant, obj_path: ObjectPath, size: int | None) -> tuple[int, int, int]:
+        """Refuse an upload of `size` bytes (None: unknown yet) over the file-size limit or the project's
+        quota; returns (bytes used, bytes used besides this path, quota) for checks while streaming."""
+        if size is not None and size > self._max_file_size:
+            raise FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
+        used, own_quota = self._index.project_quota(grant.project.id)
+        quota = self._default_quota if own_quota is None else own_quota
+        baseline = used  # what the project holds besides this object (replacing an object frees its size)
+        if quota:
+            previous = self._index.get(grant.project.id, obj_path.value)
+            baseline -= previous.size if previous else 0
+            if baseline + size > quota if size is not None else baseline >= quota:
+                raise self._over_quota(grant.project.path, used, quota)
+        return used, baseline, quota
+
+    def _store(
+        self,
+        grant: Grant,
+        obj_path: ObjectPath,
+        staged: StagedObject,
+        overwrite: bool,
+        manifest: bytes | None,
+    ) -> Upload:
+        """Check a staged object (md5 of a content address, files a `.dir` lists, quota, conflicts), then
+        make it visible and index it; the caller discards the staged object whatever happens."""
+        project = grant.project
+        address = obj_path.content_address
+        if address is not None and staged.md5 != address.md5:
+            raise ChecksumMismatch(f"Checksum mismatch: body md5 {staged.md5} does not match path {obj_path}")
+        if address is not None and manifest is not None:
+            self._refuse_missing_children(project.id, address, manifest)
+        if address is not None:
+            # Content-addressed objects are immutable: concurrent uploads store identical bytes, so the
+            # bucket write (a network round trip on S3 and GCS) needs no lock. Only the index write does.
+            existing = self._index.get(project.id, obj_path.value)
+            if existing is not None and existing.md5 == staged.md5:
+                return Upload(info=existing, created=False)
+            self._storage.commit(staged)
+        with self._index.writing(project) as tx:
+            existing = tx.get(obj_path.value)
+            if existing is not None and existing.md5 == staged.md5:
+                return Upload(info=existing, created=False)
+            quota = self._default_quota if tx.quota_bytes is None else tx.quota_bytes
+            growth = staged.size - (existing.size if existing else 0)
+            if quota and growth > 0 and tx.used_bytes + growth > quota:
+                # Concurrent uploads passed the first check together; the index lock decides. (A
+                # content-addressed object already in the bucket stays there unindexed: invisible.)
+                raise self._over_quota(project.path, tx.used_bytes, quota)
+            if existing is not None and address is None and not overwrite:
+                raise Conflict(f"A different object exists at {obj_path}; add ?overwrite=true to replace it")
+            if address is None:
+                self._storage.commit(staged)  # under the project's lock: one writer wins, whole
+            uploader = grant.actor.user_id if grant.actor else None
+            info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
+        return Upload(info=info, created=existing is None)
+
+    def start_upload(
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        *,
+        path: str,
+        size: int,
+        md5: str | None,
+        overwrite: bool,
+    ) -> tuple[UploadSession, DirectUpload]:
+        """Open a direct upload of `size` bytes: the client sends them straight to storage with the
+        returned signed URLs, then calls complete_upload. Limits and conflicts are checked up front."""
+        obj_path = ObjectPath(path)
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        address = obj_path.content_address
+        if address is not None and md5 is not None and md5 != address.md5:
+            raise ChecksumMismatch(f"Checksum mismatch: md5 {md5} does not match path {obj_path}")
+        self._admit(grant, obj_path, size)
+        existing = self._index.get(grant.project.id, obj_path.value)
+        if existing is not None and address is None and not overwrite and existing.md5 != md5:
+            raise Conflict(f"A different object exists at {obj_path}; set overwrite to replace it")
+        now = datetime.now(UTC)
+        session = UploadSession(
+            id=secrets.token_hex(16),
+            project_id=grant.project.id,
+            path=obj_path.value,
+            size=size,
+            md5=md5 or (address.md5 if address else None),
+            overwrite=overwrite,
+            handle="",
+            uploader_id=grant.actor.user_id if grant.actor else None,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._upload_ttl),
+        )
+        direct = self._storage.begin_direct(session.temp_key, size=size, ttl=self._upload_ttl)
+        session = replace(session, handle=direct.handle)
+        try:
+            self._uploads.open(session)
+        except BaseException:
+            self._storage.abort_direct(session.temp_key, direct.handle)
+            raise
+        return session, direct
+
+    def _session(self, grant: Grant, session_id: str) -> UploadSession:
+        session = self._uploads.get(grant.project.id, session_id)
+        if session is None or session.expires_at < datetime.now(UTC):
+            raise NotFound(f"Upload session not found (or expired): {session_id}")
+        return session
+
+    def complete_upload(self, credential: Credential | None, ref: ProjectRef, session_id: str) -> Upload:
+        """Check what a direct upload stored (size, md5, the path's rules) and index it, or reject it and
+        keep nothing. While bytes are still missing the session stays open (409 upload_not_finished)."""
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        session = self._session(grant, session_id)
+        if not self._uploads.claim(session.id):
+            raise Conflict("This upload is being completed by another request")
+        obj_path = ObjectPath(session.path)
+        try:
+            staged = self._storage.finish_direct(
+                session.temp_key,
+                session.handle,
+                size=session.size,
+                key=object_key(grant.project.id, obj_path),
+            )
+        except BaseException:
+            self._uploads.release(session.id)
+            raise
+        if staged is None:
+            self._uploads.release(session.id)
+            raise UploadNotFinished(f"Upload not finished: fewer than {session.size} bytes have arrived")
+        try:
+            if staged.size != session.size:
+                raise BadRequest(f"Size mismatch: {staged.size} bytes arrived, {session.size} were declared")
+            if session.md5 is not None and staged.md5 != session.md5:
+                raise ChecksumMismatch(f"Checksum mismatch: upload md5 {staged.md5}, declared {session.md5}")
+            self._admit(grant, obj_path, staged.size)
+            manifest = None
+            address = obj_path.content_address
+            if address is not None and address.is_dir and staged.size <= MAX_MANIFEST_BYTES:
+                manifest = b"".join(self._storage.read(session.temp_key))
+            return self._store(grant, obj_path, staged, session.overwrite, manifest)
+        finally:
+            self._storage.discard(staged)
+            self._uploads.close(session.id)
+
+    def abort_upload(self, credential: Credential | None, ref: ProjectRef, session_id: str) -> None:
+        """Drop a direct upload and whatever it stored."""
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        session = self._session(grant, session_id)
+        self._storage.abort_direct(session.temp_key, session.handle)
+        self._uploads.close(session.id)
 
     @staticmethod
     def _over_quota(project_path: str, used: int, quota: int) -> QuotaExceeded:

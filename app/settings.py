@@ -42,6 +42,7 @@ class Settings:
     rate_limit: float = 2000  # requests per second per credential and process; 0: off
     rate_limit_burst: int = 4000
     signed_url_ttl: int = 600
+    upload_session_ttl: int = 24 * 3600  # how long a direct upload session and its part URLs stay valid
     download_mode: str = "redirect"
     anonymous_reads: bool = True
     auth_cache_ttl: int = 300
@@ -145,6 +146,7 @@ class SettingsSchema(Schema):
     rate_limit = mf.Float(validate=validate.Range(min=0))
     rate_limit_burst = mf.Integer(validate=validate.Range(min=1))
     signed_url_ttl = mf.Integer(validate=validate.Range(min=10, max=7 * 24 * 3600))
+    upload_session_ttl = mf.Integer(validate=validate.Range(min=60, max=7 * 24 * 3600))
     download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
     anonymous_reads = mf.Boolean()
     auth_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=86400))

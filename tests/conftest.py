@@ -140,3 +140,13 @@ def gcs_registry_env(emulator: str, key_file: Path) -> dict[str, str]:
         "STORAGE_EMULATOR_HOST": emulator,
         "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
     }
+
+
+def storage_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment for a registry on `local` disk (the default), `s3` (SeaweedFS) or `gcs` (the emulator)."""
+    if backend == "s3":
+        return s3_registry_env(request.getfixturevalue("seaweedfs"))
+    if backend == "gcs":
+        key_file = request.getfixturevalue("service_account_file")
+        return gcs_registry_env(request.getfixturevalue("gcs_emulator"), key_file)
+    return {}

@@ -1,10 +1,20 @@
-"""SQLAlchemy tables of the index: projects and the objects stored for them."""
+"""SQLAlchemy tables of the index: projects, their objects, shared auth answers, direct upload sessions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,3 +72,21 @@ class AuthCacheRow(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     stale_until: Mapped[float] = mapped_column(Float)
     lease_until: Mapped[float] = mapped_column(Float)
+
+
+class UploadSessionRow(Base):
+    """A direct upload in progress; `completing` is set while one `complete` call owns it."""
+
+    __tablename__ = "upload_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    path: Mapped[str] = mapped_column(PathString)
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    overwrite: Mapped[bool] = mapped_column(Boolean, default=False)
+    handle: Mapped[str] = mapped_column(Text, default="")
+    uploader_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    completing: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

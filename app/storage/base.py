@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.model import BlobInfo, SignedURL
@@ -19,6 +19,29 @@ class StagedObject:
     size: int
     md5: str
     handle: object  # backend-specific (temp file path, multipart upload id, ...)
+
+
+@dataclass(frozen=True)
+class UploadPart:
+    """One byte range of a direct upload and the signed URL the client PUTs it to."""
+
+    number: int
+    offset: int
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """How a client sends a file straight to storage: `parts` (PUT each range to its URL), or
+    `gcs_resumable` (POST `url` with `headers`, then PUT the bytes to the session URI it answers with)."""
+
+    kind: str
+    handle: str  # the backend's own id for complete/abort (an S3 multipart upload id), else ""
+    part_size: int
+    parts: list[UploadPart] = field(default_factory=list)
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class StorageBackend(Protocol):
@@ -58,4 +81,17 @@ class StorageBackend(Protocol):
 
     def check(self) -> None:
         """Raise StorageUnavailable when the store cannot be reached."""
+        ...
+
+    def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
+        """Signed URLs that let a client upload `size` bytes to temp_key without the app seeing them."""
+        ...
+
+    def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
+        """The uploaded bytes as a staged object for `key` (commit copies them there, discard drops them),
+        or None while fewer than `size` bytes have arrived (the client may go on uploading)."""
+        ...
+
+    def abort_direct(self, temp_key: str, handle: str) -> None:
+        """Drop whatever a direct upload left at temp_key; idempotent."""
         ...

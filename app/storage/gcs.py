@@ -23,7 +23,7 @@ from google.oauth2 import service_account
 
 from app.errors import NotFound, StorageUnavailable
 from app.model import BlobInfo, SignedURL
-from app.storage.base import CHUNK_SIZE, StagedObject
+from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject
 
 UPLOAD_CHUNK = 8 * 1024 * 1024  # resumable chunks must be multiples of 256 KiB
 
@@ -35,6 +35,7 @@ class _Session:
     uri: str | None
     sent: int
     tail: bytes
+    copy_from: str | None = None  # a direct upload: the complete object to copy into place
 
 
 class GCSBackend:
@@ -46,7 +47,7 @@ class GCSBackend:
         bucket: str,
         prefix: str,
         client: Any,
-        sign: Callable[[Any, int], str],
+        sign: Callable[[Any, int, str], str],
         chunk_size: int = UPLOAD_CHUNK,
     ) -> None:
         self._client = client
@@ -121,7 +122,11 @@ class GCSBackend:
     def commit(self, staged: StagedObject) -> None:
         session = staged.handle
         assert isinstance(session, _Session)
-        if session.uri is None and session.sent == 0:
+        if session.copy_from is not None:
+            self._copy(session.copy_from, staged.key)
+            self.delete(session.copy_from)
+            session.copy_from = None
+        elif session.uri is None and session.sent == 0:
             self._blob(staged.key).upload_from_string(session.tail, content_type="application/octet-stream")
         else:
             self._send(staged.key, session, session.tail, final_size=staged.size)
@@ -133,6 +138,48 @@ class GCSBackend:
         assert isinstance(session, _Session)
         session.tail = b""
         self._cancel(session)
+        if session.copy_from is not None:
+            self.delete(session.copy_from)
+            session.copy_from = None
+
+    def _copy(self, source: str, key: str) -> None:
+        """A server-side rewrite, repeated until done (large objects take several calls)."""
+        token = None
+        try:
+            while True:
+                token, _, _ = self._blob(key).rewrite(self._blob(source), token=token)
+                if token is None:
+                    return
+        except gexc.GoogleAPIError as e:
+            raise StorageUnavailable("Cloud Storage copy failed") from e
+
+    def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
+        """A signed URL that opens a resumable upload session; the session URI needs no signature."""
+        return DirectUpload(
+            kind="gcs_resumable",
+            handle="",
+            part_size=size,
+            url=self._sign(self._blob(temp_key), ttl, "RESUMABLE"),
+            headers={"x-goog-resumable": "start"},
+        )
+
+    def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
+        """The object a finished session left (GCS computed its md5); None until it is finalised."""
+        info = self.stat(temp_key)
+        if info is None:
+            return None
+        md5 = info.md5
+        if md5 is None:  # a composed object has no md5: read it back inside Google's network
+            digest = hashlib.md5(usedforsecurity=False)
+            for chunk in self._read(temp_key, 0, None):
+                digest.update(chunk)
+            md5 = digest.hexdigest()
+        return StagedObject(
+            key=key, size=info.size, md5=md5, handle=_Session(uri=None, sent=0, tail=b"", copy_from=temp_key)
+        )
+
+    def abort_direct(self, temp_key: str, handle: str) -> None:
+        self.delete(temp_key)  # an unfinished session holds no object and expires after a week
 
     def _blob(self, key: str) -> Any:
         return self._bucket.blob(self._key(key))
@@ -189,7 +236,7 @@ class GCSBackend:
 
     def sign_download(self, key: str, *, ttl: int) -> SignedURL:
         return SignedURL(
-            url=self._sign(self._blob(key), ttl), expires_at=datetime.now(UTC) + timedelta(seconds=ttl)
+            url=self._sign(self._blob(key), ttl, "GET"), expires_at=datetime.now(UTC) + timedelta(seconds=ttl)
         )
 
     def check(self) -> None:
@@ -223,8 +270,8 @@ def build_gcs_backend(
         client = storage.Client(project=project, credentials=credentials)
     endpoint = public_url or emulator_host
 
-    def sign(blob: Any, ttl: int) -> str:
-        options: dict[str, Any] = {"version": "v4", "expiration": timedelta(seconds=ttl), "method": "GET"}
+    def sign(blob: Any, ttl: int, method: str) -> str:
+        options: dict[str, Any] = {"version": "v4", "expiration": timedelta(seconds=ttl), "method": method}
         if endpoint:
             options["api_access_endpoint"] = endpoint
         if isinstance(credentials, service_account.Credentials):  # a key file: sign locally

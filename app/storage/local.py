@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, Signer
 
 from app.errors import Conflict, NotFound, PermissionDenied, StorageUnavailable
 from app.model import BlobInfo, SignedURL
-from app.storage.base import CHUNK_SIZE, StagedObject
+from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject, UploadPart
 
 BLOB_ROUTE = "/-/blobs/"
 
@@ -35,6 +35,8 @@ class LocalBackend:
         # Derive the signing key once: itsdangerous would re-derive it on every URL (the GET hot path).
         derived = hmac.new(secret_key.encode(), b"data-registry.blob-download", hashlib.sha256).digest()
         self._signer = Signer(derived, key_derivation="none", digest_method=hashlib.sha256)
+        upload = hmac.new(secret_key.encode(), b"data-registry.blob-upload", hashlib.sha256).digest()
+        self._upload_signer = Signer(upload, key_derivation="none", digest_method=hashlib.sha256)
         self._public_url = public_url or ""
 
     def _path(self, key: str) -> Path:
@@ -122,8 +124,7 @@ class LocalBackend:
 
     def sign_download(self, key: str, *, ttl: int) -> SignedURL:
         expires = int(time.time()) + ttl
-        encoded_key = base64.urlsafe_b64encode(key.encode()).rstrip(b"=")
-        token = self._signer.sign(encoded_key + b"." + str(expires).encode()).decode()
+        token = self._signer.sign(_encode(key) + b"." + str(expires).encode()).decode()
         return SignedURL(
             url=f"{self._public_url}{BLOB_ROUTE}{token}",
             expires_at=datetime.fromtimestamp(expires, UTC),
@@ -131,19 +132,66 @@ class LocalBackend:
 
     def resolve_signed(self, token: str) -> str:
         """The key a signed blob token grants, or PermissionDenied when it is forged or expired."""
-        try:
-            encoded_key, _, expires = self._signer.unsign(token).rpartition(b".")
-            key = base64.urlsafe_b64decode(encoded_key + b"=" * (-len(encoded_key) % 4)).decode()
-            expired = int(expires) < time.time()
-        except (BadSignature, ValueError):
-            raise PermissionDenied("Signed URL is invalid") from None
-        if expired:
+        key, (expires,) = _unsign(self._signer, token, 1)
+        if int(expires) < time.time():
             raise PermissionDenied("Signed URL expired")
         return key
+
+    def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
+        """One app-signed URL taking the whole file with a PUT (the app is the bucket here)."""
+        self._path(temp_key)
+        expires = int(time.time()) + ttl
+        token = self._upload_signer.sign(_encode(temp_key) + f".{size}.{expires}".encode()).decode()
+        url = f"{self._public_url}{BLOB_ROUTE}{token}"
+        return DirectUpload(
+            kind="parts",
+            handle="",
+            part_size=size,
+            parts=[UploadPart(number=1, offset=0, size=size, url=url)],
+        )
+
+    def resolve_upload(self, token: str) -> tuple[str, int]:
+        """(temp key, size limit) a signed upload token grants, or PermissionDenied."""
+        key, (size, expires) = _unsign(self._upload_signer, token, 2)
+        if int(expires) < time.time():
+            raise PermissionDenied("Signed URL expired")
+        return key, int(size)
+
+    def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
+        temp = self._path(temp_key)
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with temp.open("rb") as data:
+                while chunk := data.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                received = data.tell()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        self._path(key)
+        return StagedObject(key=key, size=received, md5=digest.hexdigest(), handle=str(temp))
+
+    def abort_direct(self, temp_key: str, handle: str) -> None:
+        self.delete(temp_key)
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable(f"storage directory {self.root} is not writable")
+
+
+def _encode(key: str) -> bytes:
+    return base64.urlsafe_b64encode(key.encode()).rstrip(b"=")
+
+
+def _unsign(signer: Signer, token: str, fields: int) -> tuple[str, list[bytes]]:
+    """The key and trailing fields of a token `signer` made, or PermissionDenied."""
+    try:
+        encoded_key, *rest = signer.unsign(token).split(b".")
+        key = base64.urlsafe_b64decode(encoded_key + b"=" * (-len(encoded_key) % 4)).decode()
+        if len(rest) != fields or not all(field.isdigit() for field in rest):
+            raise ValueError("malformed token")
+    except (BadSignature, ValueError):
+        raise PermissionDenied("Signed URL is invalid") from None
+    return key, rest
 
 
 def _is_dir(mode: int) -> bool:

@@ -19,19 +19,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import NotFound, StorageUnavailable
 from app.model import BlobInfo, SignedURL
-from app.storage.base import CHUNK_SIZE, StagedObject
+from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject, UploadPart
 
 PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 2  # per upload: at most this many parts (plus the one being read) in memory
+MAX_PARTS = 10_000  # S3's limit per multipart upload
 
 
 @dataclass
 class _Pending:
-    """What stage() left for commit(): a small body to PUT, or an open multipart upload."""
+    """What stage() left for commit(): a small body to PUT, an open multipart upload, or (a direct
+    upload) a complete object to copy into place."""
 
     body: bytes | None = None
     upload_id: str | None = None
     parts: list[dict[str, Any]] = field(default_factory=list)
+    copy_from: str | None = None
 
 
 def _md5_header(data: bytes) -> str:
@@ -164,12 +167,87 @@ class S3Backend:
                 MultipartUpload={"Parts": pending.parts},
             )
             pending.upload_id = None
+        elif pending.copy_from is not None:
+            source = {"Bucket": self._bucket, "Key": self._key(pending.copy_from)}
+            try:  # a server-side copy; above 8 MiB in parts (UploadPartCopy), so any size works
+                self._s3.copy(source, self._bucket, self._key(staged.key))
+            except (ClientError, BotoCoreError) as e:
+                raise StorageUnavailable("S3 copy failed") from e
+            self.delete(pending.copy_from)
+            pending.copy_from = None
 
     def discard(self, staged: StagedObject) -> None:
         pending = staged.handle
         assert isinstance(pending, _Pending)
         pending.body = None
         self._abort(staged.key, pending)
+        if pending.copy_from is not None:
+            self.delete(pending.copy_from)
+            pending.copy_from = None
+
+    def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
+        """A multipart upload with a presigned URL per part (parts ≥ 8 MiB, at most 10,000)."""
+        mib = 1024 * 1024
+        part_size = max(self._part_size, -(-size // MAX_PARTS // mib) * mib)
+        upload_id = self._call("create_multipart_upload", Key=self._key(temp_key))["UploadId"]
+        parts = []
+        for number, offset in enumerate(range(0, max(size, 1), part_size), start=1):
+            params = {
+                "Bucket": self._bucket,
+                "Key": self._key(temp_key),
+                "UploadId": upload_id,
+                "PartNumber": number,
+            }
+            url = self._signer.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl)
+            parts.append(
+                UploadPart(number=number, offset=offset, size=min(part_size, size - offset), url=url)
+            )
+        return DirectUpload(kind="parts", handle=upload_id, part_size=part_size, parts=parts)
+
+    def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
+        """Completes the multipart upload once its parts add up to `size`, then reads the object back
+        inside the bucket's network for its md5 (a multipart ETag is not one)."""
+        if self.stat(temp_key) is None:
+            parts = self._uploaded_parts(temp_key, handle)
+            if parts is None or sum(p["Size"] for p in parts) < size:
+                return None
+            self._call(
+                "complete_multipart_upload",
+                Key=self._key(temp_key),
+                UploadId=handle,
+                MultipartUpload={
+                    "Parts": [{"ETag": p["ETag"], "PartNumber": p["PartNumber"]} for p in parts]
+                },
+            )
+        digest, received = hashlib.md5(usedforsecurity=False), 0
+        for chunk in self.read(temp_key):
+            digest.update(chunk)
+            received += len(chunk)
+        return StagedObject(
+            key=key, size=received, md5=digest.hexdigest(), handle=_Pending(copy_from=temp_key)
+        )
+
+    def _uploaded_parts(self, temp_key: str, upload_id: str) -> list[dict[str, Any]] | None:
+        """The parts uploaded so far, None when the multipart upload is gone."""
+        parts: list[dict[str, Any]] = []
+        marker = 0
+        while True:
+            try:
+                page = self._call(
+                    "list_parts", Key=self._key(temp_key), UploadId=upload_id, PartNumberMarker=marker
+                )
+            except StorageUnavailable as e:
+                if "NoSuchUpload" in str(e):
+                    return None
+                raise
+            parts += page.get("Parts", [])
+            if not page.get("IsTruncated"):
+                return parts
+            marker = int(page["NextPartNumberMarker"])
+
+    def abort_direct(self, temp_key: str, handle: str) -> None:
+        self._abort(temp_key, _Pending(upload_id=handle))
+        self.delete(temp_key)
 
     def stat(self, key: str) -> BlobInfo | None:
         try:

@@ -45,6 +45,7 @@ def build_web_app(svc: Services) -> Flask:
     """A Flask app serving the data plane, the local blob URLs and the ops endpoints."""
     from app.storage.local import LocalBackend
     from app.web import api, blobs, data, errors, ops
+    from app.web.ratelimit import limit_rate
 
     app = Flask("app")
     app.extensions[EXTENSION] = svc
@@ -52,6 +53,8 @@ def build_web_app(svc: Services) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.converters["anypath"] = AnyPathConverter
     errors.register(app)
+    for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)
+        app.before_request_funcs.setdefault(limited.name, []).append(limit_rate)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     if isinstance(svc.storage, LocalBackend):

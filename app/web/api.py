@@ -4,6 +4,7 @@ existence, signed download URLs, delete; marshmallow schemas, and the OpenAPI do
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 from apispec import APISpec
@@ -85,6 +86,48 @@ class DownloadSchema(Schema):
     md5 = fields.String(required=True)
 
 
+class UploadRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    md5 = fields.String(load_default=None, allow_none=True, validate=_MD5)
+    overwrite = fields.Boolean(load_default=False)
+
+
+class UploadPartSchema(Schema):
+    number = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    url = fields.String(required=True, metadata={"description": "PUT these bytes here"})
+
+
+class UploadSessionSchema(Schema):
+    id = fields.String(required=True)
+    path = fields.String(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(allow_none=True, required=True)
+    expires_at = fields.DateTime(required=True)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["parts", "gcs_resumable"]),
+        metadata={
+            "description": "parts: PUT each part to its URL; gcs_resumable: POST `url` with `headers`, "
+            "then PUT the file to the session URI in the answer's Location header"
+        },
+    )
+    part_size = fields.Integer(required=True)
+    parts = fields.List(fields.Nested(UploadPartSchema), required=True)
+    url = fields.String(allow_none=True, required=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class UploadResultSchema(Schema):
+    object = fields.Nested(ObjectSchema, required=True)
+    created = fields.Boolean(required=True)
+
+
 class ErrorSchema(Schema):
     error = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
@@ -109,6 +152,11 @@ def _after(cursor: str | None) -> str:
         return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII input alike
         raise BadRequest("Invalid request: cursor: not a cursor from this API") from None
+
+
+def _absolute(url: str) -> str:
+    """A URL API clients can use as is: the local backend's own are relative without REGISTRY_PUBLIC_URL."""
+    return request.host_url.rstrip("/") + url if url.startswith("/") else url
 
 
 @bp.get("/projects/<int:project_id>")
@@ -151,7 +199,12 @@ def download(project_id: int) -> Response:
     """A signed URL that downloads the object straight from storage."""
     path = _load(PathQuerySchema(), request.args.to_dict())["path"]
     got = services().registry.download(credential_from(request), ProjectRef(id=project_id), path)
-    body = {"url": got.url.url, "expires_at": got.url.expires_at, "size": got.info.size, "md5": got.info.md5}
+    body = {
+        "url": _absolute(got.url.url),
+        "expires_at": got.url.expires_at,
+        "size": got.info.size,
+        "md5": got.info.md5,
+    }
     return jsonify(DownloadSchema().dump(body))
 
 
@@ -160,6 +213,48 @@ def delete(project_id: int) -> Response:
     """Delete an object (Maintainer)."""
     path = _load(PathQuerySchema(), request.args.to_dict())["path"]
     services().registry.delete(credential_from(request), ProjectRef(id=project_id), path)
+    return Response(status=204)
+
+
+@bp.post("/projects/<int:project_id>/uploads")
+def start_upload(project_id: int) -> tuple[Response, int]:
+    """Open a direct upload: signed URLs that take the file straight to storage."""
+    body = _load(UploadRequestSchema(), request.get_json(silent=True) or {})
+    session, direct = services().registry.start_upload(
+        credential_from(request), ProjectRef(id=project_id), **body
+    )
+    dumped = UploadSessionSchema().dump(
+        {
+            "id": session.id,
+            "path": session.path,
+            "size": session.size,
+            "md5": session.md5,
+            "expires_at": session.expires_at,
+            "kind": direct.kind,
+            "part_size": direct.part_size,
+            "parts": [replace(part, url=_absolute(part.url)) for part in direct.parts],
+            "url": direct.url,
+            "headers": direct.headers,
+        }
+    )
+    return jsonify(dumped), 201
+
+
+@bp.post("/projects/<int:project_id>/uploads/<session_id>/complete")
+def complete_upload(project_id: int, session_id: str) -> tuple[Response, int]:
+    """Verify the uploaded file (size, md5) and index it; 201 new, 200 identical object already there."""
+    done = services().registry.complete_upload(
+        credential_from(request), ProjectRef(id=project_id), session_id
+    )
+    return jsonify(UploadResultSchema().dump({"object": done.info, "created": done.created})), (
+        201 if done.created else 200
+    )
+
+
+@bp.delete("/projects/<int:project_id>/uploads/<session_id>")
+def abort_upload(project_id: int, session_id: str) -> Response:
+    """Abort a direct upload and drop what it stored."""
+    services().registry.abort_upload(credential_from(request), ProjectRef(id=project_id), session_id)
     return Response(status=204)
 
 
@@ -180,6 +275,10 @@ def build_spec() -> APISpec:
         ExistsRequestSchema,
         ExistsResponseSchema,
         DownloadSchema,
+        UploadRequestSchema,
+        UploadPartSchema,
+        UploadSessionSchema,
+        UploadResultSchema,
         ErrorSchema,
     ):
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
@@ -191,6 +290,7 @@ def build_spec() -> APISpec:
             (401, "credential missing or invalid"),
             (403, "not allowed"),
             (404, "not found"),
+            (429, "rate limited"),
             (503, "GitLab or storage down"),
         )
     }
@@ -245,6 +345,58 @@ def build_spec() -> APISpec:
                 "summary": "Signed download URL",
                 "parameters": [project_id, path_query],
                 "responses": ok("Download"),
+            }
+        },
+    )
+    session_id = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    stored = {
+        status: {"description": text, "content": {"application/json": {"schema": "UploadResult"}}}
+        for status, text in (("201", "stored"), ("200", "an identical object was already there"))
+    }
+    spec.path(
+        "/api/v1/projects/{project_id}/uploads",
+        operations={
+            "post": {
+                "summary": "Open a direct upload session",
+                "parameters": [project_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "UploadRequest"}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "session opened",
+                        "content": {"application/json": {"schema": "UploadSession"}},
+                    },
+                    "409": errors["404"] | {"description": "a different object exists"},
+                    "413": errors["404"] | {"description": "over quota or file-size limit"},
+                    **errors,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/projects/{project_id}/uploads/{session_id}/complete",
+        operations={
+            "post": {
+                "summary": "Complete a direct upload",
+                "parameters": [project_id, session_id],
+                "responses": {
+                    **stored,
+                    "409": errors["404"] | {"description": "not all bytes have arrived yet, or a conflict"},
+                    "413": errors["404"] | {"description": "over quota"},
+                    **errors,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/projects/{project_id}/uploads/{session_id}",
+        operations={
+            "delete": {
+                "summary": "Abort a direct upload",
+                "parameters": [project_id, session_id],
+                "responses": {"204": {"description": "aborted"}, **errors},
             }
         },
     )

@@ -1,22 +1,30 @@
-"""Serves the local backend's signed download URLs (`/-/blobs/<token>`), so local disk acts like a bucket."""
+"""Serves the local backend's signed URLs (`/-/blobs/<token>`), so local disk acts like a bucket:
+GET/HEAD for downloads, PUT for direct upload sessions."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from collections.abc import Iterable, Iterator
 
-from app.errors import ObjectNotFound
+from flask import Blueprint, Response, jsonify, request
+
+from app.errors import FileTooLarge, ObjectNotFound
 from app.storage.local import BLOB_ROUTE, LocalBackend
 from app.web import services
-from app.web.streaming import ranged_response
+from app.web.streaming import ranged_response, request_chunks
 
 bp = Blueprint("blobs", __name__)
+
+
+def _local() -> LocalBackend:
+    storage = services().storage
+    assert isinstance(storage, LocalBackend)
+    return storage
 
 
 @bp.route(BLOB_ROUTE + "<token>", methods=["GET", "HEAD"])
 def blob(token: str) -> Response:
     """Stream the blob a valid, unexpired token names; no credential needed, like a signed bucket URL."""
-    storage = services().storage
-    assert isinstance(storage, LocalBackend)
+    storage = _local()
     key = storage.resolve_signed(token)
     info = storage.stat(key)
     if info is None:
@@ -27,3 +35,27 @@ def blob(token: str) -> Response:
         lambda start, stop: storage.read(key, start=start, end=stop),
         {"Cache-Control": "private, max-age=60"},
     )
+
+
+@bp.put(BLOB_ROUTE + "<token>")
+def put_blob(token: str) -> Response:
+    """Store the body of a direct upload where its signed token says; never more than the declared size."""
+    storage = _local()
+    key, size = storage.resolve_upload(token)
+    staged = storage.stage(key, _at_most(request_chunks(request), size))
+    try:
+        storage.commit(staged)
+    finally:
+        storage.discard(staged)
+    response = jsonify({"size": staged.size, "md5": staged.md5})
+    response.headers["ETag"] = f'"{staged.md5}"'
+    return response
+
+
+def _at_most(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            raise FileTooLarge(f"Body larger than the {limit} bytes this upload URL was signed for")
+        yield chunk

@@ -3,13 +3,11 @@ DELETE for DVC's http remote and curl."""
 
 from __future__ import annotations
 
-import hashlib
-import math
 from email.utils import format_datetime
 
 from flask import Blueprint, Response, json, request
 
-from app.errors import MethodNotAllowed, RateLimited
+from app.errors import MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
 from app.web import Services, services, webdav
 from app.web.credentials import carries_basic_auth, credential_from
@@ -34,19 +32,6 @@ def by_id(project_id: int, object_path: str) -> Response:
 @bp.route("/<anypath:project_path>/-/data/<anypath:object_path>", methods=METHODS)
 def by_path(project_path: str, object_path: str) -> Response:
     return _dispatch(ProjectRef(path=project_path), object_path)
-
-
-_CREDENTIAL_HEADERS = ("Authorization", "Private-Token", "Job-Token", "Deploy-Token")
-
-
-@bp.before_request
-def _rate_limit() -> None:
-    """One token bucket per credential (its sha256), or per client address without one; 429 past it."""
-    secret = next((request.headers[h] for h in _CREDENTIAL_HEADERS if h in request.headers), None)
-    key = hashlib.sha256(secret.encode()).hexdigest() if secret else f"addr:{request.remote_addr}"
-    wait = services().limiter.take(key)
-    if wait:
-        raise RateLimited("Too many requests for this credential; slow down", retry_after=math.ceil(wait))
 
 
 def _dispatch(ref: ProjectRef, path: str) -> Response:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scripts.harness import RegistryServer, Simulator, start_registry
-from tests.conftest import TOKENS, gcs_registry_env, s3_registry_env
+from tests.conftest import TOKENS, storage_env
 from tests.e2e.dvc import same_tree, workspace
 
 pytestmark = pytest.mark.e2e
@@ -39,12 +39,7 @@ def registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator
 ) -> Iterator[RegistryServer]:
     """The registry on local disk, and on S3 (SeaweedFS, which checks the presigned URLs it is sent to)."""
-    env: dict[str, str] = {}
-    if request.param == "s3":
-        env = s3_registry_env(request.getfixturevalue("seaweedfs"))
-    elif request.param == "gcs":
-        key_file = request.getfixturevalue("service_account_file")
-        env = gcs_registry_env(request.getfixturevalue("gcs_emulator"), key_file)
+    env = storage_env(request.param, request)
     server = start_registry(tmp_path_factory.mktemp("registry"), gitlab.url, **env)
     yield server
     server.stop()

@@ -27,15 +27,27 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(params=["local", "s3-moto", "s3-seaweedfs", "gcs-emulator"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    if request.param == "local":
+    return make_backend(request.param, request, tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=["s3-moto", "s3-seaweedfs", "gcs-emulator"])
+def cloud_backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    """The backends whose signed URLs a bucket serves (the local backend's are served by the app)."""
+    return make_backend(request.param, request, tmp_path, monkeypatch)
+
+
+def make_backend(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> object:
+    if name == "local":
         return LocalBackend(root=tmp_path / "root", secret_key="s" * 32, public_url=None)
-    if request.param == "gcs-emulator":
+    if name == "gcs-emulator":
         emulator, key_file = (
             request.getfixturevalue("gcs_emulator"),
             request.getfixturevalue("service_account_file"),
         )
         return gcs_backend(emulator, key_file, monkeypatch, chunk_size=PART)
-    if request.param == "s3-moto":
+    if name == "s3-moto":
         endpoint = request.getfixturevalue("moto_endpoint")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "moto")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "moto")

@@ -118,5 +118,8 @@ def test_openapi_document_lists_every_operation(client: FlaskClient) -> None:
         ("/api/v1/projects/{project_id}/objects", "delete"),
         ("/api/v1/projects/{project_id}/objects/exists", "post"),
         ("/api/v1/projects/{project_id}/objects/download", "get"),
+        ("/api/v1/projects/{project_id}/uploads", "post"),
+        ("/api/v1/projects/{project_id}/uploads/{session_id}/complete", "post"),
+        ("/api/v1/projects/{project_id}/uploads/{session_id}", "delete"),
     }
     assert "ObjectPage" in spec["components"]["schemas"]
