@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
             max_entries=settings.auth_cache_size,
             anonymous_reads=settings.anonymous_reads,
             id_token_protected_writes=settings.id_token_protected_writes,
+            admin_users=settings.admin_users,
         ),
         service=(
             Credential(CredentialKind.ACCESS_TOKEN, settings.gitlab_service_token)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import AuthenticationRequired, PermissionDenied
-from app.model import AccessLevel, Action, CredentialKind, Grant, Visibility
+from app.model import AccessLevel, Action, Actor, CredentialKind, Grant, Visibility
 
 _VERB = {Action.READ: "read from", Action.WRITE: "write to", Action.DELETE: "delete from"}
 
@@ -87,3 +87,16 @@ def _decide_ci(grant: Grant, action: Action, *, id_token_protected_writes: bool)
     raise PermissionDenied(
         f"The job-token allowlist of {project.path} does not let this job {verb.split()[0]} it"
     )
+
+
+def decide_admin(
+    actor: Actor, is_admin: bool, username: str, action: Action, admin_users: frozenset[str]
+) -> None:
+    """Admin endpoints: a GitLab administrator (or a user on the registry's admin list) with a user token
+    whose scopes allow the action; raise PermissionDenied otherwise."""
+    allowed_scopes = _API_SCOPES[action]
+    if not actor.scopes & allowed_scopes:
+        names = " or ".join(sorted(allowed_scopes))
+        raise PermissionDenied(f"Token scope {names} required for admin endpoints")
+    if not is_admin and username not in admin_users:
+        raise PermissionDenied("GitLab administrator required (or REGISTRY_ADMIN_USERS)")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
-from app.access import decide
+from app.access import decide, decide_admin
 from app.cache import TTLCache
 from app.db.shared_cache import SharedAuthCache
 from app.errors import (
+    AuthenticationRequired,
     CredentialExpired,
     CredentialRevoked,
     GitLabUnavailable,
@@ -25,7 +26,7 @@ from app.errors import (
     ProjectNotFound,
     RegistryError,
 )
-from app.gitlab.gateway import GitLabGateway
+from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier, looks_like_jwt
 from app.model import (
     AccessLevel,
@@ -57,6 +58,7 @@ class AuthPolicy:
     max_entries: int = 10_000
     anonymous_reads: bool = True
     id_token_protected_writes: bool = False
+    admin_users: frozenset[str] = frozenset()
 
 
 def _midnight(day: date | None) -> datetime | None:
@@ -111,6 +113,43 @@ class Authorizer:
             id_token_protected_writes=self._policy.id_token_protected_writes,
         )
         return grant
+
+    def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
+        """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the
+        action; raise the reason otherwise. CI, deploy and ID tokens never administer."""
+        if credential is None:
+            raise AuthenticationRequired("Admin endpoints need a GitLab administrator's token")
+        if credential.kind not in (
+            CredentialKind.ACCESS_TOKEN,
+            CredentialKind.OAUTH_TOKEN,
+            CredentialKind.BEARER,
+        ):
+            raise PermissionDenied("Admin endpoints need a personal access token or an OAuth token")
+        kinds = {
+            CredentialKind.ACCESS_TOKEN: (CredentialKind.ACCESS_TOKEN,),
+            CredentialKind.OAUTH_TOKEN: (CredentialKind.OAUTH_TOKEN,),
+            CredentialKind.BEARER: (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN),
+        }[credential.kind]
+        for kind in kinds:
+            typed = replace(credential, kind=kind)
+            try:
+                if kind is CredentialKind.ACCESS_TOKEN:
+                    actor = self._access_token_actor(typed)
+                else:
+                    actor = self._oauth_actor(typed)
+                break
+            except (CredentialExpired, CredentialRevoked):
+                raise
+            except InvalidCredential:
+                if kind is kinds[-1]:
+                    raise
+        user = self._token(
+            CredentialKind.BEARER,  # a key of its own: the user behind the token, whatever its kind
+            typed,
+            lambda: (self._gateway.current_user(typed), self._ttl(actor.expires_at)),
+        )
+        decide_admin(actor, user.is_admin, user.username, action, self._policy.admin_users)
+        return user
 
     def _shared_key(self, key: tuple[str | None, str]) -> str:
         return hashlib.sha256(f"{key[0] or 'anonymous'}\n{key[1]}".encode()).hexdigest()

@@ -104,11 +104,11 @@ def _objects_ls(args: argparse.Namespace) -> int:
     from app.settings import load_settings
 
     index = ObjectIndex(build_engine(load_settings().effective_database_url))
-    after = ""
+    after: tuple[None, str] | None = None
     while page := index.page(args.project_id, prefix=args.prefix, search="", after=after, limit=1000):
         for info in page:
             print(f"{info.md5}  {info.size:>12}  {info.created_at:%Y-%m-%d %H:%M}  {info.path}")
-        after = page[-1].path
+        after = (None, page[-1].path)
     return 0
 
 

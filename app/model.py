@@ -272,7 +272,10 @@ def parse_size(text: str) -> int:
     unit = match.group(2).upper() if match else None
     if match is None or unit not in _UNITS:
         raise ValueError(f"not a size: {text!r} (use e.g. 50GiB, 500MB, 0 for unlimited)")
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = float(match.group(1)) * _UNITS[unit]
+    if size >= 2**63:
+        raise ValueError(f"too large: {text!r}")
+    return int(size)
 
 
 def human_size(size: int) -> str:

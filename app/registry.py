@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app.auth import Authorizer
 from app.cache import TTLCache
@@ -67,6 +68,18 @@ class ProjectStats:
     object_count: int
     quota_bytes: int  # 0: unlimited
     last_upload: datetime | None
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    """A project's storage as admins see it: usage, the quota in force and whether it is the default."""
+
+    id: int
+    path: str | None  # None: the index has never seen the project
+    used_bytes: int
+    object_count: int
+    quota_bytes: int  # 0: unlimited
+    quota_is_default: bool
 
 
 @dataclass(frozen=True)
@@ -365,6 +378,38 @@ class Registry:
             last_upload=self._index.last_upload(project.id),
         )
 
+    def usage(self, credential: Credential | None, *, limit: int) -> list[ProjectUsage]:
+        """Admins: the projects using the most storage."""
+        self._authorizer.authorize_admin(credential, Action.READ)
+        return [
+            self._usage(project_id, (path, used, count, own))
+            for project_id, path, used, count, own in self._index.usage_table(limit)
+        ]
+
+    def quota(self, credential: Credential | None, project_id: int) -> ProjectUsage:
+        """Admins: a project's usage and quota."""
+        self._authorizer.authorize_admin(credential, Action.READ)
+        return self._usage(project_id, self._index.project_summary(project_id))
+
+    def set_quota(
+        self, credential: Credential | None, project_id: int, quota_bytes: int | None
+    ) -> ProjectUsage:
+        """Admins: give a project its own quota (0: unlimited), or None to go back to the default."""
+        self._authorizer.authorize_admin(credential, Action.WRITE)
+        self._index.set_quota(project_id, quota_bytes)
+        return self._usage(project_id, self._index.project_summary(project_id))
+
+    def _usage(self, project_id: int, summary: tuple[str, int, int, int | None] | None) -> ProjectUsage:
+        path, used, count, own = summary or (None, 0, 0, None)
+        return ProjectUsage(
+            id=project_id,
+            path=path,
+            used_bytes=used,
+            object_count=count,
+            quota_bytes=self._default_quota if own is None else own,
+            quota_is_default=own is None,
+        )
+
     def list_objects(
         self,
         credential: Credential | None,
@@ -372,12 +417,22 @@ class Registry:
         *,
         prefix: str,
         search: str,
-        after: str,
         limit: int,
+        order_by: str = "path",
+        descending: bool = False,
+        after: tuple[Any, str] | None = None,
     ) -> list[ObjectInfo]:
-        """A page of the project's objects in path order."""
+        """A page of the project's objects, ordered by path, size or created_at."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
-        return self._index.page(project.id, prefix=prefix, search=search, after=after, limit=limit)
+        return self._index.page(
+            project.id,
+            prefix=prefix,
+            search=search,
+            limit=limit,
+            order_by=order_by,
+            descending=descending,
+            after=after,
+        )
 
     def exists(
         self, credential: Credential | None, ref: ProjectRef, *, paths: list[str], md5s: list[str]

@@ -52,6 +52,7 @@ class Settings:
     job_token_cache_ttl: int = 60
     id_token_audience: str | None = None
     id_token_protected_writes: bool = False
+    admin_users: frozenset[str] = frozenset()  # GitLab usernames allowed the admin endpoints besides admins
     log_level: str = "INFO"
 
     @property
@@ -156,6 +157,7 @@ class SettingsSchema(Schema):
     job_token_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=60))
     id_token_audience = mf.String(validate=validate.Length(min=1))
     id_token_protected_writes = mf.Boolean()
+    admin_users = mf.String()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 
     @post_load
@@ -164,6 +166,8 @@ class SettingsSchema(Schema):
             data["gitlab_url"] = data["gitlab_url"].rstrip("/")
         if "public_url" in data:
             data["public_url"] = data["public_url"].rstrip("/")
+        if "admin_users" in data:
+            data["admin_users"] = frozenset(n.strip() for n in data["admin_users"].split(",") if n.strip())
         return Settings(**data)
 
 

@@ -29,6 +29,8 @@ TOKENS = {
     "owner": "glpat-owner-token-00000009",
     "partner": "glpat-partner-token-000010",
     "subgroup": "glpat-subgroup-token-00011",
+    "admin": "glpat-service-admin-token-1",
+    "admin_read_api": "glpat-admin-readonly-00012",
 }
 
 

@@ -8,7 +8,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -303,20 +316,35 @@ class ObjectIndex:
             newest = conn.execute(select(func.max(_O.created_at)).where(_O.project_id == project_id)).scalar()
         return _aware(newest) if newest else None
 
-    def page(self, project_id: int, *, prefix: str, search: str, after: str, limit: int) -> list[ObjectInfo]:
-        """Up to limit objects in path order after `after`, under prefix, whose path contains search."""
-        conditions = [
-            _O.project_id == project_id,
-            _O.path > after,
-            _O.path.startswith(prefix, autoescape=True),
-        ]
+    def page(
+        self,
+        project_id: int,
+        *,
+        prefix: str,
+        search: str,
+        limit: int,
+        order_by: str = "path",
+        descending: bool = False,
+        after: tuple[Any, str] | None = None,
+    ) -> list[ObjectInfo]:
+        """Up to limit objects under prefix whose path contains search, ordered by `order_by` (path, size
+        or created_at; ties by path) and starting after the key (value, path) of the previous page's last."""
+        column = {"path": _O.path, "size": _O.size, "created_at": _O.created_at}[order_by]
+        conditions = [_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True)]
         if search:
             conditions.append(_O.path.contains(search, autoescape=True))
+        if after is not None:
+            key = _O.path if order_by == "path" else tuple_(column, _O.path)
+            bound = (
+                after[1] if order_by == "path" else tuple_(literal(after[0], column.type), literal(after[1]))
+            )
+            conditions.append(key < bound if descending else key > bound)
+        order = [column.desc(), _O.path.desc()] if descending else [column, _O.path]
         with database_errors(), self._reader.connect() as conn:
             rows = conn.execute(
                 select(_O.path, _O.size, _O.md5, _O.created_at)
                 .where(*conditions)
-                .order_by(_O.path)
+                .order_by(*order[: 1 if order_by == "path" else 2])
                 .limit(limit)
             ).all()
         return [ObjectInfo(project_id, r.path, r.size, r.md5, _aware(r.created_at)) for r in rows]

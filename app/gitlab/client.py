@@ -20,7 +20,7 @@ from app.errors import (
     PermissionDenied,
     ProjectNotFound,
 )
-from app.gitlab.gateway import AccessTokenInfo, DeployTokenInfo, JobInfo, OAuthTokenInfo
+from app.gitlab.gateway import AccessTokenInfo, DeployTokenInfo, JobInfo, OAuthTokenInfo, UserInfo
 from app.model import AccessLevel, Credential, CredentialKind, Project, ProjectRef, Visibility
 
 INVALID = "GitLab token is invalid, expired or revoked"
@@ -133,6 +133,15 @@ class PythonGitLabGateway:
             active=bool(data.get("active", True)),
             revoked=bool(data.get("revoked", False)),
             expires_at=_date(data.get("expires_at")),
+        )
+
+    def current_user(self, credential: Credential) -> UserInfo:
+        try:
+            data = self._call(credential, "get", "/user")
+        except (_NotFound, _Forbidden):
+            raise InvalidCredential(INVALID) from None
+        return UserInfo(
+            id=int(data["id"]), username=str(data["username"]), is_admin=bool(data.get("is_admin", False))
         )
 
     def oauth_token_info(self, credential: Credential) -> OAuthTokenInfo:

@@ -40,6 +40,15 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class UserInfo:
+    """GitLab's answer to GET /user: who holds the credential, and whether they administer GitLab."""
+
+    id: int
+    username: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
 class DeployTokenInfo:
     """A deploy token as GitLab's admin token API describes it."""
 
@@ -61,6 +70,10 @@ class GitLabGateway(Protocol):
 
     def oauth_token_info(self, credential: Credential) -> OAuthTokenInfo:
         """Introspect an OAuth access token with the token itself."""
+        ...
+
+    def current_user(self, credential: Credential) -> UserInfo:
+        """GET /user as the credential."""
         ...
 
     def job(self, credential: Credential) -> JobInfo:

@@ -4,7 +4,9 @@ existence, signed download URLs, delete; marshmallow schemas, and the OpenAPI do
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from apispec import APISpec
@@ -13,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.errors import BadRequest
-from app.model import ProjectRef
+from app.model import ObjectInfo, ProjectRef, parse_size
 from app.web import services
 from app.web.credentials import credential_from
 
@@ -50,6 +52,8 @@ class ListQuerySchema(Schema):
     prefix = fields.String(load_default="")
     search = fields.String(load_default="", metadata={"description": "substring of the path"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    order_by = fields.String(load_default="path", validate=validate.OneOf(["path", "size", "created_at"]))
+    sort = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
     cursor = fields.String(load_default=None, allow_none=True)
 
 
@@ -128,6 +132,41 @@ class UploadResultSchema(Schema):
     created = fields.Boolean(required=True)
 
 
+class ProjectUsageSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(allow_none=True, required=True, metadata={"description": "null: no data yet"})
+    used_bytes = fields.Integer(required=True)
+    object_count = fields.Integer(required=True)
+    quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
+    quota_is_default = fields.Boolean(required=True)
+
+
+class UsageQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10_000))
+
+
+class UsageSchema(Schema):
+    projects = fields.List(fields.Nested(ProjectUsageSchema), required=True)
+
+
+class QuotaRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    quota = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "bytes, or a size such as 100GiB; 0: unlimited; null: back to the default",
+            "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+            "nullable": True,
+        },
+    )
+
+
 class ErrorSchema(Schema):
     error = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
@@ -141,17 +180,29 @@ def _load(schema: Schema, data: Any) -> dict[str, Any]:
     return loaded
 
 
-def _cursor(path: str) -> str:
-    return base64.urlsafe_b64encode(path.encode()).decode().rstrip("=")
+def _cursor(order_by: str, sort: str, last: ObjectInfo) -> str:
+    """An opaque cursor: the ordering and the key of the last object of a page."""
+    value: Any = {"path": None, "size": last.size, "created_at": last.created_at.isoformat()}[order_by]
+    raw = json.dumps([order_by, sort, value, last.path], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _after(cursor: str | None) -> str:
+def _after(cursor: str | None, order_by: str, sort: str) -> tuple[Any, str] | None:
+    """The key a cursor starts after; 400 for a cursor not made by this API for the same ordering."""
     if not cursor:
-        return ""
+        return None
     try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII input alike
-        raise BadRequest("Invalid request: cursor: not a cursor from this API") from None
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        made_for, made_sort, value, path = json.loads(raw)
+        if (made_for, made_sort) != (order_by, sort) or not isinstance(path, str):
+            raise ValueError("another ordering")
+        if order_by == "created_at":
+            value = datetime.fromisoformat(value)
+        elif order_by == "size" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError("not a size")
+    except (ValueError, TypeError):  # binascii.Error, UnicodeDecodeError, JSONDecodeError alike
+        raise BadRequest("Invalid request: cursor: not a cursor from this API for this ordering") from None
+    return value, path
 
 
 def _absolute(url: str) -> str:
@@ -168,19 +219,22 @@ def project(project_id: int) -> Response:
 
 @bp.get("/projects/<int:project_id>/objects")
 def objects(project_id: int) -> Response:
-    """Objects by path, under a prefix, optionally containing a substring; cursor paging."""
+    """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging."""
     query = _load(ListQuerySchema(), request.args.to_dict())
+    order_by, sort = query["order_by"], query["sort"]
     page = services().registry.list_objects(
         credential_from(request),
         ProjectRef(id=project_id),
         prefix=query["prefix"],
         search=query["search"],
-        after=_after(query["cursor"]),
         limit=query["limit"] + 1,
+        order_by=order_by,
+        descending=sort == "desc",
+        after=_after(query["cursor"], order_by, sort),
     )
     more = len(page) > query["limit"]
     page = page[: query["limit"]]
-    next_cursor = _cursor(page[-1].path) if more else None
+    next_cursor = _cursor(order_by, sort, page[-1]) if more else None
     return jsonify(ObjectPageSchema().dump({"objects": page, "next_cursor": next_cursor}))
 
 
@@ -258,6 +312,34 @@ def abort_upload(project_id: int, session_id: str) -> Response:
     return Response(status=204)
 
 
+@bp.get("/admin/projects")
+def usage() -> Response:
+    """Admins: projects by storage used."""
+    limit = _load(UsageQuerySchema(), request.args.to_dict())["limit"]
+    projects = services().registry.usage(credential_from(request), limit=limit)
+    return jsonify(UsageSchema().dump({"projects": projects}))
+
+
+@bp.get("/admin/projects/<int:project_id>/quota")
+def get_quota(project_id: int) -> Response:
+    """Admins: a project's usage and quota."""
+    return jsonify(ProjectUsageSchema().dump(services().registry.quota(credential_from(request), project_id)))
+
+
+@bp.put("/admin/projects/<int:project_id>/quota")
+def set_quota(project_id: int) -> Response:
+    """Admins: set a project's own quota, or null for the default."""
+    raw = _load(QuotaRequestSchema(), request.get_json(silent=True) or {})["quota"]
+    if isinstance(raw, bool) or not isinstance(raw, int | str | None):
+        raise BadRequest("Invalid request: quota: a number of bytes, a size such as 100GiB, or null")
+    try:
+        quota = None if raw is None else parse_size(str(raw))
+    except ValueError as e:
+        raise BadRequest(f"Invalid request: quota: {e}") from None
+    done = services().registry.set_quota(credential_from(request), project_id, quota)
+    return jsonify(ProjectUsageSchema().dump(done))
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI document of this API."""
@@ -279,6 +361,9 @@ def build_spec() -> APISpec:
         UploadPartSchema,
         UploadSessionSchema,
         UploadResultSchema,
+        ProjectUsageSchema,
+        UsageSchema,
+        QuotaRequestSchema,
         ErrorSchema,
     ):
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
@@ -398,6 +483,35 @@ def build_spec() -> APISpec:
                 "parameters": [project_id, session_id],
                 "responses": {"204": {"description": "aborted"}, **errors},
             }
+        },
+    )
+    spec.path(
+        "/api/v1/admin/projects",
+        operations={
+            "get": {
+                "summary": "Projects by storage used (GitLab administrators)",
+                "parameters": [{"in": "query", "schema": UsageQuerySchema}],
+                "responses": ok("Usage"),
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/admin/projects/{project_id}/quota",
+        operations={
+            "get": {
+                "summary": "A project's usage and quota (GitLab administrators)",
+                "parameters": [project_id],
+                "responses": ok("ProjectUsage"),
+            },
+            "put": {
+                "summary": "Set a project's quota (GitLab administrators)",
+                "parameters": [project_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "QuotaRequest"}},
+                },
+                "responses": ok("ProjectUsage"),
+            },
         },
     )
     return spec

@@ -61,6 +61,13 @@ def test_api_writes(case: schemathesis.Case) -> None:
     check(case, "developer")
 
 
+@schema.include(path_regex="/admin/").parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_admin(case: schemathesis.Case) -> None:
+    """The admin operations as a GitLab administrator."""
+    check(case, "admin")
+
+
 def check(case: schemathesis.Case, role: str) -> None:
     case.path_parameters = {**(case.path_parameters or {}), "project_id": 101}
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKENS[role]}"}

@@ -154,3 +154,33 @@ def test_gitlab_unreachable_is_unavailable(gateway: PythonGitLabGateway) -> None
     responses.add(responses.GET, f"{API}/projects/3", body=requests.ConnectionError("refused"))
     with pytest.raises(GitLabUnavailable, match="unreachable"):
         gateway.project(TOKEN, ProjectRef(id=3))
+
+
+# doc/api/users.md, "Get the current user" as an administrator (abridged; regular users get no is_admin)
+CURRENT_ADMIN = {
+    "id": 1,
+    "username": "john_smith",
+    "email": "john@example.com",
+    "name": "John Smith",
+    "state": "active",
+    "locked": False,
+    "avatar_url": "http://localhost:3000/uploads/user/avatar/1/index.jpg",
+    "web_url": "http://localhost:3000/john_smith",
+    "created_at": "2012-05-23T08:00:58Z",
+    "is_admin": True,
+    "bot": False,
+}
+
+
+@responses.activate
+def test_current_user(gateway: PythonGitLabGateway) -> None:
+    responses.get(f"{API}/user", json=CURRENT_ADMIN)
+    user = gateway.current_user(TOKEN)
+    assert (user.id, user.username, user.is_admin) == (1, "john_smith", True)
+    assert responses.calls[0].request.headers["PRIVATE-TOKEN"] == TOKEN.secret
+    regular = {k: v for k, v in CURRENT_ADMIN.items() if k != "is_admin"}
+    responses.get(f"{API}/user", json=regular)
+    assert gateway.current_user(TOKEN).is_admin is False
+    responses.get(f"{API}/user", status=401, json={"message": "401 Unauthorized"})
+    with pytest.raises(InvalidCredential):
+        gateway.current_user(TOKEN)
