@@ -1,4 +1,4 @@
-"""The `data-registry` command: serve (gunicorn), db upgrade."""
+"""The `data-registry` command: serve (gunicorn), worker, db upgrade, quota, usage, objects."""
 
 from __future__ import annotations
 
@@ -45,6 +45,22 @@ def _serve(args: argparse.Namespace) -> int:
         argv += ["--access-logfile", "-"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # pragma: no cover
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.components import build_components
+    from app.worker import jobs, run_forever, run_once
+
+    parts = build_components()
+    if args.once is not None:
+        names = args.once or list(jobs(parts))
+        unknown = sorted(set(names) - set(jobs(parts)))
+        if unknown:
+            print(f"unknown job {unknown[0]}; jobs: {', '.join(jobs(parts))}", file=sys.stderr)
+            return 2
+        return 0 if run_once(parts, names) else 1
+    run_forever(parts)
+    return 0
 
 
 def _db_upgrade(_: argparse.Namespace) -> int:
@@ -122,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=16)
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run the lifecycle jobs (deletions, reconciler, usage sweep)")
+    worker.add_argument(
+        "--once",
+        nargs="*",
+        metavar="JOB",
+        help="run these jobs (default: all) once and exit: deletions, reconcile, usage_sweep, stale_uploads",
+    )
+    worker.set_defaults(run=_worker)
 
     quota = commands.add_parser("quota", help="show or set a project's storage quota")
     quota_commands = quota.add_subparsers(dest="quota_command", required=True)

@@ -63,6 +63,10 @@ class ProjectNotFound(NotFound):
     code = "project_not_found"
 
 
+class ProjectDeleted(NotFound):
+    code = "project_deleted"
+
+
 class MethodNotAllowed(RegistryError):
     status, code = 405, "method_not_allowed"
 

@@ -222,6 +222,10 @@ def object_key(project_id: int, path: ObjectPath) -> str:
     return f"projects/{project_id}/{path.value}"
 
 
+# GitLab renames a project it marks for deletion to `<path>-deletion_scheduled-<id>` (older: `-deleted-`)
+PENDING_DELETION = re.compile(r"-(deletion_scheduled|deleted)-\d+$")
+
+
 def upload_key(session_id: str) -> str:
     """Storage key where a direct upload's bytes wait for `complete`: outside every project's prefix."""
     return f"uploads/{session_id}"

@@ -120,6 +120,7 @@ class Registry:
     def _lookup(self, grant: Grant, path: ObjectPath) -> ObjectInfo:
         info = self._index.get(grant.project.id, path.value)
         if info is None:
+            self._index.require_active(grant.project)  # a deleted project says so
             raise ObjectNotFound(f"Object not found: {path}")
         return info
 
@@ -360,13 +361,14 @@ class Registry:
         address = obj_path.content_address
         if address is not None and not address.is_dir:
             self._refuse_if_listed(grant, address, obj_path)
-        with self._index.writing(grant.project) as tx:
-            tx.remove(obj_path.value)
-        self._storage.delete(object_key(grant.project.id, obj_path))
+        with self._index.writing(grant.project) as tx:  # the blob goes under the lock: the usage sweep
+            tx.remove(obj_path.value)  # never sees a blob whose row is already gone
+            self._storage.delete(object_key(grant.project.id, obj_path))
 
     def stats(self, credential: Credential | None, ref: ProjectRef) -> ProjectStats:
         """Usage, quota, object count and last upload of a project the caller may read."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
+        self._index.require_active(project)
         used, count = self._index.project_usage(project.id)
         own = self._index.project_quota(project.id)[1]
         return ProjectStats(
@@ -424,6 +426,7 @@ class Registry:
     ) -> list[ObjectInfo]:
         """A page of the project's objects, ordered by path, size or created_at."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
+        self._index.require_active(project)
         return self._index.page(
             project.id,
             prefix=prefix,
@@ -439,6 +442,7 @@ class Registry:
     ) -> tuple[dict[str, bool], dict[str, bool]]:
         """For each path whether it is an object, for each md5 whether an object has it; one query each."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
+        self._index.require_active(project)
         missing = set(self._index.missing(project.id, paths)) if paths else set()
         present = self._index.present_md5s(project.id, md5s) if md5s else set()
         return {p: p not in missing for p in paths}, {m: m in present for m in md5s}
@@ -452,6 +456,7 @@ class Registry:
             grant = self._authorizer.authorize(credential, ref, Action.READ)
         except (ProjectNotFound, PermissionDenied, AuthenticationRequired):
             raise ObjectNotFound(f"Object not found: {path or '/'}") from None
+        self._index.require_active(grant.project)
         if obj_path is not None:
             info = self._index.get(grant.project.id, obj_path.value)
             if info is not None:
@@ -497,8 +502,7 @@ class Registry:
             with self._index.writing(grant.project) as tx:
                 for info in batch:
                     tx.remove(info.path)
-            for info in batch:
-                self._storage.delete(object_key(project_id, ObjectPath(info.path)))
+                self._storage.delete_many([object_key(project_id, ObjectPath(info.path)) for info in batch])
         return len(doomed)
 
     def _refuse_if_listed(self, grant: Grant, address: ContentAddress, path: ObjectPath) -> None:

@@ -18,7 +18,7 @@ from app.errors import ConfigurationError
 from app.model import parse_size
 
 PREFIX = "REGISTRY_"
-SECRET_NAMES = ("gitlab_service_token", "secret_key")
+SECRET_NAMES = ("gitlab_service_token", "secret_key", "webhook_secret", "webhook_signing_secret")
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,35 @@ class Settings:
     job_token_cache_ttl: int = 60
     id_token_audience: str | None = None
     id_token_protected_writes: bool = False
+    webhook_secret: str | None = field(default=None, repr=False)  # X-Gitlab-Token of GitLab's hooks
+    webhook_signing_secret: str | None = field(
+        default=None, repr=False
+    )  # whsec_…: verifies webhook-signature
+    reconcile_grace: int = 6 * 3600  # seconds a project must stay missing in GitLab before its data goes
+    reconcile_interval: int = 3600
+    usage_sweep_interval: int = 24 * 3600
+    deletion_interval: int = 10
+    deletion_batch: int = 1000
+    deletion_lease: int = 300  # seconds a worker holds a claimed deletion without progress
+    stale_upload_age: int = 24 * 3600  # unfinished uploads older than this are removed
     admin_users: frozenset[str] = frozenset()  # GitLab usernames allowed the admin endpoints besides admins
     log_level: str = "INFO"
+
+    def features_off(self) -> dict[str, str]:
+        """Optional features that are off, and the setting that turns each on."""
+        off = {}
+        if not self.gitlab_service_token:
+            for feature in (
+                "deploy tokens",
+                "CI tokens on other projects and on project paths",
+                "reconciler (data of projects GitLab deleted while no hook reached us)",
+            ):
+                off[feature] = "set REGISTRY_GITLAB_SERVICE_TOKEN"
+        if not self.effective_id_token_audience:
+            off["CI ID tokens"] = "set REGISTRY_ID_TOKEN_AUDIENCE or REGISTRY_PUBLIC_URL"
+        if not self.webhook_secret:
+            off["GitLab hooks (/-/hooks/gitlab)"] = "set REGISTRY_WEBHOOK_SECRET"
+        return off
 
     @property
     def effective_s3_addressing_style(self) -> str:
@@ -157,6 +184,15 @@ class SettingsSchema(Schema):
     job_token_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=60))
     id_token_audience = mf.String(validate=validate.Length(min=1))
     id_token_protected_writes = mf.Boolean()
+    webhook_secret = mf.String(validate=validate.Length(min=8))
+    webhook_signing_secret = mf.String(validate=validate.Regexp(r"^whsec_[A-Za-z0-9+/=]+$"))
+    reconcile_grace = mf.Integer(validate=validate.Range(min=0))
+    reconcile_interval = mf.Integer(validate=validate.Range(min=1))
+    usage_sweep_interval = mf.Integer(validate=validate.Range(min=1))
+    deletion_interval = mf.Integer(validate=validate.Range(min=1))
+    deletion_batch = mf.Integer(validate=validate.Range(min=1, max=1000))
+    deletion_lease = mf.Integer(validate=validate.Range(min=1))
+    stale_upload_age = mf.Integer(validate=validate.Range(min=60))
     admin_users = mf.String()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 

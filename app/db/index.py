@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     tuple_,
     update,
@@ -28,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.models import Base, ObjectRow, ProjectRow
-from app.errors import DatabaseUnavailable
+from app.errors import DatabaseUnavailable, ProjectDeleted
 from app.model import ObjectInfo, Project
 
 
@@ -141,8 +142,12 @@ _ADD_USAGE = (
     )
 )
 _LOCK_PROJECT = (
-    select(_P.path, _P.used_bytes, _P.quota_bytes).where(_P.id == bindparam("b_project")).with_for_update()
+    select(_P.path, _P.state, _P.used_bytes, _P.quota_bytes)
+    .where(_P.id == bindparam("b_project"))
+    .with_for_update()
 )
+ACTIVE = "active"
+DELETED_MESSAGE = "Project {} was deleted in GitLab; its data is being removed"
 
 
 class ProjectWrite:
@@ -221,10 +226,16 @@ class ObjectIndex:
         self._reader = engine.execution_options(reader=True)
         self._writer = engine.execution_options(writer=True)
         objects = _OBJECTS.c
+        # Objects of a project being deleted are gone at once: the look-up every HEAD and GET runs joins
+        # the project's state (a primary-key probe).
         self._get_object = PreparedQuery(
             engine,
-            select(objects.size, objects.md5, objects.created_at).where(
-                objects.project_id == bindparam("project_id"), objects.path == bindparam("path")
+            select(objects.size, objects.md5, objects.created_at)
+            .select_from(_OBJECTS.join(_PROJECTS, _P.id == objects.project_id))
+            .where(
+                objects.project_id == bindparam("project_id"),
+                objects.path == bindparam("path"),
+                _P.state == literal_column(f"'{ACTIVE}'"),  # inline: the prepared query binds only names
             ),
         )
 
@@ -243,10 +254,22 @@ class ObjectIndex:
             return (row.used_bytes, row.object_count) if row else (0, 0)
 
     def project_quota(self, project_id: int) -> tuple[int, int | None]:
-        """(bytes used, the project's own quota or None for the default)."""
+        """(bytes used, the project's own quota or None for the default); ProjectDeleted for a project
+        being deleted."""
         with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(select(_P.used_bytes, _P.quota_bytes).where(_P.id == project_id)).first()
+            row = conn.execute(
+                select(_P.path, _P.state, _P.used_bytes, _P.quota_bytes).where(_P.id == project_id)
+            ).first()
+        if row is not None and row.state != ACTIVE:
+            raise ProjectDeleted(DELETED_MESSAGE.format(row.path))
         return (row.used_bytes, row.quota_bytes) if row else (0, None)
+
+    def require_active(self, project: Project) -> None:
+        """ProjectDeleted when the project is being (or was) deleted."""
+        with database_errors(), self._reader.connect() as conn:
+            state = conn.execute(select(_P.state).where(_P.id == project.id)).scalar()
+        if state is not None and state != ACTIVE:
+            raise ProjectDeleted(DELETED_MESSAGE.format(project.path))
 
     def set_quota(self, project_id: int, quota_bytes: int | None) -> None:
         """Give a project its own quota (None: back to the default); the project needs no data yet."""
@@ -301,6 +324,8 @@ class ObjectIndex:
                 }
                 insert_if_absent(conn, _PROJECTS, "id", row)
                 locked = conn.execute(*lock).one()
+            if locked.state != ACTIVE:
+                raise ProjectDeleted(DELETED_MESSAGE.format(project.path))
             if locked.path != project.path:
                 conn.execute(update(_PROJECTS).where(_PROJECTS.c.id == project.id).values(path=project.path))
             yield ProjectWrite(conn, project.id, used_bytes=locked.used_bytes, quota_bytes=locked.quota_bytes)
@@ -412,6 +437,18 @@ class ObjectIndex:
                 ).first()
                 is not None
             )
+
+    def recount(self, project_id: int) -> tuple[int, int]:
+        """Set the project's usage totals from its index rows; returns (bytes used, object count)."""
+        totals = select(func.coalesce(func.sum(_O.size), 0), func.count()).where(_O.project_id == project_id)
+        with database_errors(), self._writer.begin() as conn:
+            used, count = conn.execute(totals).one()
+            conn.execute(
+                update(_PROJECTS)
+                .where(_P.id == project_id)
+                .values(used_bytes=used, object_count=count, updated_at=datetime.now(UTC))
+            )
+        return int(used), int(count)
 
     def find(self, project_id: int, *, prefix: str, suffix: str = "") -> Iterator[ObjectInfo]:
         """A project's objects whose path starts with prefix and ends with suffix, paged by id."""

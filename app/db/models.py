@@ -1,4 +1,5 @@
-"""SQLAlchemy tables of the index: projects, their objects, shared auth answers, direct upload sessions."""
+"""SQLAlchemy tables of the index: projects (with their deletion state), objects, shared auth answers,
+direct upload sessions, handled hook deliveries."""
 
 from __future__ import annotations
 
@@ -33,12 +34,19 @@ class ProjectRow(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     path: Mapped[str] = mapped_column(String(1024))
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[str] = mapped_column(String(16), default="active")  # active | deleting | deleted
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     object_count: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # the deletion queue: projects in state `deleting`, claimed by one worker at a time
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deletion_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    deletion_claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_objects: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the reconciler: when GitLab first answered 404 for this project (None: present)
+    missing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 # Object paths sort and compare byte-wise (code point order), as bucket listings do; on PostgreSQL that
@@ -90,3 +98,13 @@ class UploadSessionRow(Base):
     completing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class HookDeliveryRow(Base):
+    """A GitLab hook delivery already handled, by its Idempotency-Key: a retry is not acted on twice."""
+
+    __tablename__ = "hook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

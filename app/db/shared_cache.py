@@ -81,3 +81,8 @@ class SharedAuthCache:
         with database_errors(), self._writer.begin() as conn:
             conn.execute(delete(_CACHE).where(_C.key == key, _C.payload.is_(None)))
             conn.execute(update(_CACHE).where(_C.key == key).values(lease_until=0.0))
+
+    def clear(self) -> None:
+        """Forget every answer (a project moved: answers looked up by its old path are wrong now)."""
+        with database_errors(), self._writer.begin() as conn:
+            conn.execute(delete(_CACHE))

@@ -20,8 +20,23 @@ from app.errors import (
     PermissionDenied,
     ProjectNotFound,
 )
-from app.gitlab.gateway import AccessTokenInfo, DeployTokenInfo, JobInfo, OAuthTokenInfo, UserInfo
-from app.model import AccessLevel, Credential, CredentialKind, Project, ProjectRef, Visibility
+from app.gitlab.gateway import (
+    AccessTokenInfo,
+    DeployTokenInfo,
+    JobInfo,
+    OAuthTokenInfo,
+    ProjectStatus,
+    UserInfo,
+)
+from app.model import (
+    PENDING_DELETION,
+    AccessLevel,
+    Credential,
+    CredentialKind,
+    Project,
+    ProjectRef,
+    Visibility,
+)
 
 INVALID = "GitLab token is invalid, expired or revoked"
 
@@ -224,6 +239,18 @@ class PythonGitLabGateway:
             visibility=Visibility(data.get("visibility", "private")),
             archived=bool(data.get("archived", False)),
         )
+
+    def project_status(self, service: Credential, project_id: int) -> ProjectStatus:
+        try:
+            data = self._call(service, "get", f"/projects/{project_id}")
+        except _NotFound:
+            return ProjectStatus.MISSING
+        except _Forbidden:
+            raise PermissionDenied("The service token may not read projects") from None
+        marked = data.get("marked_for_deletion_on") or data.get("marked_for_deletion_at")
+        if marked or PENDING_DELETION.search(str(data.get("path_with_namespace", ""))):
+            return ProjectStatus.PENDING_DELETION
+        return ProjectStatus.PRESENT
 
     def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from typing import Protocol
 
 from app.model import AccessLevel, Credential, Project, ProjectRef
@@ -37,6 +38,14 @@ class JobInfo:
     status: str
     project_id: int
     user_id: int
+
+
+class ProjectStatus(Enum):
+    """What GitLab says about a project id, asked with a credential that sees every project."""
+
+    PRESENT = "present"
+    PENDING_DELETION = "pending_deletion"  # marked for delayed deletion: may still be restored
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,10 @@ class GitLabGateway(Protocol):
 
     def current_user(self, credential: Credential) -> UserInfo:
         """GET /user as the credential."""
+        ...
+
+    def project_status(self, service: Credential, project_id: int) -> ProjectStatus:
+        """GET /projects/:id with the registry's own credential."""
         ...
 
     def job(self, credential: Credential) -> JobInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,6 +73,15 @@ class StorageBackend(Protocol):
 
     def delete(self, key: str) -> None:
         """Delete a blob; deleting an absent blob is not an error."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete blobs in as few requests as the store allows; absent ones are not an error."""
+        ...
+
+    def remove_stale_staging(self, older_than: float) -> int:
+        """Drop unfinished uploads begun before the epoch time `older_than` (a crash leaves them);
+        returns how many."""
         ...
 
     def sign_download(self, key: str, *, ttl: int) -> SignedURL:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
@@ -10,7 +11,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,6 +122,19 @@ class LocalBackend:
                 parent.rmdir()
             except OSError:
                 break
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
+
+    def remove_stale_staging(self, older_than: float) -> int:
+        removed = 0
+        for entry in os.scandir(self._tmp):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < older_than:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def sign_download(self, key: str, *, ttl: int) -> SignedURL:
         expires = int(time.time()) + ttl

@@ -7,7 +7,7 @@ import base64
 import contextlib
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -284,6 +284,39 @@ class S3Backend:
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=self._key(key))
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """DeleteObjects, 1,000 keys per request."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(key)} for key in keys[start : start + 1000]]
+            answer = self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            failed = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if failed:
+                raise StorageUnavailable(
+                    f"S3 could not delete {len(failed)} objects ({failed[0].get('Code')})"
+                )
+
+    def remove_stale_staging(self, older_than: float) -> int:
+        """Aborts multipart uploads under the prefix begun before `older_than` (a lifecycle rule on the
+        bucket does the same; this covers buckets without one)."""
+        removed = 0
+        try:
+            pages = self._s3.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=self._prefix
+            )
+            stale = [
+                (upload["Key"], upload["UploadId"])
+                for page in pages
+                for upload in page.get("Uploads", [])
+                if upload["Initiated"].timestamp() < older_than
+            ]
+        except (ClientError, BotoCoreError) as e:
+            raise StorageUnavailable("S3 listing of multipart uploads failed") from e
+        for key, upload_id in stale:
+            with contextlib.suppress(StorageUnavailable, NotFound):
+                self._call("abort_multipart_upload", Key=key, UploadId=upload_id)
+                removed += 1
+        return removed
 
     def sign_download(self, key: str, *, ttl: int) -> SignedURL:
         url = self._signer.generate_presigned_url(

@@ -8,6 +8,8 @@ from flask import Flask, current_app
 from werkzeug.routing import PathConverter
 
 from app.db.index import ObjectIndex
+from app.db.lifecycle import Lifecycle
+from app.db.shared_cache import SharedAuthCache
 from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
@@ -25,6 +27,8 @@ class Services:
     index: ObjectIndex
     storage: StorageBackend
     limiter: RateLimiter
+    lifecycle: Lifecycle
+    auth_cache: SharedAuthCache
 
 
 class AnyPathConverter(PathConverter):
@@ -44,7 +48,7 @@ def services() -> Services:
 def build_web_app(svc: Services) -> Flask:
     """A Flask app serving the data plane, the local blob URLs and the ops endpoints."""
     from app.storage.local import LocalBackend
-    from app.web import api, blobs, data, errors, ops
+    from app.web import api, blobs, data, errors, hooks, ops
     from app.web.ratelimit import limit_rate
 
     app = Flask("app")
@@ -57,6 +61,7 @@ def build_web_app(svc: Services) -> Flask:
         app.before_request_funcs.setdefault(limited.name, []).append(limit_rate)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(hooks.bp)
     if isinstance(svc.storage, LocalBackend):
         app.register_blueprint(blobs.bp)
     app.register_blueprint(data.bp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.errors import RegistryError
-from app.settings import Settings
 from app.web import services
 
 bp = Blueprint("ops", __name__)
@@ -34,17 +33,6 @@ def ready() -> tuple[Response, int]:
     body = {
         "status": "ok" if ok else "unavailable",
         "checks": checks,
-        "features_off": features_off(svc.settings),
+        "features_off": svc.settings.features_off(),
     }
     return jsonify(body), 200 if ok else 503
-
-
-def features_off(settings: Settings) -> dict[str, str]:
-    """Optional features that are off, and the setting that turns each on."""
-    off = {}
-    if not settings.gitlab_service_token:
-        for feature in ("deploy tokens", "CI tokens on other projects and on project paths"):
-            off[feature] = "set REGISTRY_GITLAB_SERVICE_TOKEN"
-    if not settings.effective_id_token_audience:
-        off["CI ID tokens"] = "set REGISTRY_ID_TOKEN_AUDIENCE or REGISTRY_PUBLIC_URL"
-    return off

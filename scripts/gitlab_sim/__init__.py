@@ -99,6 +99,7 @@ def _project(world: World, project: dict[str, Any], user_id: int | None) -> dict
             "parent_id": None,
         },
         "package_registry_access_level": "enabled",
+        "marked_for_deletion_on": project.get("marked_for_deletion_on"),
         "permissions": {
             "project_access": {"access_level": direct, "notification_level": 3} if direct else None,
             "group_access": None,

@@ -174,8 +174,16 @@ def test_without_a_service_token(bare_client: FlaskClient, simulator: Simulator)
 
 def test_ready_says_which_features_are_off(bare_client: FlaskClient, client: FlaskClient) -> None:
     off = bare_client.get("/-/ready").get_json()["features_off"]
-    assert set(off) == {"deploy tokens", "CI tokens on other projects and on project paths", "CI ID tokens"}
-    assert client.get("/-/ready").get_json()["features_off"] == {}
+    assert set(off) == {
+        "deploy tokens",
+        "CI tokens on other projects and on project paths",
+        "reconciler (data of projects GitLab deleted while no hook reached us)",
+        "CI ID tokens",
+        "GitLab hooks (/-/hooks/gitlab)",
+    }
+    assert client.get("/-/ready").get_json()["features_off"] == {
+        "GitLab hooks (/-/hooks/gitlab)": "set REGISTRY_WEBHOOK_SECRET"
+    }
 
 
 def test_job_token_answers_are_cached_briefly(make_app: Callable[..., Flask], simulator: Simulator) -> None:

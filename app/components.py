@@ -1,0 +1,114 @@
+"""The composition root: `build_components` builds every service of a process from validated settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.db.index import ObjectIndex
+from app.db.lifecycle import Lifecycle
+from app.db.shared_cache import SharedAuthCache
+from app.db.uploads import UploadSessions
+from app.gitlab.gateway import GitLabGateway
+from app.model import Credential
+from app.registry import Registry
+from app.settings import Settings
+from app.storage.base import StorageBackend
+
+
+@dataclass(frozen=True)
+class Components:
+    """Every long-lived service of one process."""
+
+    settings: Settings
+    storage: StorageBackend
+    index: ObjectIndex
+    lifecycle: Lifecycle
+    uploads: UploadSessions
+    auth_cache: SharedAuthCache
+    gateway: GitLabGateway
+    service: Credential | None  # the registry's own GitLab token
+    registry: Registry
+
+
+def build_components(
+    overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGateway | None = None
+) -> Components:
+    """Settings from REGISTRY_* (plus overrides), then storage, index, GitLab and the registry."""
+    from app.auth import Authorizer, AuthPolicy
+    from app.db import build_engine
+    from app.gitlab.client import PythonGitLabGateway
+    from app.gitlab.id_tokens import IdTokenVerifier
+    from app.model import CredentialKind
+    from app.settings import load_settings
+    from app.storage import build_storage
+
+    settings = load_settings(overrides=overrides)
+    _configure_logging(settings.log_level)
+    storage = build_storage(settings)
+    engine = build_engine(settings.effective_database_url)
+    index = ObjectIndex(engine)
+    if gateway is None:
+        gateway = PythonGitLabGateway(url=settings.gitlab_url, timeout=settings.gitlab_timeout)
+    service = (
+        Credential(CredentialKind.ACCESS_TOKEN, settings.gitlab_service_token)
+        if settings.gitlab_service_token
+        else None
+    )
+    audience = settings.effective_id_token_audience
+    auth_cache = SharedAuthCache(engine)
+    authorizer = Authorizer(
+        gateway,
+        AuthPolicy(
+            success_ttl=settings.auth_cache_ttl,
+            failure_ttl=settings.auth_failure_ttl,
+            job_token_ttl=settings.job_token_cache_ttl,
+            stale_grace=settings.auth_stale_grace,
+            max_entries=settings.auth_cache_size,
+            anonymous_reads=settings.anonymous_reads,
+            id_token_protected_writes=settings.id_token_protected_writes,
+            admin_users=settings.admin_users,
+        ),
+        service=service,
+        id_tokens=(
+            IdTokenVerifier(
+                gitlab_url=settings.gitlab_url, audience=audience, timeout=settings.gitlab_timeout
+            )
+            if audience
+            else None
+        ),
+        shared=auth_cache,
+    )
+    uploads = UploadSessions(engine)
+    registry = Registry(
+        authorizer=authorizer,
+        index=index,
+        storage=storage,
+        signed_url_ttl=settings.signed_url_ttl,
+        default_quota=settings.default_quota,
+        max_file_size=settings.max_file_size,
+        uploads=uploads,
+        upload_session_ttl=settings.upload_session_ttl,
+    )
+    for feature, how in settings.features_off().items():
+        logging.getLogger("app").warning("%s: off (%s)", feature, how)
+    return Components(
+        settings=settings,
+        storage=storage,
+        index=index,
+        lifecycle=Lifecycle(engine),
+        uploads=uploads,
+        auth_cache=auth_cache,
+        gateway=gateway,
+        service=service,
+        registry=registry,
+    )
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr at the configured level, unless the host process (gunicorn, pytest) already does."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(level)

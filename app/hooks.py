@@ -1,0 +1,117 @@
+"""GitLab hook deliveries: the secret and signature checks, and the events read from a payload (system
+hooks on self-managed GitLab, group webhooks' project events on gitlab.com). No I/O here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from app.errors import AuthenticationRequired, BadRequest
+from app.model import PENDING_DELETION
+
+SIGNATURE_TOLERANCE = 300  # seconds between GitLab signing a delivery and us checking it
+
+
+def check_token(given: str | None, secret: str) -> None:
+    """X-Gitlab-Token against the configured secret, in constant time; 401 otherwise."""
+    if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
+        raise AuthenticationRequired("Hook secret token missing or wrong (X-Gitlab-Token)")
+
+
+def check_signature(headers: Mapping[str, str], body: bytes, signing_secret: str, now: float) -> None:
+    """The Standard Webhooks signature GitLab sends with a signing token (header names in lower case):
+    `webhook-signature` carries `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`;
+    401 when absent, stale or wrong."""
+    delivery, timestamp = headers.get("webhook-id"), headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "").split()
+    if not delivery or not timestamp.isdigit() or not signatures:
+        raise AuthenticationRequired(
+            "Hook signature missing (webhook-id, webhook-timestamp, webhook-signature)"
+        )
+    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE:
+        raise AuthenticationRequired("Hook signature too old or from the future (webhook-timestamp)")
+    try:
+        key = base64.b64decode(signing_secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        raise AuthenticationRequired("Hook signing secret is not base64") from None
+    signed = f"{delivery}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    for signature in signatures:
+        version, _, value = signature.partition(",")
+        if version == "v1" and hmac.compare_digest(value.encode(), expected.encode()):
+            return
+    raise AuthenticationRequired("Hook signature does not match (webhook-signature)")
+
+
+def delivery_id(headers: Mapping[str, str]) -> str | None:
+    """What identifies a delivery across GitLab's retries and resends (header names in lower case)."""
+    return headers.get("idempotency-key") or headers.get("webhook-id") or headers.get("x-gitlab-event-uuid")
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """The fields of a hook payload the registry acts on."""
+
+    name: str
+    project_id: int | None = None
+    path: str | None = None
+    old_path: str | None = None  # project_transfer, project_rename, group_rename, user_rename
+
+    @property
+    def pending_deletion(self) -> bool:
+        """A rename GitLab makes when it marks a project for (delayed) deletion."""
+        return self.path is not None and PENDING_DELETION.search(self.path) is not None
+
+
+class _EventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    event_name = fields.String(required=True)
+    project_id = fields.Integer(strict=True)
+    path_with_namespace = fields.String()
+    old_path_with_namespace = fields.String()
+    full_path = fields.String()  # group_rename
+    old_full_path = fields.String()
+    username = fields.String()  # user_rename
+    old_username = fields.String()
+
+
+_NEEDS_PROJECT = {"project_destroy", "project_rename", "project_transfer"}
+_NEEDS = {
+    **{name: ("project_id", "path_with_namespace") for name in _NEEDS_PROJECT},
+    "group_rename": ("full_path", "old_full_path"),
+    "user_rename": ("username", "old_username"),
+}
+
+
+def parse_event(payload: Any) -> HookEvent:
+    """The event in a JSON payload; 400 naming the field when an event we act on lacks what we need."""
+    if not isinstance(payload, dict):
+        raise BadRequest("Hook payload is not a JSON object")
+    try:
+        data: dict[str, Any] = _EventSchema().load(payload)
+    except ValidationError as e:
+        first = next(iter(e.normalized_messages().items()))  # type: ignore[no-untyped-call]
+        raise BadRequest(f"Hook payload invalid: {first[0]}: {first[1]}") from None
+    name = data["event_name"]
+    missing = [field for field in _NEEDS.get(name, ()) if field not in data]
+    if missing:
+        raise BadRequest(f"Hook payload invalid: {name} without {missing[0]}")
+    if name == "group_rename":
+        return HookEvent(name, path=data["full_path"], old_path=data["old_full_path"])
+    if name == "user_rename":
+        return HookEvent(name, path=data["username"], old_path=data["old_username"])
+    return HookEvent(
+        name,
+        project_id=data.get("project_id"),
+        path=data.get("path_with_namespace"),
+        old_path=data.get("old_path_with_namespace"),
+    )

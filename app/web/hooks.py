@@ -1,0 +1,47 @@
+"""`POST /-/hooks/gitlab`: GitLab's system hooks and group webhooks. It only records what a delivery
+means (a durable deletion request, a new path) and answers at once; the worker does the work."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.errors import BadRequest, FileTooLarge, NotFound
+from app.hooks import check_signature, check_token, delivery_id, parse_event
+from app.lifecycle import apply_hook
+from app.web import services
+
+bp = Blueprint("hooks", __name__)
+MAX_PAYLOAD = 1024 * 1024  # project events are a few hundred bytes
+log = logging.getLogger(__name__)
+
+
+@bp.post("/-/hooks/gitlab")
+def gitlab_hook() -> Response:
+    """Secret first (before the body is read), then the optional signature, then the event."""
+    svc = services()
+    settings = svc.settings
+    if not settings.webhook_secret:
+        raise NotFound("GitLab hooks are off: set REGISTRY_WEBHOOK_SECRET")
+    check_token(request.headers.get("X-Gitlab-Token"), settings.webhook_secret)
+    if request.content_length is not None and request.content_length > MAX_PAYLOAD:
+        raise FileTooLarge("Hook payload too large")
+    body = request.stream.read(MAX_PAYLOAD + 1)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if len(body) > MAX_PAYLOAD:
+        raise FileTooLarge("Hook payload too large")
+    if settings.webhook_signing_secret:
+        check_signature(headers, body, settings.webhook_signing_secret, time.time())
+    elif "webhook-signature" in request.headers:
+        log.debug("hook signature ignored: no REGISTRY_WEBHOOK_SIGNING_SECRET")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Hook payload is not JSON") from None
+    event = parse_event(payload)
+    outcome = apply_hook(svc.lifecycle, svc.auth_cache, event, delivery_id(headers))
+    log.info("hook %s (project %s): %s", event.name, event.project_id, outcome)
+    return jsonify({"event": event.name, "outcome": outcome})

@@ -1,0 +1,88 @@
+"""The worker process (`data-registry worker`): APScheduler's BlockingScheduler runs the lifecycle jobs
+on their intervals, one run of each job at a time. Never inside gunicorn."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from app.components import Components
+from app.lifecycle import delete_queued_projects, reconcile, remove_stale_uploads, sweep_usage
+
+log = logging.getLogger(__name__)
+STALE_UPLOADS_INTERVAL = 3600
+
+
+def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
+    """Each job as a function of no arguments, with its interval in seconds."""
+    settings = parts.settings
+    return {
+        "deletions": (
+            lambda: delete_queued_projects(
+                parts.lifecycle, parts.storage, batch=settings.deletion_batch, lease=settings.deletion_lease
+            ),
+            settings.deletion_interval,
+        ),
+        "reconcile": (
+            lambda: reconcile(parts.lifecycle, parts.gateway, parts.service, grace=settings.reconcile_grace),
+            settings.reconcile_interval,
+        ),
+        "usage_sweep": (
+            lambda: sweep_usage(parts.lifecycle, parts.index, parts.storage),
+            settings.usage_sweep_interval,
+        ),
+        "stale_uploads": (
+            lambda: remove_stale_uploads(parts.uploads, parts.storage, age=settings.stale_upload_age),
+            STALE_UPLOADS_INTERVAL,
+        ),
+    }
+
+
+def _logged(name: str, job: Callable[[], object]) -> Callable[[], bool]:
+    def run() -> bool:
+        started = datetime.now(UTC)
+        try:
+            report = job()
+        except Exception:  # a failed run is logged; the next run tries again
+            log.exception("job %s failed", name)
+            return False
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        log.info("job %s done in %.1f s: %s", name, seconds, report)
+        return True
+
+    return run
+
+
+def run_once(parts: Components, names: Iterable[str]) -> bool:
+    """Run the named jobs once each, in order; False when one failed."""
+    known = jobs(parts)
+    return all([_logged(name, known[name][0])() for name in names])
+
+
+def run_forever(parts: Components) -> None:
+    """Every job now, then on its interval, until SIGTERM or SIGINT (a running job finishes first)."""
+    scheduler = BlockingScheduler(timezone=UTC)
+    for name, (job, interval) in jobs(parts).items():
+        scheduler.add_job(
+            _logged(name, job),
+            "interval",
+            seconds=interval,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the running jobs", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("worker started: %s", ", ".join(f"{n} every {i} s" for n, (_, i) in jobs(parts).items()))
+    scheduler.start()
