@@ -30,5 +30,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGat
             limiter=limiter,
             lifecycle=parts.lifecycle,
             auth_cache=parts.auth_cache,
+            metrics=parts.metrics,
         )
     )

@@ -84,20 +84,30 @@ class Authorizer:
         service: Credential | None = None,
         id_tokens: IdTokenVerifier | None = None,
         shared: SharedAuthCache | None = None,
+        observe: Callable[[str], None] | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._service = service
         self._id_tokens = id_tokens
         self._shared = shared
+        self._observe = observe or (lambda _: None)  # where each answer came from: local, shared, gitlab
         self._grants: TTLCache[Grant | RegistryError] = TTLCache(max_size=policy.max_entries)
         self._tokens: TTLCache[object] = TTLCache(max_size=policy.max_entries)
 
     def authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
         """The caller's grant on the project if it allows the action; raise the reason otherwise."""
         key = (credential.fingerprint if credential else None, ref.lookup_key)
+        loaded = []
+
+        def load() -> tuple[Grant | RegistryError, float]:
+            loaded.append(True)
+            return self._load(credential, ref)
+
         try:
-            grant = self._grants.load(key, lambda: self._load(credential, ref))
+            grant = self._grants.load(key, load)
+            if not loaded:
+                self._observe("local")
         except GitLabUnavailable:
             stale = self._stale(key) if action is Action.READ else None
             if stale is None:
@@ -158,6 +168,7 @@ class Authorizer:
         """GitLab's answer from the shared cache, or asked by exactly one process and stored there."""
 
         def ask() -> tuple[Grant | RegistryError, float]:
+            self._observe("gitlab")
             return self._cached_outcome(lambda: self._grant(credential, ref))
 
         shared = self._shared
@@ -169,6 +180,7 @@ class Authorizer:
             entry = shared.get(key)
             now = clock.time()
             if entry is not None and entry.expires_at > now:
+                self._observe("shared")
                 return _decode(entry.payload), entry.expires_at - now
             if shared.claim(key, LEASE_SECONDS) or clock.monotonic() > deadline:
                 break  # ours to ask (or the holder of the lease is stuck)

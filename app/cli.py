@@ -11,12 +11,20 @@ from app.errors import ConfigurationError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import tempfile
+
     from app.settings import load_settings
 
     load_settings()  # fail fast, naming the variable, before gunicorn forks
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's metrics in one scrape
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registry-metrics-")
+    if not args.access_log:
+        os.environ["REGISTRY_ACCESS_LOG"] = "false"
     argv = [
         "gunicorn",
         "app:create_app()",
+        "--config",
+        "python:app.gunicorn_config",
         "--bind",
         args.bind,
         "--workers",
@@ -41,8 +49,6 @@ def _serve(args: argparse.Namespace) -> int:
         # read-only root filesystem. Nothing here uses it.
         "--no-control-socket",
     ]
-    if args.access_log:
-        argv += ["--access-logfile", "-"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # pragma: no cover
 

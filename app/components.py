@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app import logs
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
 from app.db.uploads import UploadSessions
 from app.gitlab.gateway import GitLabGateway
+from app.metrics import Metrics
 from app.model import Credential
 from app.registry import Registry
 from app.settings import Settings
@@ -31,6 +33,7 @@ class Components:
     gateway: GitLabGateway
     service: Credential | None  # the registry's own GitLab token
     registry: Registry
+    metrics: Metrics
 
 
 def build_components(
@@ -46,12 +49,17 @@ def build_components(
     from app.storage import build_storage
 
     settings = load_settings(overrides=overrides)
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
+    metrics = Metrics()
     storage = build_storage(settings)
     engine = build_engine(settings.effective_database_url)
     index = ObjectIndex(engine)
     if gateway is None:
-        gateway = PythonGitLabGateway(url=settings.gitlab_url, timeout=settings.gitlab_timeout)
+        gateway = PythonGitLabGateway(
+            url=settings.gitlab_url,
+            timeout=settings.gitlab_timeout,
+            observe=lambda status: metrics.gitlab_calls.labels(outcome=f"{status // 100}xx").inc(),
+        )
     service = (
         Credential(CredentialKind.ACCESS_TOKEN, settings.gitlab_service_token)
         if settings.gitlab_service_token
@@ -80,6 +88,7 @@ def build_components(
             else None
         ),
         shared=auth_cache,
+        observe=lambda result: metrics.auth_cache.labels(result=result).inc(),
     )
     uploads = UploadSessions(engine)
     registry = Registry(
@@ -104,11 +113,5 @@ def build_components(
         gateway=gateway,
         service=service,
         registry=registry,
+        metrics=metrics,
     )
-
-
-def _configure_logging(level: str) -> None:
-    """Log to stderr at the configured level, unless the host process (gunicorn, pytest) already does."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("app").setLevel(level)

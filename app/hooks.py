@@ -101,6 +101,8 @@ def parse_event(payload: Any) -> HookEvent:
     except ValidationError as e:
         first = next(iter(e.normalized_messages().items()))  # type: ignore[no-untyped-call]
         raise BadRequest(f"Hook payload invalid: {first[0]}: {first[1]}") from None
+    if any(isinstance(v, str) and "\x00" in v for v in data.values()):
+        raise BadRequest("Hook payload invalid: a NUL character")
     name = data["event_name"]
     missing = [field for field in _NEEDS.get(name, ()) if field not in data]
     if missing:

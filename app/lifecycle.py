@@ -177,17 +177,19 @@ def _md5(storage: StorageBackend, key: str) -> str:
     return digest.hexdigest()
 
 
-def remove_stale_uploads(uploads: UploadSessions, storage: StorageBackend, *, age: float) -> int:
+def remove_stale_uploads(
+    uploads: UploadSessions, storage: StorageBackend, *, age: float, now: datetime | None = None
+) -> int:
     """Abort direct upload sessions past their expiry and unfinished streamed uploads older than `age`."""
-    removed = 0
-    for session_id, handle in uploads.expired(datetime.now(UTC)):
+    removed, now = 0, now or datetime.now(UTC)
+    for session_id, handle in uploads.expired(now):
         try:
             storage.abort_direct(upload_key(session_id), handle)
         except StorageUnavailable:
             continue  # next run
         uploads.close(session_id)
         removed += 1
-    return removed + storage.remove_stale_staging(datetime.now(UTC).timestamp() - age)
+    return removed + storage.remove_stale_staging(now.timestamp() - age)
 
 
 def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -65,6 +65,9 @@ class Settings:
     stale_upload_age: int = 24 * 3600  # unfinished uploads older than this are removed
     admin_users: frozenset[str] = frozenset()  # GitLab usernames allowed the admin endpoints besides admins
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one object per line, with the request id)
+    access_log: bool = True
+    worker_metrics_port: int = 9102  # the worker serves /metrics here; 0: off
 
     def features_off(self) -> dict[str, str]:
         """Optional features that are off, and the setting that turns each on."""
@@ -195,6 +198,9 @@ class SettingsSchema(Schema):
     stale_upload_age = mf.Integer(validate=validate.Range(min=60))
     admin_users = mf.String()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+    log_format = mf.String(validate=validate.OneOf(["text", "json"]))
+    access_log = mf.Boolean()
+    worker_metrics_port = mf.Integer(validate=validate.Range(min=0, max=65535))
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> Settings:

@@ -43,16 +43,18 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
     }
 
 
-def _logged(name: str, job: Callable[[], object]) -> Callable[[], bool]:
+def _logged(parts: Components, name: str, job: Callable[[], object]) -> Callable[[], bool]:
     def run() -> bool:
         started = datetime.now(UTC)
         try:
             report = job()
         except Exception:  # a failed run is logged; the next run tries again
             log.exception("job %s failed", name)
+            parts.metrics.job_runs.labels(job=name, outcome="failed").inc()
             return False
         seconds = (datetime.now(UTC) - started).total_seconds()
         log.info("job %s done in %.1f s: %s", name, seconds, report)
+        parts.metrics.job_runs.labels(job=name, outcome="ok").inc()
         return True
 
     return run
@@ -61,7 +63,7 @@ def _logged(name: str, job: Callable[[], object]) -> Callable[[], bool]:
 def run_once(parts: Components, names: Iterable[str]) -> bool:
     """Run the named jobs once each, in order; False when one failed."""
     known = jobs(parts)
-    return all([_logged(name, known[name][0])() for name in names])
+    return all([_logged(parts, name, known[name][0])() for name in names])
 
 
 def run_forever(parts: Components) -> None:
@@ -69,7 +71,7 @@ def run_forever(parts: Components) -> None:
     scheduler = BlockingScheduler(timezone=UTC)
     for name, (job, interval) in jobs(parts).items():
         scheduler.add_job(
-            _logged(name, job),
+            _logged(parts, name, job),
             "interval",
             seconds=interval,
             id=name,
@@ -82,6 +84,8 @@ def run_forever(parts: Components) -> None:
         log.info("signal %s: stopping after the running jobs", signum)
         scheduler.shutdown(wait=False)
 
+    if parts.settings.worker_metrics_port:
+        parts.metrics.serve(parts.settings.worker_metrics_port)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker started: %s", ", ".join(f"{n} every {i} s" for n, (_, i) in jobs(parts).items()))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from scripts.gitlab_sim import World, create_simulator, load_world
 
 BIN = Path(sys.executable).parent
+
+
+def fresh_database_url(root: Path) -> str:
+    """An empty index database for one test: on the PostgreSQL server named by REGISTRY_TEST_POSTGRES_URL
+    (scripts/test starts a throwaway one), else an SQLite file under root."""
+    server = os.environ.get("REGISTRY_TEST_POSTGRES_URL")
+    if not server:
+        return f"sqlite:///{root / 'registry.db'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"registry_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def free_port() -> int:
@@ -100,11 +118,12 @@ def start_registry(
     root: Path, gitlab_url: str, *, serve_args: tuple[str, ...] = (), **env: str
 ) -> RegistryServer:
     """`data-registry db upgrade`, then `data-registry serve` on a free loopback port; waits for health."""
+    root.mkdir(parents=True, exist_ok=True)
     storage = root / "storage"
     environ = {
         **os.environ,
         "REGISTRY_STORAGE_URL": f"file://{storage}",
-        "REGISTRY_DATABASE_URL": f"sqlite:///{root / 'registry.db'}",
+        "REGISTRY_DATABASE_URL": fresh_database_url(root),
         "REGISTRY_GITLAB_URL": gitlab_url,
         **env,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,14 @@ from flask import Flask
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
-from scripts.harness import SeaweedFS, Simulator, free_port, start_seaweedfs, start_simulator
+from scripts.harness import (
+    SeaweedFS,
+    Simulator,
+    free_port,
+    fresh_database_url,
+    start_seaweedfs,
+    start_simulator,
+)
 
 TOKENS = {
     "maintainer": "glpat-maintainer-token-0001",
@@ -43,12 +51,19 @@ def simulator() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, simulator: Simulator) -> Callable[..., Flask]:
+def database_url(tmp_path: Path) -> str:
+    """The test's own empty index database (PostgreSQL when REGISTRY_TEST_POSTGRES_URL is set)."""
+    return fresh_database_url(tmp_path)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, simulator: Simulator, database_url: str) -> Callable[..., Flask]:
     """Build a registry app on a fresh local storage directory, its index migrated."""
 
     def build(**overrides: Any) -> Flask:
         settings = {
             "storage_url": f"file://{tmp_path / 'storage'}",
+            "database_url": database_url,
             "gitlab_url": simulator.url,
             **overrides,
         }
@@ -152,3 +167,16 @@ def storage_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
         key_file = request.getfixturevalue("service_account_file")
         return gcs_registry_env(request.getfixturevalue("gcs_emulator"), key_file)
     return {}
+
+
+_INDEPENDENT = ("tests/storage/", "tests/chart/")  # never touch the index database
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the PostgreSQL pass of scripts/test, skip what does not touch the index (it ran on SQLite)."""
+    if not os.environ.get("REGISTRY_TEST_POSTGRES_URL"):
+        return
+    skip = pytest.mark.skip(reason="independent of the index database: runs in the SQLite pass")
+    for item in items:
+        if any(part in item.nodeid for part in _INDEPENDENT):
+            item.add_marker(skip)

@@ -36,9 +36,13 @@ from app.model import ObjectInfo, Project
 def insert_if_absent(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT (unique) DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[unique])
-    result = conn.execute(statement)
-    return result.rowcount == 1
+    statement = (
+        dialect_insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(table.c[unique])  # rowcount is -1 here with psycopg: a returned row says it
+    )
+    return conn.execute(statement).first() is not None
 
 
 @contextmanager
@@ -50,9 +54,9 @@ def database_errors() -> Iterator[None]:
         raise DatabaseUnavailable() from None
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every datetime stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def utc(moment: datetime) -> datetime:
+    """Every datetime stored here is UTC: SQLite hands it back naive, PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _info(row: ObjectRow) -> ObjectInfo:
@@ -61,7 +65,7 @@ def _info(row: ObjectRow) -> ObjectInfo:
         path=row.path,
         size=row.size,
         md5=row.md5,
-        created_at=_aware(row.created_at),
+        created_at=utc(row.created_at),
     )
 
 
@@ -75,8 +79,11 @@ class PreparedQuery:
         compiled = statement.compile(dialect=engine.dialect)
         self._sql = compiled.string
         self._order = compiled.positiontup if compiled.positional else None
+        # SQLite hands back strings for datetimes; psycopg already returns Python types.
         self._convert = [
             column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+            if engine.dialect.name == "sqlite"
+            else None
             for column in statement.selected_columns
         ]
         self._local = threading.local()
@@ -177,7 +184,7 @@ class ProjectWrite:
                     path=path,
                     size=row.size,
                     md5=row.md5,
-                    created_at=_aware(row.created_at),
+                    created_at=utc(row.created_at),
                 )
             )
         return self._seen[path]
@@ -245,7 +252,7 @@ class ObjectIndex:
         if row is None:
             return None
         size, md5, created = row
-        return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=_aware(created))
+        return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=utc(created))
 
     def project_usage(self, project_id: int) -> tuple[int, int]:
         """(bytes used, object count) of a project; zeros when it has no data."""
@@ -339,7 +346,7 @@ class ObjectIndex:
         """When the project's newest object was stored."""
         with database_errors(), self._reader.connect() as conn:
             newest = conn.execute(select(func.max(_O.created_at)).where(_O.project_id == project_id)).scalar()
-        return _aware(newest) if newest else None
+        return utc(newest) if newest else None
 
     def page(
         self,
@@ -372,7 +379,7 @@ class ObjectIndex:
                 .order_by(*order[: 1 if order_by == "path" else 2])
                 .limit(limit)
             ).all()
-        return [ObjectInfo(project_id, r.path, r.size, r.md5, _aware(r.created_at)) for r in rows]
+        return [ObjectInfo(project_id, r.path, r.size, r.md5, utc(r.created_at)) for r in rows]
 
     def _present(self, project_id: int, column: Any, values: list[str]) -> set[str]:
         """Those of the values that some object of the project has in column; IN lists of 500."""
@@ -420,7 +427,7 @@ class ObjectIndex:
                     yield name, None
                     cursor, inclusive = prefix + name + "0", True
                     break  # the rest of this page is inside that sub-collection
-                yield name, ObjectInfo(project_id, path, size, md5, _aware(created))
+                yield name, ObjectInfo(project_id, path, size, md5, utc(created))
                 cursor, inclusive = path, False
             else:
                 if len(rows) < page:

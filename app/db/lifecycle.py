@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from app.db.index import ACTIVE, database_errors, insert_if_absent
+from app.db.index import ACTIVE, database_errors, insert_if_absent, utc
 from app.db.models import Base
 
 DELETING, DELETED = "deleting", "deleted"
@@ -169,7 +169,7 @@ class Lifecycle:
             rows = conn.execute(
                 select(_P.id, _P.path, _P.missing_since).where(_P.state == ACTIVE).order_by(_P.id)
             ).all()
-        return [(r.id, r.path, _aware(r.missing_since)) for r in rows]
+        return [(r.id, r.path, None if r.missing_since is None else utc(r.missing_since)) for r in rows]
 
     def set_missing_since(self, project_id: int, since: datetime | None) -> None:
         with database_errors(), self._writer.begin() as conn:
@@ -180,10 +180,3 @@ class Lifecycle:
             return int(
                 conn.execute(delete(_DELIVERIES).where(_DELIVERIES.c.received_at < older_than)).rowcount
             )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every datetime stored here is UTC."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

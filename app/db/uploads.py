@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from app.db.index import database_errors
+from app.db.index import database_errors, utc
 from app.db.models import Base
 from app.model import UploadSession
 
 _TABLE = Base.metadata.tables["upload_sessions"]
 _S = _TABLE.c
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class UploadSessions:
@@ -57,8 +53,8 @@ class UploadSessions:
             overwrite=row.overwrite,
             handle=row.handle,
             uploader_id=row.uploader_id,
-            created_at=_aware(row.created_at),
-            expires_at=_aware(row.expires_at),
+            created_at=utc(row.created_at),
+            expires_at=utc(row.expires_at),
         )
 
     def claim(self, session_id: str) -> bool:

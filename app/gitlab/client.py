@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -74,12 +75,14 @@ class PythonGitLabGateway:
     """Calls GitLab as the caller (or as the registry's service token); never retries: the client gets
     a 503 with Retry-After instead."""
 
-    def __init__(self, *, url: str, timeout: float) -> None:
+    def __init__(self, *, url: str, timeout: float, observe: Callable[[int], None] | None = None) -> None:
         self._url = url
         self._timeout = timeout
         self._local = threading.local()
         self._session = requests.Session()  # shared: keeps connections to GitLab alive
         self._session.hooks["response"].append(self._remember_retry_after)
+        if observe is not None:  # every answer GitLab gives, by status (metrics)
+            self._session.hooks["response"].append(lambda response, *_, **__: observe(response.status_code))
 
     def _remember_retry_after(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._local.retry_after = response.headers.get("Retry-After")

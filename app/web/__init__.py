@@ -10,6 +10,7 @@ from werkzeug.routing import PathConverter
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
+from app.metrics import Metrics
 from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     limiter: RateLimiter
     lifecycle: Lifecycle
     auth_cache: SharedAuthCache
+    metrics: Metrics
 
 
 class AnyPathConverter(PathConverter):
@@ -48,7 +50,7 @@ def services() -> Services:
 def build_web_app(svc: Services) -> Flask:
     """A Flask app serving the data plane, the local blob URLs and the ops endpoints."""
     from app.storage.local import LocalBackend
-    from app.web import api, blobs, data, errors, hooks, ops
+    from app.web import api, blobs, data, errors, hooks, observability, ops
     from app.web.ratelimit import limit_rate
 
     app = Flask("app")
@@ -57,6 +59,7 @@ def build_web_app(svc: Services) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.converters["anypath"] = AnyPathConverter
     errors.register(app)
+    observability.register(app)
     for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)
         app.before_request_funcs.setdefault(limited.name, []).append(limit_rate)
     app.register_blueprint(ops.bp)

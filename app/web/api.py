@@ -177,6 +177,10 @@ def _load(schema: Schema, data: Any) -> dict[str, Any]:
     except ValidationError as e:
         first = next(iter(e.normalized_messages().items()))  # type: ignore[no-untyped-call]
         raise BadRequest(f"Invalid request: {first[0]}: {first[1]}") from None
+    for name, value in loaded.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise BadRequest(f"Invalid request: {name}: contains a NUL character")
     return loaded
 
 
@@ -194,7 +198,7 @@ def _after(cursor: str | None, order_by: str, sort: str) -> tuple[Any, str] | No
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         made_for, made_sort, value, path = json.loads(raw)
-        if (made_for, made_sort) != (order_by, sort) or not isinstance(path, str):
+        if (made_for, made_sort) != (order_by, sort) or not isinstance(path, str) or "\x00" in path:
             raise ValueError("another ordering")
         if order_by == "created_at":
             value = datetime.fromisoformat(value)

@@ -84,6 +84,7 @@ def _get(ref: ProjectRef, path: str) -> Response:
     # A relative Location (the local backend without REGISTRY_PUBLIC_URL) is resolved by every client.
     headers = _object_headers(download.info)
     headers += [("Location", download.url.url), ("Cache-Control", "no-store")]
+    svc.metrics.redirects.inc()
     return Response(status=302, headers=headers)
 
 
@@ -98,6 +99,8 @@ def _upload(ref: ProjectRef, path: str) -> Response:
         declared_size=request.content_length,
     )
     status = 201 if result.created else 200
+    if result.created:
+        services().metrics.upload_bytes.inc(result.info.size)
     body = json.dumps({"path": result.info.path, "size": result.info.size, "md5": result.info.md5})
     return Response(body, status=status, headers=_object_headers(result.info), mimetype="application/json")
 

@@ -9,6 +9,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import RegistryError
+from app.web import services
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RegistryError)
     def _registry_error(error: RegistryError) -> Response:
+        if error.status == 413:  # quota_exceeded, file_too_large
+            services().metrics.quota_refusals.labels(reason=error.code).inc()
         return error_response(error.status, error.code, error.message, error.headers)
 
     @app.errorhandler(HTTPException)

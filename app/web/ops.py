@@ -1,10 +1,11 @@
-"""Operational endpoints: liveness and readiness."""
+"""Operational endpoints: liveness, readiness, Prometheus metrics."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
 from app.errors import RegistryError
+from app.metrics import Backlog
 from app.web import services
 
 bp = Blueprint("ops", __name__)
@@ -14,6 +15,14 @@ bp = Blueprint("ops", __name__)
 def health() -> Response:
     """Liveness: the process answers."""
     return jsonify(status="ok")
+
+
+@bp.get("/-/metrics")
+def metrics() -> Response:
+    """Prometheus exposition: every gunicorn worker's counters, and the deletion backlog."""
+    svc = services()
+    body, content_type = svc.metrics.render(Backlog(svc.lifecycle.backlog()))
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/-/ready")

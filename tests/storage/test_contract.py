@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +120,24 @@ def test_signed_download_urls(backend: StorageBackend) -> None:
 
 def test_check(backend: StorageBackend) -> None:
     backend.check()
+
+
+def test_delete_many(backend: StorageBackend) -> None:
+    for i in range(5):
+        put(backend, f"projects/1/d/{i}", b"x")
+    put(backend, "projects/2/d/0", b"other project")
+    backend.delete_many(["projects/1/d/0", "projects/1/d/3", "projects/1/d/never-there"])
+    assert keys(backend) == ["projects/1/d/1", "projects/1/d/2", "projects/1/d/4", "projects/2/d/0"]
+    backend.delete_many([])
+
+
+def test_stale_staging_is_removed_and_fresh_staging_kept(backend: StorageBackend) -> None:
+    staged = backend.stage("projects/1/old", chunks(os.urandom(2 * PART + 1)))
+    assert backend.remove_stale_staging(older_than=0) == 0  # nothing was begun before 1970
+    # Cloud Storage keeps nothing of an unfinished resumable session (it expires after a week); a local
+    # temp file and an S3 multipart upload are removed once they count as stale.
+    expected = 0 if type(backend).__name__ == "GCSBackend" else 1
+    assert backend.remove_stale_staging(older_than=time.time() + 60) == expected
+    assert backend.remove_stale_staging(older_than=time.time() + 60) == 0
+    backend.discard(staged)
+    assert keys(backend) == []

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
-from scripts.harness import start_simulator
+from scripts.harness import fresh_database_url, start_simulator
 from tests.conftest import TOKENS
 
 _simulator = None
@@ -31,7 +31,11 @@ def _app() -> object:
     if _simulator is None:
         _simulator = start_simulator()
     root = Path(tempfile.mkdtemp(prefix="schemathesis-"))
-    overrides = {"storage_url": f"file://{root}", "gitlab_url": _simulator.url}
+    overrides = {
+        "storage_url": f"file://{root}",
+        "database_url": fresh_database_url(root),
+        "gitlab_url": _simulator.url,
+    }
     upgrade(load_settings(environ={}, overrides=overrides).effective_database_url)
     app = create_app(overrides)
     client = app.test_client()

@@ -10,13 +10,15 @@ from app.cli import main
 from app.db import build_engine, upgrade
 from app.db.index import ObjectIndex
 from app.model import Project, Visibility
+from scripts.harness import fresh_database_url
 
 
 @pytest.fixture
 def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ObjectIndex:
     monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{tmp_path}")
     monkeypatch.setenv("REGISTRY_DEFAULT_QUOTA", "1GiB")
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    url = fresh_database_url(tmp_path)
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", url)
     upgrade(url)
     index = ObjectIndex(build_engine(url))
     with index.writing(Project(101, "ml/vision", Visibility.PRIVATE)) as tx:

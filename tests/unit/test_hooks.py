@@ -86,7 +86,8 @@ USER_CREATE = {
     "username": "js",
     "user_id": 41,
 }
-# doc/user/project/integrations/webhook_events.md, "Project events" (group webhooks, X-Gitlab-Event: Project Hook)
+# doc/user/project/integrations/webhook_events.md, "Project events" (group webhooks; X-Gitlab-Event:
+# Project Hook)
 GROUP_HOOK_PROJECT_DESTROY = {
     "event_name": "project_destroy",
     "created_at": "2025-07-02T15:40:09Z",

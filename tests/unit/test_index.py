@@ -10,13 +10,14 @@ from app.db import build_engine, upgrade
 from app.db.index import ObjectIndex
 from app.errors import DatabaseUnavailable
 from app.model import Project, Visibility
+from scripts.harness import fresh_database_url
 
 PROJECT = Project(7, "g/p", Visibility.PRIVATE)
 
 
 @pytest.fixture
 def index(tmp_path: Path) -> ObjectIndex:
-    url = f"sqlite:///{tmp_path / 'index.db'}"
+    url = fresh_database_url(tmp_path)
     upgrade(url)
     return ObjectIndex(build_engine(url))
 

@@ -29,6 +29,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.db import upgrade
 from app.settings import load_settings
+from scripts.harness import fresh_database_url
 
 GITLAB = "http://gitlab.test"
 AUDIENCE = "https://registry.test"
@@ -292,6 +293,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, gitlab: FakeGitLab) -> Flas
     storage = tmp_path_factory.mktemp("table") / "storage"
     overrides = {
         "storage_url": f"file://{storage}",
+        "database_url": fresh_database_url(storage.parent),
         "gitlab_url": GITLAB,
         "gitlab_service_token": SERVICE,
         "id_token_audience": AUDIENCE,

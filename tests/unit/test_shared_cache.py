@@ -13,13 +13,13 @@ from app.db import build_engine, upgrade
 from app.db.shared_cache import SharedAuthCache
 from app.gitlab.client import PythonGitLabGateway
 from app.model import Action, Credential, CredentialKind, ProjectRef
-from scripts.harness import Simulator
+from scripts.harness import Simulator, fresh_database_url
 from tests.conftest import TOKENS
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'index.db'}"
+    url = fresh_database_url(tmp_path)
     upgrade(url)
     return url
 

@@ -1,0 +1,38 @@
+"""gunicorn settings that need code (`data-registry serve` passes `-c python:app.gunicorn_config`):
+Prometheus multiprocess clean-up when a worker exits, and gunicorn's own log lines in the registry's
+format (JSON when REGISTRY_LOG_FORMAT=json)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from app.metrics import mark_process_dead
+
+_FORMATTER = (
+    "app.logs.JSONFormatter" if os.environ.get("REGISTRY_LOG_FORMAT") == "json" else "app.logs.TextFormatter"
+)
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"registry": {"()": _FORMATTER}},
+    "filters": {"request_id": {"()": "app.logs.RequestIdFilter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "registry",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},  # the app logs access
+    },
+}
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    mark_process_dead(worker.pid)

@@ -1,0 +1,186 @@
+{{- define "registry.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "registry.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "registry.labels" -}}
+app.kubernetes.io/name: {{ include "registry.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "registry.selector" -}}
+app.kubernetes.io/name: {{ include "registry.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "registry.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "registry.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "registry.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Settings the chart cannot render sensibly: stop with a message instead. */}}
+{{- define "registry.validate" -}}
+{{- $local := eq .Values.storage.kind "local" -}}
+{{- if and (eq .Values.database.kind "sqlite") (not $local) -}}
+{{- fail "database.kind=sqlite needs storage.kind=local (one replica); use PostgreSQL with a cloud bucket" -}}
+{{- end -}}
+{{- if and $local (or (gt (int .Values.web.replicas) 1) .Values.web.autoscaling.enabled) -}}
+{{- fail "storage.kind=local runs one replica: set web.replicas=1 and web.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- if and (eq .Values.storage.kind "gcs") (not .Values.storage.gcs.bucket) -}}
+{{- fail "storage.gcs.bucket is required" -}}
+{{- end -}}
+{{- if and (eq .Values.storage.kind "s3") (not .Values.storage.s3.bucket) -}}
+{{- fail "storage.s3.bucket is required" -}}
+{{- end -}}
+{{- if and (eq .Values.database.kind "postgresql") (not .Values.database.postgresql.existingSecret) -}}
+{{- fail "database.postgresql.existingSecret is required (a Secret holding the PostgreSQL URL)" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "registry.storageUrl" -}}
+{{- if eq .Values.storage.kind "gcs" -}}
+{{- printf "gs://%s/%s" .Values.storage.gcs.bucket .Values.storage.gcs.prefix -}}
+{{- else if eq .Values.storage.kind "s3" -}}
+{{- printf "s3://%s/%s" .Values.storage.s3.bucket .Values.storage.s3.prefix -}}
+{{- else -}}
+file:///var/lib/data-registry
+{{- end -}}
+{{- end -}}
+
+{{/* Secrets by reference, and (inline=true, for the migration hook that runs before the ConfigMap
+   exists) the settings themselves. */}}
+{{- define "registry.envItems" -}}
+{{- $inline := .inline -}}
+{{- with .root -}}
+{{- if $inline }}
+{{- range $name, $value := (include "registry.config" . | fromYaml) }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.gitlab.serviceToken }}
+{{- if .existingSecret }}
+- name: REGISTRY_GITLAB_SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .key }}}
+{{- end }}
+{{- end }}
+{{- if eq .Values.database.kind "postgresql" }}
+- name: REGISTRY_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.database.postgresql.existingSecret }}, key: {{ .Values.database.postgresql.key }}}
+{{- end }}
+{{- with .Values.secretKey }}
+{{- if .existingSecret }}
+- name: REGISTRY_SECRET_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .key }}}
+{{- end }}
+{{- end }}
+{{- with .Values.webhook }}
+{{- if .existingSecret }}
+- name: REGISTRY_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .tokenKey }}}
+{{- if .signingTokenKey }}
+- name: REGISTRY_WEBHOOK_SIGNING_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .signingTokenKey }}}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.storage.kind "s3") .Values.storage.s3.credentials.existingSecret }}
+{{- with .Values.storage.s3.credentials }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .accessKeyIdKey }}}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .secretAccessKeyKey }}}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.storage.kind "gcs") .Values.storage.gcs.credentials.existingSecret }}
+- name: GOOGLE_APPLICATION_CREDENTIALS
+  value: /var/run/secrets/gcs/{{ .Values.storage.gcs.credentials.key }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Environment every container shares: the ConfigMap (unless inline), then the items above. */}}
+{{- define "registry.env" -}}
+{{- $items := include "registry.envItems" . | trim -}}
+{{- if not .inline }}
+envFrom:
+  - configMapRef:
+      name: {{ include "registry.fullname" .root }}
+{{- end }}
+{{- if $items }}
+env:
+{{ $items | indent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "registry.volumes" -}}
+- name: tmp
+  emptyDir: {}
+{{- if eq .Values.storage.kind "local" }}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-data" (include "registry.fullname" .)) .Values.storage.local.persistence.existingClaim }}
+{{- end }}
+{{- if and (eq .Values.storage.kind "gcs") .Values.storage.gcs.credentials.existingSecret }}
+- name: gcs-key
+  secret:
+    secretName: {{ .Values.storage.gcs.credentials.existingSecret }}
+{{- end }}
+{{- end -}}
+
+{{- define "registry.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.storage.kind "local" }}
+- name: data
+  mountPath: /var/lib/data-registry
+{{- end }}
+{{- if and (eq .Values.storage.kind "gcs") .Values.storage.gcs.credentials.existingSecret }}
+- name: gcs-key
+  mountPath: /var/run/secrets/gcs
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "registry.workerContainer" -}}
+- name: worker
+  image: {{ include "registry.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["worker"]
+  ports:
+    - name: worker-metrics  # /metrics of the worker's job runs (REGISTRY_WORKER_METRICS_PORT)
+      containerPort: 9102
+      protocol: TCP
+  {{- include "registry.env" (dict "root" . "inline" false) | nindent 2 }}
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml .Values.worker.resources | nindent 4 }}
+  volumeMounts:
+    {{- include "registry.volumeMounts" . | nindent 4 }}
+{{- end -}}

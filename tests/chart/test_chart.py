@@ -1,0 +1,219 @@
+"""The Helm chart with the real `helm` (scripts/install-helm.sh): `helm lint --strict` and `helm template`
+for the defaults and every values example, each rendered document validated against the Kubernetes API
+schemas of two versions (kubernetes-validate --strict), and the content that matters asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "data-registry"
+EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
+KUBE_VERSIONS = ["1.29.0", "1.33.0"]
+CASES = [None, *EXAMPLES]
+SECRETS_IN_EXAMPLES = ("token", "secret", "password", "key")
+
+
+def helm_binary() -> str:
+    found = shutil.which("helm", path=str(ROOT / ".tools" / "bin")) or shutil.which("helm")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("helm is missing in CI: scripts/install-helm.sh did not run")
+        pytest.skip("no helm binary: run scripts/install-helm.sh")
+    return found
+
+
+def helm(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{f"HELM_{d}_HOME": str(tmp_path / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
+    return subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def values_args(case: Path | None, *extra: str) -> list[str]:
+    return [*(["-f", str(case)] if case else []), *extra]
+
+
+def render(
+    case: Path | None, tmp_path: Path, *extra: str, kube: str = KUBE_VERSIONS[-1]
+) -> list[dict[str, Any]]:
+    done = helm(
+        "template",
+        "reg",
+        str(CHART),
+        "-n",
+        "data",
+        "--kube-version",
+        kube,
+        *values_args(case, *extra),
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def named(docs: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    return next(doc for doc in by_kind(docs, kind) if doc["metadata"]["name"].endswith(suffix))
+
+
+def case_id(case: Path | None) -> str:
+    return case.stem if case else "defaults"
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_lint_strict(case: Path | None, tmp_path: Path) -> None:
+    done = helm("lint", str(CHART), "--strict", *values_args(case), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_every_document_is_valid_kubernetes(case: Path | None, kube: str, tmp_path: Path) -> None:
+    docs = render(case, tmp_path, kube=kube)
+    checked = 0
+    for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # a CRD: no schema in kubernetes-validate
+        kubernetes_validate.validate(doc, kube, strict=True)
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_important_content(case: Path | None, tmp_path: Path) -> None:
+    docs = render(case, tmp_path)
+    web = named(docs, "Deployment", "-web")
+    pod = web["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "web")
+    assert container["livenessProbe"]["httpGet"]["path"] == "/-/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    assert container["args"][0] == "serve"
+    hpa = by_kind(docs, "HorizontalPodAutoscaler")
+    assert ("replicas" in web["spec"]) != bool(hpa)  # never both
+    for workload in [
+        pod,
+        *(named(docs, "Job", f"-{i}")["spec"]["template"]["spec"] for i in [1] if by_kind(docs, "Job")),
+    ]:
+        assert workload["securityContext"]["runAsNonRoot"] is True
+        for c in workload["containers"] + workload.get("initContainers", []):
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    local = any(v.get("persistentVolumeClaim") for v in pod["volumes"])
+    workers = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-worker")]
+    if local:
+        assert workers == [] and [c["args"] for c in pod["containers"] if c["name"] == "worker"] == [
+            ["worker"]
+        ]
+        assert web["spec"]["replicas"] == 1 and web["spec"]["strategy"]["type"] == "Recreate"
+        assert [c["args"] for c in pod["initContainers"]] == [["db", "upgrade"]]
+    else:
+        (worker,) = workers
+        assert worker["spec"]["replicas"] == 1 and worker["spec"]["strategy"]["type"] == "Recreate"
+        job = named(docs, "Job", "-migrate-1")
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "upgrade"]
+    for ingress in by_kind(docs, "Ingress"):
+        notes = ingress["metadata"]["annotations"]
+        assert notes["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+        assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_no_secret_values_in_config_maps(case: Path | None, tmp_path: Path) -> None:
+    docs = render(case, tmp_path)
+    assert by_kind(docs, "Secret") == []  # secrets only by reference
+    for config in by_kind(docs, "ConfigMap"):
+        for name, value in config["data"].items():
+            assert not any(word in name.lower() for word in ("token", "secret", "password")), name
+            assert "://" not in value or "@" not in value, f"{name} carries credentials"
+    for deployment in by_kind(docs, "Deployment") + by_kind(docs, "Job"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if any(
+                    word in env["name"] for word in ("TOKEN", "SECRET", "DATABASE_URL")
+                ) and "sqlite" not in env.get("value", ""):
+                    assert "valueFrom" in env and "value" not in env, env["name"]
+
+
+def test_service_account_annotations_for_workload_identity(tmp_path: Path) -> None:
+    docs = render(CHART / "examples" / "gcs-workload-identity.yaml", tmp_path)
+    (account,) = by_kind(docs, "ServiceAccount")
+    assert "iam.gke.io/gcp-service-account" in account["metadata"]["annotations"]
+    assert (
+        named(docs, "Deployment", "-web")["spec"]["template"]["spec"]["serviceAccountName"]
+        == account["metadata"]["name"]
+    )
+    assert by_kind(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]["path"] == "/-/metrics"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "storage.kind=azure"], "storage.kind"),
+        (["--set", "web.replicas=0"], "replicas"),
+        (["--set", "registry.downloadMode=sometimes"], "downloadMode"),
+        (["--set", "unknownTopLevel=1"], "unknownTopLevel"),
+    ],
+)
+def test_values_that_break_the_schema_fail_lint(extra: list[str], message: str, tmp_path: Path) -> None:
+    done = helm("lint", str(CHART), "--strict", *extra, tmp_path=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--set", "storage.kind=gcs,database.kind=postgresql,database.postgresql.existingSecret=db"],
+            "storage.gcs.bucket is required",
+        ),
+        (["--set", "web.replicas=3"], "one replica"),
+        (["--set", "storage.kind=s3,storage.s3.bucket=b"], "sqlite needs storage.kind=local"),
+        (
+            ["--set", "storage.kind=s3,storage.s3.bucket=b,database.kind=postgresql"],
+            "existingSecret is required",
+        ),
+    ],
+)
+def test_combinations_the_chart_refuses(extra: list[str], message: str, tmp_path: Path) -> None:
+    """Rules across values: `helm template` (and install) stop with the reason (lint only reports it)."""
+    done = helm("template", "reg", str(CHART), *extra, tmp_path=tmp_path)
+    assert done.returncode != 0 and message in done.stderr
+
+
+def test_notes_print_the_dvc_remote_and_the_hook_url(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "zz-notes.yaml").write_text('notes: {{ include "registry.notes" . | toJson }}\n')
+    done = helm(
+        "template",
+        "reg",
+        str(chart),
+        "--show-only",
+        "templates/zz-notes.yaml",
+        "-f",
+        str(CHART / "examples" / "s3-minio.yaml"),
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    notes = yaml.safe_load(done.stdout)["notes"]
+    assert "dvc remote add -d registry https://data.example.com/group/project/-/data/dvc" in notes
+    assert "https://data.example.com/-/hooks/gitlab" in notes and "System hooks" in notes
+    assert "Hooks are OFF" not in notes
+
+
+def test_values_schema_is_json(tmp_path: Path) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["properties"]["storage"]["properties"]["kind"]["enum"] == ["gcs", "s3", "local"]
