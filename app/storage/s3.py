@@ -17,13 +17,22 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.errors import NotFound, StorageUnavailable
-from app.model import BlobInfo, SignedURL
+from app.errors import FileTooLarge, NotFound, StorageUnavailable
+from app.model import BlobInfo, SignedURL, human_size
 from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject, UploadPart
 
 PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 2  # per upload: at most this many parts (plus the one being read) in memory
 MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+
+def streamed_part_size(number: int, base: int, max_parts: int) -> int:
+    """Part `number` (from 1) of an upload of unknown length: `base` for the first half of the allowed
+    parts, then twice, then four times as large, so a stream can reach ~19,000 × base (148 GiB with 8 MiB)
+    while memory stays at a few parts until the upload is very large."""
+    if number <= max_parts // 2:
+        return base
+    return base * 2 if number <= max_parts * 8 // 10 else base * 4
 
 
 @dataclass
@@ -54,6 +63,7 @@ class S3Backend:
         region: str,
         addressing_style: str,
         part_size: int = PART_SIZE,
+        max_parts: int = MAX_PARTS,
     ) -> None:
         config = Config(
             signature_version="s3v4",
@@ -75,6 +85,7 @@ class S3Backend:
             else self._s3
         )
         self._part_size = part_size
+        self._max_parts = max_parts
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -112,14 +123,15 @@ class S3Backend:
                     digest.update(chunk)
                     size += len(chunk)
                     buffer += chunk
-                    while len(buffer) >= self._part_size:
-                        send(bytes(memoryview(buffer)[: self._part_size]))
-                        del buffer[: self._part_size]
+                    while buffer and len(buffer) >= (part := self._streamed_part(len(uploads) + 1)):
+                        send(bytes(memoryview(buffer)[:part]))
+                        del buffer[:part]
                         for failed in (f for f in uploads if f.done() and f.exception()):
                             failed.result()  # stop reading the client as soon as a part failed
                 if pending.upload_id is None:
                     pending.body = bytes(buffer)
                 elif buffer:
+                    self._streamed_part(len(uploads) + 1)  # the last part must fit too
                     send(bytes(buffer))
                 pending.parts = [future.result() for future in uploads]
             except BaseException:
@@ -129,6 +141,17 @@ class S3Backend:
                 self._abort(key, pending)
                 raise
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
+
+    def _streamed_part(self, number: int) -> int:
+        if number > self._max_parts:
+            limit = sum(
+                streamed_part_size(n, self._part_size, self._max_parts) for n in range(1, self._max_parts + 1)
+            )
+            raise FileTooLarge(
+                f"File too large for a streamed upload to S3: the limit is {human_size(limit)}; "
+                "use a direct upload session (POST /api/v1/projects/:id/uploads)"
+            )
+        return streamed_part_size(number, self._part_size, self._max_parts)
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
         answer = self._call(
@@ -188,7 +211,7 @@ class S3Backend:
     def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
         """A multipart upload with a presigned URL per part (parts ≥ 8 MiB, at most 10,000)."""
         mib = 1024 * 1024
-        part_size = max(self._part_size, -(-size // MAX_PARTS // mib) * mib)
+        part_size = max(self._part_size, -(-size // self._max_parts // mib) * mib)
         upload_id = self._call("create_multipart_upload", Key=self._key(temp_key))["UploadId"]
         parts = []
         for number, offset in enumerate(range(0, max(size, 1), part_size), start=1):
