@@ -182,5 +182,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(part in item.nodeid for part in _INDEPENDENT):
             item.add_marker(skip)
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("registry") in ("s3", "gcs"):
+        if callspec is not None and callspec.params.get("registry_on_each_backend") in ("s3", "gcs"):
             item.add_marker(same)

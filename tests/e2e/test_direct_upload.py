@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from scripts.harness import RegistryServer, Simulator, start_registry
-from tests.conftest import TOKENS, storage_env
+from scripts.harness import RegistryServer
+from tests.conftest import TOKENS
 from tests.storage.goog4 import public_key_of, start_resumable
 
 pytestmark = pytest.mark.e2e
@@ -24,16 +23,6 @@ SIZE = 100 * 1024 * 1024
 @pytest.fixture(scope="module")
 def payload() -> bytes:
     return os.urandom(SIZE)
-
-
-@pytest.fixture(scope="module", params=["local", "s3", "gcs"])
-def registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator
-) -> Iterator[RegistryServer]:
-    env = storage_env(request.param, request)
-    server = start_registry(tmp_path_factory.mktemp("registry"), gitlab.url, **env)
-    yield server
-    server.stop()
 
 
 def open_session(registry: RegistryServer, **body: Any) -> dict[str, Any]:
@@ -104,3 +93,8 @@ def test_a_wrong_md5_is_rejected_at_complete_and_leaves_nothing(
     assert "projects/101/models/corrupt.bin" not in registry.stored_keys("projects/101/")
     head = requests.head(f"{registry.url}/ml/vision/-/data/models/corrupt.bin", headers=AUTH, timeout=30)
     assert head.status_code == 404
+
+
+@pytest.fixture(scope="module")
+def registry(registry_on_each_backend: RegistryServer) -> RegistryServer:
+    return registry_on_each_backend

@@ -5,13 +5,12 @@ from __future__ import annotations
 import filecmp
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.harness import RegistryServer, Simulator, start_registry
-from tests.conftest import TOKENS, storage_env
+from scripts.harness import RegistryServer
+from tests.conftest import TOKENS
 from tests.e2e.dvc import same_tree, workspace
 
 pytestmark = pytest.mark.e2e
@@ -32,17 +31,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def stored_objects(registry: RegistryServer, prefix: str) -> list[str]:
     return registry.stored_keys(f"projects/101/{prefix}/")
-
-
-@pytest.fixture(scope="module", params=["local", "s3", "gcs"])
-def registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator
-) -> Iterator[RegistryServer]:
-    """The registry on local disk, and on S3 (SeaweedFS, which checks the presigned URLs it is sent to)."""
-    env = storage_env(request.param, request)
-    server = start_registry(tmp_path_factory.mktemp("registry"), gitlab.url, **env)
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
@@ -117,3 +105,8 @@ def test_no_token_in_the_logs(registry: RegistryServer) -> None:
     assert "POST /ml/vision/-/data/" in log  # the access log did record the traffic
     for token in (*TOKENS.values(), "glpat-not-a-real-token"):
         assert token not in log
+
+
+@pytest.fixture(scope="module")
+def registry(registry_on_each_backend: RegistryServer) -> RegistryServer:
+    return registry_on_each_backend
