@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import threading
+import queue
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -46,7 +46,7 @@ class _Pending:
     copy_from: str | None = None
 
 
-def _md5_header(data: bytes) -> str:
+def _md5_header(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
@@ -102,37 +102,48 @@ class S3Backend:
             raise StorageUnavailable(f"S3 is unreachable ({type(e).__name__})") from e
 
     def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
-        """Parts go up in the background while the next one is read from the client (at most
-        PARTS_IN_FLIGHT at a time, so memory stays bounded), which keeps the client streaming."""
+        """Parts go up in the background while the next one is read from the client, which keeps the
+        client streaming. Parts are filled into PARTS_IN_FLIGHT + 1 buffers allocated once and reused, so
+        memory stays flat (no allocation per part for the allocator to keep)."""
         digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
-        buffer = bytearray()
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(PARTS_IN_FLIGHT):
+            free.put(bytearray(self._part_size))
+        current, filled = bytearray(self._part_size), 0
         uploads: list[Future[dict[str, Any]]] = []
-        slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
         with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
 
-            def send(data: bytes) -> None:
+            def send(buffer: bytearray, length: int) -> bytearray:
+                """Upload buffer[:length] as the next part; returns a free buffer (waits for one)."""
                 if pending.upload_id is None:
                     pending.upload_id = self._call("create_multipart_upload", Key=self._key(key))["UploadId"]
-                slots.acquire()
-                future = pool.submit(self._upload_part, key, str(pending.upload_id), len(uploads) + 1, data)
-                future.add_done_callback(lambda _: slots.release())
+                body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
+                future = pool.submit(self._upload_part, key, str(pending.upload_id), len(uploads) + 1, body)
+                future.add_done_callback(lambda _: free.put(buffer))
                 uploads.append(future)
+                for failed in (f for f in uploads if f.done() and f.exception()):
+                    failed.result()  # stop reading the client as soon as a part failed
+                return free.get()
 
             try:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
-                    buffer += chunk
-                    while buffer and len(buffer) >= (part := self._streamed_part(len(uploads) + 1)):
-                        send(bytes(memoryview(buffer)[:part]))
-                        del buffer[:part]
-                        for failed in (f for f in uploads if f.done() and f.exception()):
-                            failed.result()  # stop reading the client as soon as a part failed
+                    view = memoryview(chunk)
+                    while view:
+                        part = self._streamed_part(len(uploads) + 1)
+                        if len(current) < part:  # the schedule moved to larger parts: grow this buffer
+                            current.extend(bytes(part - len(current)))
+                        taken = min(part - filled, len(view))
+                        current[filled : filled + taken] = view[:taken]
+                        filled, view = filled + taken, view[taken:]
+                        if filled == part:
+                            current, filled = send(current, filled), 0
                 if pending.upload_id is None:
-                    pending.body = bytes(buffer)
-                elif buffer:
+                    pending.body = bytes(memoryview(current)[:filled])
+                elif filled:
                     self._streamed_part(len(uploads) + 1)  # the last part must fit too
-                    send(bytes(buffer))
+                    send(current, filled)
                 pending.parts = [future.result() for future in uploads]
             except BaseException:
                 for future in uploads:
@@ -153,7 +164,7 @@ class S3Backend:
             )
         return streamed_part_size(number, self._part_size, self._max_parts)
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
         answer = self._call(
             "upload_part",
             Key=self._key(key),
