@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 from app.errors import InvalidPath
 
@@ -224,6 +225,14 @@ def object_key(project_id: int, path: ObjectPath) -> str:
 
 # GitLab renames a project it marks for deletion to `<path>-deletion_scheduled-<id>` (older: `-deleted-`)
 PENDING_DELETION = re.compile(r"-(deletion_scheduled|deleted)-\d+$")
+
+
+def attachment(path: str) -> str:
+    """A Content-Disposition that saves the object under its own name (RFC 6266, with RFC 5987 for
+    names beyond ASCII)."""
+    name = path.rsplit("/", 1)[-1]
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def upload_key(session_id: str) -> str:

@@ -36,6 +36,7 @@ from app.model import (
     ProjectRef,
     SignedURL,
     UploadSession,
+    attachment,
     human_size,
     object_key,
 )
@@ -133,11 +134,16 @@ class Registry:
         """The indexed object, or ObjectNotFound."""
         return self._readable(credential, ref, path)[0]
 
-    def download(self, credential: Credential | None, ref: ProjectRef, path: str) -> Download:
-        """The object and a signed URL valid for the configured TTL."""
+    def download(
+        self, credential: Credential | None, ref: ProjectRef, path: str, *, as_attachment: bool = False
+    ) -> Download:
+        """The object and a signed URL valid for the configured TTL (as_attachment: the bucket answers
+        with a Content-Disposition that saves it under its own name, for browsers)."""
         info, key = self._readable(credential, ref, path)
+        disposition = attachment(info.path) if as_attachment else None
         url = self._signed.load(
-            (key, info.md5), lambda: (self._storage.sign_download(key, ttl=self._ttl), self._ttl / 2)
+            (key, info.md5, as_attachment),
+            lambda: (self._storage.sign_download(key, ttl=self._ttl, disposition=disposition), self._ttl / 2),
         )
         return Download(info=info, url=url)
 

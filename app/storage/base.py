@@ -84,8 +84,9 @@ class StorageBackend(Protocol):
         returns how many."""
         ...
 
-    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
-        """A URL valid for ttl seconds that lets its holder GET the blob (Range allowed)."""
+    def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
+        """A URL valid for ttl seconds that lets its holder GET the blob (Range allowed); with a
+        disposition, the response carries it as Content-Disposition (browser downloads)."""
         ...
 
     def check(self) -> None:

@@ -47,7 +47,7 @@ class GCSBackend:
         bucket: str,
         prefix: str,
         client: Any,
-        sign: Callable[[Any, int, str], str],
+        sign: Callable[[Any, int, str, str | None], str],
         chunk_size: int = UPLOAD_CHUNK,
     ) -> None:
         self._client = client
@@ -159,7 +159,7 @@ class GCSBackend:
             kind="gcs_resumable",
             handle="",
             part_size=size,
-            url=self._sign(self._blob(temp_key), ttl, "RESUMABLE"),
+            url=self._sign(self._blob(temp_key), ttl, "RESUMABLE", None),
             headers={"x-goog-resumable": "start"},
         )
 
@@ -252,10 +252,9 @@ class GCSBackend:
     def remove_stale_staging(self, older_than: float) -> int:
         return 0  # an unfinished resumable session stores no object and expires after a week
 
-    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
-        return SignedURL(
-            url=self._sign(self._blob(key), ttl, "GET"), expires_at=datetime.now(UTC) + timedelta(seconds=ttl)
-        )
+    def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
+        url = self._sign(self._blob(key), ttl, "GET", disposition)
+        return SignedURL(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))
 
     def check(self) -> None:
         try:
@@ -288,8 +287,10 @@ def build_gcs_backend(
         client = storage.Client(project=project, credentials=credentials)
     endpoint = public_url or emulator_host
 
-    def sign(blob: Any, ttl: int, method: str) -> str:
+    def sign(blob: Any, ttl: int, method: str, disposition: str | None) -> str:
         options: dict[str, Any] = {"version": "v4", "expiration": timedelta(seconds=ttl), "method": method}
+        if disposition:
+            options["response_disposition"] = disposition
         if endpoint:
             options["api_access_endpoint"] = endpoint
         if isinstance(credentials, service_account.Credentials):  # a key file: sign locally

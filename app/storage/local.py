@@ -136,20 +136,22 @@ class LocalBackend:
                     removed += 1
         return removed
 
-    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
+    def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
         expires = int(time.time()) + ttl
-        token = self._signer.sign(_encode(key) + b"." + str(expires).encode()).decode()
+        flag = b"1" if disposition else b"0"  # the blob route sends the object's own name as attachment
+        token = self._signer.sign(_encode(key) + b"." + str(expires).encode() + b"." + flag).decode()
         return SignedURL(
             url=f"{self._public_url}{BLOB_ROUTE}{token}",
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def resolve_signed(self, token: str) -> str:
-        """The key a signed blob token grants, or PermissionDenied when it is forged or expired."""
-        key, (expires,) = _unsign(self._signer, token, 1)
+    def resolve_signed(self, token: str) -> tuple[str, bool]:
+        """(key, whether to send it as an attachment) a signed blob token grants, or PermissionDenied
+        when it is forged or expired."""
+        key, (expires, as_attachment) = _unsign(self._signer, token, 2)
         if int(expires) < time.time():
             raise PermissionDenied("Signed URL expired")
-        return key
+        return key, as_attachment == b"1"
 
     def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
         """One app-signed URL taking the whole file with a PUT (the app is the bucket here)."""

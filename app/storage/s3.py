@@ -352,10 +352,11 @@ class S3Backend:
                 removed += 1
         return removed
 
-    def sign_download(self, key: str, *, ttl: int) -> SignedURL:
-        url = self._signer.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": self._key(key)}, ExpiresIn=ttl
-        )
+    def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
+        params = {"Bucket": self._bucket, "Key": self._key(key)}
+        if disposition:
+            params["ResponseContentDisposition"] = disposition
+        url = self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
         return SignedURL(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))
 
     def check(self) -> None:

@@ -83,6 +83,12 @@ class PathQuerySchema(Schema):
     path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
+class DownloadQuerySchema(PathQuerySchema):
+    attachment = fields.Boolean(
+        load_default=False, metadata={"description": "the bucket sends Content-Disposition: attachment"}
+    )
+
+
 class DownloadSchema(Schema):
     url = fields.String(required=True)
     expires_at = fields.DateTime(required=True)
@@ -255,8 +261,10 @@ def exists(project_id: int) -> Response:
 @bp.get("/projects/<int:project_id>/objects/download")
 def download(project_id: int) -> Response:
     """A signed URL that downloads the object straight from storage."""
-    path = _load(PathQuerySchema(), request.args.to_dict())["path"]
-    got = services().registry.download(credential_from(request), ProjectRef(id=project_id), path)
+    query = _load(DownloadQuerySchema(), request.args.to_dict())
+    got = services().registry.download(
+        credential_from(request), ProjectRef(id=project_id), query["path"], as_attachment=query["attachment"]
+    )
     body = {
         "url": _absolute(got.url.url),
         "expires_at": got.url.expires_at,
@@ -432,7 +440,7 @@ def build_spec() -> APISpec:
         operations={
             "get": {
                 "summary": "Signed download URL",
-                "parameters": [project_id, path_query],
+                "parameters": [project_id, {"in": "query", "schema": DownloadQuerySchema}],
                 "responses": ok("Download"),
             }
         },

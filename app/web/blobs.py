@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from app.errors import FileTooLarge, ObjectNotFound
+from app.model import attachment
 from app.storage.local import BLOB_ROUTE, LocalBackend
 from app.web import services
 from app.web.streaming import ranged_response, request_chunks
@@ -25,15 +26,15 @@ def _local() -> LocalBackend:
 def blob(token: str) -> Response:
     """Stream the blob a valid, unexpired token names; no credential needed, like a signed bucket URL."""
     storage = _local()
-    key = storage.resolve_signed(token)
+    key, as_attachment = storage.resolve_signed(token)
     info = storage.stat(key)
     if info is None:
         raise ObjectNotFound("Object not found")
+    headers = {"Cache-Control": "private, max-age=60"}
+    if as_attachment:
+        headers["Content-Disposition"] = attachment(key)
     return ranged_response(
-        request,
-        info.size,
-        lambda start, stop: storage.read(key, start=start, end=stop),
-        {"Cache-Control": "private, max-age=60"},
+        request, info.size, lambda start, stop: storage.read(key, start=start, end=stop), headers
     )
 
 

@@ -141,3 +141,15 @@ def test_stale_staging_is_removed_and_fresh_staging_kept(backend: StorageBackend
     assert backend.remove_stale_staging(older_than=time.time() + 60) == 0
     backend.discard(staged)
     assert keys(backend) == []
+
+
+def test_signed_download_as_attachment(backend: StorageBackend, request: pytest.FixtureRequest) -> None:
+    """The bucket answers with the signed Content-Disposition (fake-gcs-server ignores it, see
+    research/storage-emulators.md §4: the URL is still signed with it)."""
+    put(backend, "projects/1/dir/weights ü.bin", b"w")
+    wanted = "attachment; filename=\"weights _.bin\"; filename*=UTF-8''weights%20%C3%BC.bin"
+    url = backend.sign_download("projects/1/dir/weights ü.bin", ttl=60, disposition=wanted).url
+    answer = fetch(url)
+    assert answer.content == b"w"
+    if request.node.callspec.params["backend"] != "gcs-fake":
+        assert answer.headers["Content-Disposition"] == wanted

@@ -80,3 +80,14 @@ def test_the_ttl_is_the_configured_one(signed: tuple[Any, str], public_key: rsa.
     verify(url, "GET", public_key, now=datetime.now(UTC) + timedelta(seconds=25))
     with pytest.raises(Rejected, match="ExpiredToken"):
         verify(url, "GET", public_key, now=datetime.now(UTC) + timedelta(seconds=31))
+
+
+def test_the_disposition_is_signed(signed: tuple[Any, str], public_key: rsa.RSAPublicKey) -> None:
+    backend, _ = signed
+    url = backend.sign_download(
+        "projects/1/model.bin", ttl=60, disposition='attachment; filename="m.bin"'
+    ).url
+    assert "response-content-disposition=attachment" in url
+    verify(url, "GET", public_key)
+    with pytest.raises(Rejected, match="SignatureDoesNotMatch"):
+        verify(url.replace("m.bin", "evil.exe"), "GET", public_key)

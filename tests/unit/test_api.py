@@ -154,3 +154,17 @@ def test_a_cursor_belongs_to_its_ordering(client: FlaskClient) -> None:
         f"{API}/objects", query_string={"cursor": cursor, "order_by": "path"}, headers=bearer("reporter")
     )
     assert reused.status_code == 400 and "cursor" in reused.json["error"]["message"]
+
+
+def test_download_as_attachment(client: FlaskClient) -> None:
+    query = {"path": "reports/a report.txt", "attachment": "true"}
+    got = client.get(f"{API}/objects/download", query_string=query, headers=bearer("reporter")).json
+    blob = client.get(got["url"])
+    assert blob.data == b"text"
+    assert blob.headers["Content-Disposition"] == (
+        "attachment; filename=\"a report.txt\"; filename*=UTF-8''a%20report.txt"
+    )
+    plain = client.get(
+        f"{API}/objects/download", query_string={"path": "reports/a report.txt"}, headers=bearer("reporter")
+    ).json
+    assert plain["url"] != got["url"] and "Content-Disposition" not in client.get(plain["url"]).headers
