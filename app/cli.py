@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--once",
         nargs="*",
         metavar="JOB",
-        help="run these jobs (default: all) once and exit: deletions, reconcile, usage_sweep, stale_uploads",
+        help="run these jobs (default: all) once and exit: deletions, reconcile, usage_sweep, stale_uploads, "
+        "hook_deliveries",
     )
     worker.set_defaults(run=_worker)
 

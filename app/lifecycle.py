@@ -99,20 +99,16 @@ def reconcile(
     if service is None:
         report.skipped = "no service token (REGISTRY_GITLAB_SERVICE_TOKEN)"
         return report
+    projects = lifecycle.active_projects()
     try:
         if not gateway.current_user(service).is_admin:
             report.skipped = "the service token is not an administrator's: it cannot see every project"
             return report
-        statuses = {}
-        for project_id, _, _ in lifecycle.active_projects():
-            statuses[project_id] = gateway.project_status(service, project_id)
+        statuses = [gateway.project_status(service, project_id) for project_id, _, _ in projects]
     except (GitLabUnavailable, PermissionDenied) as e:
         report.skipped = f"GitLab did not answer: {e.message}"
         return report
-    for project_id, path, missing_since in lifecycle.active_projects():
-        status = statuses.get(project_id)
-        if status is None:
-            continue  # appeared during this run
+    for (project_id, path, missing_since), status in zip(projects, statuses, strict=True):
         report.checked += 1
         if status is not ProjectStatus.MISSING:
             if missing_since is not None:
@@ -122,7 +118,7 @@ def reconcile(
             lifecycle.set_missing_since(project_id, now)
             report.missing.append(project_id)
         elif now - missing_since >= timedelta(seconds=grace):
-            with lifecycle.writing() as tx:
+            with lifecycle.writing() as tx:  # only a project still active is queued
                 if tx.request_deletion(project_id, path, "reconciler"):
                     report.queued.append(project_id)
                     log.warning(
@@ -190,6 +186,11 @@ def remove_stale_uploads(
         uploads.close(session_id)
         removed += 1
     return removed + storage.remove_stale_staging(now.timestamp() - age)
+
+
+def forget_old_deliveries(lifecycle: Lifecycle, *, age: float, now: datetime | None = None) -> int:
+    """Drop records of hook deliveries older than `age` (GitLab resends within hours, by hand within days)."""
+    return lifecycle.forget_deliveries((now or datetime.now(UTC)) - timedelta(seconds=age))
 
 
 def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:

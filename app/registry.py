@@ -119,9 +119,8 @@ class Registry:
         self._signed: TTLCache[SignedURL] = TTLCache(max_size=50_000)
 
     def _lookup(self, grant: Grant, path: ObjectPath) -> ObjectInfo:
-        info = self._index.get(grant.project.id, path.value)
+        info = self._index.get(grant.project.id, path.value)  # ProjectDeleted for a deleted project
         if info is None:
-            self._index.require_active(grant.project)  # a deleted project says so
             raise ObjectNotFound(f"Object not found: {path}")
         return info
 

@@ -12,10 +12,17 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.components import Components
-from app.lifecycle import delete_queued_projects, reconcile, remove_stale_uploads, sweep_usage
+from app.lifecycle import (
+    delete_queued_projects,
+    forget_old_deliveries,
+    reconcile,
+    remove_stale_uploads,
+    sweep_usage,
+)
 
 log = logging.getLogger(__name__)
 STALE_UPLOADS_INTERVAL = 3600
+DELIVERY_RECORD_AGE = 30 * 24 * 3600  # how long a handled hook delivery is remembered against resends
 
 
 def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
@@ -38,6 +45,10 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
         ),
         "stale_uploads": (
             lambda: remove_stale_uploads(parts.uploads, parts.storage, age=settings.stale_upload_age),
+            STALE_UPLOADS_INTERVAL,
+        ),
+        "hook_deliveries": (
+            lambda: forget_old_deliveries(parts.lifecycle, age=DELIVERY_RECORD_AGE),
             STALE_UPLOADS_INTERVAL,
         ),
     }

@@ -13,12 +13,12 @@ from sqlalchemy import (
     Engine,
     Select,
     Table,
+    and_,
     bindparam,
     delete,
     func,
     insert,
     literal,
-    literal_column,
     select,
     tuple_,
     update,
@@ -233,25 +233,30 @@ class ObjectIndex:
         self._reader = engine.execution_options(reader=True)
         self._writer = engine.execution_options(writer=True)
         objects = _OBJECTS.c
-        # Objects of a project being deleted are gone at once: the look-up every HEAD and GET runs joins
-        # the project's state (a primary-key probe).
+        # One probe answers both "is the project being deleted?" and "is the object there?": HEAD and GET
+        # of every object run it, hits and misses alike (DVC's existence checks are mostly misses).
         self._get_object = PreparedQuery(
             engine,
-            select(objects.size, objects.md5, objects.created_at)
-            .select_from(_OBJECTS.join(_PROJECTS, _P.id == objects.project_id))
-            .where(
-                objects.project_id == bindparam("project_id"),
-                objects.path == bindparam("path"),
-                _P.state == literal_column(f"'{ACTIVE}'"),  # inline: the prepared query binds only names
-            ),
+            select(_P.path, _P.state, objects.size, objects.md5, objects.created_at)
+            .select_from(
+                _PROJECTS.outerjoin(
+                    _OBJECTS, and_(objects.project_id == _P.id, objects.path == bindparam("path"))
+                )
+            )
+            .where(_P.id == bindparam("project_id")),
         )
 
     def get(self, project_id: int, path: str) -> ObjectInfo | None:
-        """The indexed object at a path: HEAD and GET of every object run this (errors: _PreparedQuery)."""
+        """The indexed object at a path, None when absent; ProjectDeleted for a project being deleted
+        (errors: PreparedQuery)."""
         row = self._get_object.first(project_id=project_id, path=path)
         if row is None:
+            return None  # the project has never stored anything
+        project_path, state, size, md5, created = row
+        if state != ACTIVE:
+            raise ProjectDeleted(DELETED_MESSAGE.format(project_path))
+        if size is None:
             return None
-        size, md5, created = row
         return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=utc(created))
 
     def project_usage(self, project_id: int) -> tuple[int, int]:

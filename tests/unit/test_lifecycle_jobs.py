@@ -226,3 +226,17 @@ def test_stale_uploads_are_removed(parts: Components, client: FlaskClient) -> No
     assert not (root / "uploads" / session["id"]).exists()
     done = client.post(f"/api/v1/projects/101/uploads/{session['id']}/complete", headers=bearer("developer"))
     assert done.status_code == 404
+
+
+def test_old_hook_deliveries_are_forgotten(parts: Components) -> None:
+    from app.lifecycle import forget_old_deliveries
+
+    with parts.lifecycle.writing() as tx:
+        assert tx.first_delivery("delivery-1", "project_destroy")
+    assert forget_old_deliveries(parts.lifecycle, age=3600) == 0  # recent: still deduplicates
+    with parts.lifecycle.writing() as tx:
+        assert not tx.first_delivery("delivery-1", "project_destroy")
+    later = datetime.now(UTC) + timedelta(days=31)
+    assert forget_old_deliveries(parts.lifecycle, age=30 * 86400, now=later) == 1
+    with parts.lifecycle.writing() as tx:
+        assert tx.first_delivery("delivery-1", "project_destroy")

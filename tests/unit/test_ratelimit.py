@@ -61,3 +61,13 @@ def test_a_burst_over_the_limit_gets_429_with_retry_after(make_app: Callable[...
     # another credential has its own bucket
     assert client.head("/ml/vision/-/data/x", headers=bearer("reporter")).status_code == 404
     assert client.get("/-/health").status_code == 200  # operations are not limited
+
+
+def test_the_api_shares_the_credentials_bucket(make_app: Callable[..., Flask]) -> None:
+    client = make_app(rate_limit=1, rate_limit_burst=3).test_client()
+    assert client.head("/ml/vision/-/data/x", headers=bearer("developer")).status_code == 404
+    assert client.get("/api/v1/projects/101", headers=bearer("developer")).status_code == 200
+    assert client.get("/api/v1/projects/101/objects", headers=bearer("developer")).status_code == 200
+    refused = client.get("/api/v1/projects/101", headers=bearer("developer"))
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    assert client.get("/api/v1/openapi.json").status_code == 200  # another bucket: no credential
