@@ -1,5 +1,5 @@
 """GitLab Data Registry. `create_app` serves the components (`app.components`) over HTTP; the worker
-(`app.worker`) runs the lifecycle jobs over them."""
+(`app.jobs.scheduler`) runs the lifecycle jobs over the same components."""
 
 from __future__ import annotations
 
@@ -15,21 +15,6 @@ if TYPE_CHECKING:
 def create_app(overrides: Mapping[str, Any] | None = None, *, gateway: GitLabGateway | None = None) -> Flask:
     """The WSGI app over freshly built components."""
     from app.components import build_components
-    from app.ratelimit import RateLimiter
-    from app.web import Services, build_web_app
+    from app.web import build_web_app
 
-    parts = build_components(overrides, gateway=gateway)
-    settings = parts.settings
-    limiter = RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst)
-    return build_web_app(
-        Services(
-            settings=settings,
-            registry=parts.registry,
-            index=parts.index,
-            storage=parts.storage,
-            limiter=limiter,
-            lifecycle=parts.lifecycle,
-            auth_cache=parts.auth_cache,
-            metrics=parts.metrics,
-        )
-    )
+    return build_web_app(build_components(overrides, gateway=gateway))

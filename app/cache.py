@@ -45,18 +45,21 @@ class TTLCache(Generic[V]):
             while len(self._entries) > self._max_size:
                 self._entries.popitem(last=False)
 
-    def load(self, key: Hashable, loader: Callable[[], tuple[V, float]]) -> V:
-        """The cached value, or the loader's (value, ttl); concurrent misses on one key load once."""
+    def load(self, key: Hashable, loader: Callable[[], tuple[V, float]]) -> tuple[V, bool]:
+        """The cached value, or the loader's (value, ttl); concurrent misses on one key load once. Says
+        whether it was a hit (the loader not called by this caller)."""
         value = self.get(key)
         if value is not None:
-            return value
+            return value, True
+        hit = True
         with self._lock:
             key_lock = self._loading.setdefault(key, threading.Lock())
         with key_lock:
             value = self.get(key)
             if value is None:
                 value, ttl = loader()
+                hit = False
                 self.put(key, value, ttl)
         with self._lock:
             self._loading.pop(key, None)
-        return value
+        return value, hit

@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.components import build_components
-    from app.worker import jobs, run_forever, run_once
+    from app.jobs.scheduler import jobs, run_forever, run_once
 
     parts = build_components()
     if args.once is not None:
@@ -81,7 +81,7 @@ def _db_upgrade(_: argparse.Namespace) -> int:
 def _quota(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
-    from app.model import human_size, parse_size
+    from app.model import ProjectRecord, human_size, parse_size
     from app.settings import load_settings
 
     settings = load_settings()
@@ -95,12 +95,14 @@ def _quota(args: argparse.Namespace) -> int:
             except ValueError as e:
                 print(f"data-registry: {e}", file=sys.stderr)
                 return 2
-    summary = index.project_summary(args.project_id)
-    path, used, count, own = summary if summary else (f"project {args.project_id}", 0, 0, None)
-    quota = settings.default_quota if own is None else own
+    project = index.project(args.project_id) or ProjectRecord(args.project_id, f"project {args.project_id}")
+    quota = project.effective_quota(settings.default_quota)
     limit = "unlimited" if quota == 0 else human_size(quota)
-    origin = "default, REGISTRY_DEFAULT_QUOTA" if own is None else "set for this project"
-    print(f"{path} (id {args.project_id}): {human_size(used)} in {count} objects; quota {limit} ({origin})")
+    origin = "default, REGISTRY_DEFAULT_QUOTA" if project.own_quota is None else "set for this project"
+    print(
+        f"{project.path} (id {project.id}): {human_size(project.used_bytes)} in {project.object_count}"
+        f" objects; quota {limit} ({origin})"
+    )
     return 0
 
 
@@ -111,12 +113,13 @@ def _usage(_: argparse.Namespace) -> int:
     from app.settings import load_settings
 
     settings = load_settings()
-    rows = ObjectIndex(build_engine(settings.effective_database_url)).usage_table()
+    projects = ObjectIndex(build_engine(settings.effective_database_url)).projects_by_usage()
     print(f"{'id':>8}  {'used':>10}  {'objects':>9}  {'quota':>10}  project")
-    for project_id, path, used, count, own in rows:
-        quota = settings.default_quota if own is None else own
+    for project in projects:
+        quota = project.effective_quota(settings.default_quota)
         limit = "unlimited" if quota == 0 else human_size(quota)
-        print(f"{project_id:>8}  {human_size(used):>10}  {count:>9}  {limit:>10}  {path}")
+        used = human_size(project.used_bytes)
+        print(f"{project.id:>8}  {used:>10}  {project.object_count:>9}  {limit:>10}  {project.path}")
     return 0
 
 

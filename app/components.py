@@ -1,4 +1,5 @@
-"""The composition root: `build_components` builds every service of a process from validated settings."""
+"""The composition root: `build_components` builds every service of a process (web or worker) from
+validated settings, into the one container both serve from."""
 
 from __future__ import annotations
 
@@ -15,24 +16,28 @@ from app.db.uploads import UploadSessions
 from app.gitlab.gateway import GitLabGateway
 from app.metrics import Metrics
 from app.model import Credential
+from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
 from app.storage.base import StorageBackend
+from app.uploads import Uploads
 
 
 @dataclass(frozen=True)
 class Components:
-    """Every long-lived service of one process."""
+    """Every long-lived service of one process; the web app keeps it in `app.extensions`."""
 
     settings: Settings
     storage: StorageBackend
     index: ObjectIndex
     lifecycle: Lifecycle
-    uploads: UploadSessions
+    upload_sessions: UploadSessions
     auth_cache: SharedAuthCache
     gateway: GitLabGateway
     service: Credential | None  # the registry's own GitLab token
     registry: Registry
+    uploads: Uploads
+    limiter: RateLimiter
     metrics: Metrics
 
 
@@ -90,17 +95,7 @@ def build_components(
         shared=auth_cache,
         observe=lambda result: metrics.auth_cache.labels(result=result).inc(),
     )
-    uploads = UploadSessions(engine)
-    registry = Registry(
-        authorizer=authorizer,
-        index=index,
-        storage=storage,
-        signed_url_ttl=settings.signed_url_ttl,
-        default_quota=settings.default_quota,
-        max_file_size=settings.max_file_size,
-        uploads=uploads,
-        upload_session_ttl=settings.upload_session_ttl,
-    )
+    upload_sessions = UploadSessions(engine)
     for feature, how in settings.features_off().items():
         logging.getLogger("app").warning("%s: off (%s)", feature, how)
     return Components(
@@ -108,10 +103,26 @@ def build_components(
         storage=storage,
         index=index,
         lifecycle=Lifecycle(engine),
-        uploads=uploads,
+        upload_sessions=upload_sessions,
         auth_cache=auth_cache,
         gateway=gateway,
         service=service,
-        registry=registry,
+        registry=Registry(
+            authorizer=authorizer,
+            index=index,
+            storage=storage,
+            signed_url_ttl=settings.signed_url_ttl,
+            default_quota=settings.default_quota,
+        ),
+        uploads=Uploads(
+            authorizer=authorizer,
+            index=index,
+            storage=storage,
+            sessions=upload_sessions,
+            default_quota=settings.default_quota,
+            max_file_size=settings.max_file_size,
+            session_ttl=settings.upload_session_ttl,
+        ),
+        limiter=RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst),
         metrics=metrics,
     )

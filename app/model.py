@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
 
-from app.errors import InvalidPath
+from app.errors import InvalidPath, ProjectDeleted, QuotaExceeded
 
 
 class AccessLevel(enum.IntEnum):
@@ -113,6 +113,43 @@ class Grant:
     role: AccessLevel = AccessLevel.NO_ACCESS  # the user's effective role (job and ID tokens: the job's user)
     # Job tokens: the project's job-token allowlist lets the job's project in (always true for its own).
     allowlisted: bool = False
+
+
+ACTIVE = "active"  # a project's state while its data is served; then `deleting`, `deleted`
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """What the registry keeps about a project: its cached path, state, own quota and usage. The quota
+    rules live here and nowhere else."""
+
+    id: int
+    path: str
+    state: str = ACTIVE
+    own_quota: int | None = None  # bytes, 0: unlimited; None: the default quota applies
+    used_bytes: int = 0
+    object_count: int = 0
+
+    def effective_quota(self, default: int) -> int:
+        """The quota in force (0: unlimited): the project's own, else the default."""
+        return default if self.own_quota is None else self.own_quota
+
+    def admits(self, growth: int, default_quota: int) -> bool:
+        """Whether usage may grow by `growth` bytes (negative: a replacement that frees space)."""
+        quota = self.effective_quota(default_quota)
+        return not quota or growth <= 0 or self.used_bytes + growth <= quota
+
+    def over_quota(self, default_quota: int) -> QuotaExceeded:
+        """The refusal DVC users read in the status line."""
+        quota = self.effective_quota(default_quota)
+        return QuotaExceeded(
+            f"Quota exceeded for {self.path}: {human_size(self.used_bytes)} of {human_size(quota)} used"
+        )
+
+    def require_active(self) -> None:
+        """ProjectDeleted when the project is being (or was) deleted."""
+        if self.state != ACTIVE:
+            raise ProjectDeleted(f"Project {self.path} was deleted in GitLab; its data is being removed")
 
 
 # DVC content-addressed layouts: `<remote>/files/md5/xx/<30 hex>[.dir]`, legacy `<remote>/xx/<30 hex>[.dir]`

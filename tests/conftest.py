@@ -15,6 +15,7 @@ from flask import Flask
 
 from app import create_app
 from app.db import upgrade
+from app.db.index import ObjectIndex
 from app.settings import load_settings
 from scripts.harness import (
     SeaweedFS,
@@ -184,3 +185,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("registry_on_each_backend") in ("s3", "gcs"):
             item.add_marker(same)
+
+
+def usage_of(index: ObjectIndex, project_id: int) -> tuple[int, int]:
+    """(bytes used, object count) of a project as its record says; zeros when the index has none."""
+    record = index.project(project_id)
+    return (record.used_bytes, record.object_count) if record else (0, 0)

@@ -1,62 +1,26 @@
-"""The object index: look-ups for the data plane and per-project write transactions with usage totals."""
+"""The object index: look-ups for the data plane, listings, and per-project write transactions that keep
+each project's record (usage, quota, state) current."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    tuple_,
-    update,
-)
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, and_, bindparam, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Base, ObjectRow, ProjectRow
-from app.errors import DatabaseUnavailable, ProjectDeleted
-from app.model import ObjectInfo, Project
+from app.db.models import Base, ObjectRow
+from app.db.project_write import ProjectWrite
+from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
+from app.db.sql import PreparedQuery, database_errors, utc
+from app.model import ACTIVE, ObjectInfo, Project, ProjectRecord
 
-
-def insert_if_absent(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT (unique) DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        dialect_insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[unique])
-        .returning(table.c[unique])  # rowcount is -1 here with psycopg: a returned row says it
-    )
-    return conn.execute(statement).first() is not None
-
-
-@contextmanager
-def database_errors() -> Iterator[None]:
-    """Turn a database that cannot answer (down, locked too long, pool exhausted) into a 503."""
-    try:
-        yield
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
-        raise DatabaseUnavailable() from None
-
-
-def utc(moment: datetime) -> datetime:
-    """Every datetime stored here is UTC: SQLite hands it back naive, PostgreSQL in the session's zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+_OBJECTS = Base.metadata.tables["objects"]
+_O, _P = _OBJECTS.c, PROJECTS.c
+_LOCK_PROJECT = select(*RECORD_COLUMNS).where(_P.id == bindparam("b_project")).with_for_update()
 
 
 def _info(row: ObjectRow) -> ObjectInfo:
@@ -67,162 +31,6 @@ def _info(row: ObjectRow) -> ObjectInfo:
         md5=row.md5,
         created_at=utc(row.created_at),
     )
-
-
-class PreparedQuery:
-    """A select compiled once and run on a connection each thread keeps for itself (no pool round trip,
-    no transaction). About 6 µs instead of Core's 55 µs: most of a HEAD's or GET's time otherwise
-    (measured with scripts/bench/get_head_rps.py)."""
-
-    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
-        self._engine = engine
-        compiled = statement.compile(dialect=engine.dialect)
-        self._sql = compiled.string
-        self._order = compiled.positiontup if compiled.positional else None
-        # SQLite hands back strings for datetimes; psycopg already returns Python types.
-        self._convert = [
-            column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-            if engine.dialect.name == "sqlite"
-            else None
-            for column in statement.selected_columns
-        ]
-        self._local = threading.local()
-
-    def _connection(self) -> Any:
-        connection: Any = getattr(self._local, "connection", None)
-        if connection is None:
-            pooled = self._engine.raw_connection()
-            pooled.detach()  # this thread's own from now on; the pool stays free for writers
-            connection = pooled.dbapi_connection
-            if self._engine.dialect.name == "postgresql":
-                connection.autocommit = True
-            self._local.connection = connection
-        return connection
-
-    def first(self, **params: Any) -> tuple[Any, ...] | None:
-        """The first row with every column converted to its Python type, or None."""
-        args: Any = tuple(params[name] for name in self._order) if self._order else params
-        dbapi = self._engine.dialect.loaded_dbapi
-        for attempt in (1, 2):
-            try:
-                cursor = self._connection().cursor()
-                try:
-                    cursor.execute(self._sql, args)
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-                break
-            except (
-                sa_exc.OperationalError,
-                sa_exc.InterfaceError,
-                dbapi.OperationalError,
-                dbapi.InterfaceError,
-            ):
-                broken, self._local.connection = getattr(self._local, "connection", None), None
-                if broken is not None:
-                    broken.close()
-                if attempt == 2:  # the first try may have used a connection the server dropped
-                    raise DatabaseUnavailable() from None
-        if row is None:
-            return None
-        return tuple(
-            convert(value) if convert else value for convert, value in zip(self._convert, row, strict=True)
-        )
-
-
-_OBJECTS = Base.metadata.tables["objects"]
-_PROJECTS = Base.metadata.tables["projects"]
-_O, _P = _OBJECTS.c, _PROJECTS.c
-# Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
-_THIS_OBJECT = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
-_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at).where(*_THIS_OBJECT)
-_INSERT_OBJECT = insert(_OBJECTS)
-_UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
-_DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
-_ADD_USAGE = (
-    update(_PROJECTS)
-    .where(_P.id == bindparam("b_project"))
-    .values(
-        used_bytes=_P.used_bytes + bindparam("b_bytes"),
-        object_count=_P.object_count + bindparam("b_count"),
-        updated_at=bindparam("b_now"),
-    )
-)
-_LOCK_PROJECT = (
-    select(_P.path, _P.state, _P.used_bytes, _P.quota_bytes)
-    .where(_P.id == bindparam("b_project"))
-    .with_for_update()
-)
-ACTIVE = "active"
-DELETED_MESSAGE = "Project {} was deleted in GitLab; its data is being removed"
-
-
-class ProjectWrite:
-    """One write transaction on one project, holding the project's write lock until it ends.
-    Core statements (no ORM): an upload's index work is a handful of single-row statements."""
-
-    def __init__(
-        self, conn: Connection, project_id: int, *, used_bytes: int, quota_bytes: int | None
-    ) -> None:
-        self._conn = conn
-        self._project_id = project_id
-        self._seen: dict[str, ObjectInfo | None] = {}
-        self.used_bytes = used_bytes  # as of this transaction, kept current by put and remove
-        self.quota_bytes = quota_bytes  # the project's own quota, None: the default
-
-    def _where(self, path: str) -> dict[str, Any]:
-        return {"b_project": self._project_id, "b_path": path}
-
-    def get(self, path: str) -> ObjectInfo | None:
-        if path not in self._seen:
-            row = self._conn.execute(_SELECT_OBJECT, self._where(path)).first()
-            self._seen[path] = (
-                None
-                if row is None
-                else ObjectInfo(
-                    project_id=self._project_id,
-                    path=path,
-                    size=row.size,
-                    md5=row.md5,
-                    created_at=utc(row.created_at),
-                )
-            )
-        return self._seen[path]
-
-    def _add_usage(self, bytes_delta: int, count_delta: int) -> None:
-        self.used_bytes += bytes_delta
-        self._conn.execute(
-            _ADD_USAGE,
-            {
-                "b_project": self._project_id,
-                "b_bytes": bytes_delta,
-                "b_count": count_delta,
-                "b_now": datetime.now(UTC),
-            },
-        )
-
-    def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> ObjectInfo:
-        """Index an object (replacing what was at its path) and update the project's usage."""
-        existing, now = self.get(path), datetime.now(UTC)
-        values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now}
-        if existing is None:
-            self._conn.execute(_INSERT_OBJECT, {"project_id": self._project_id, "path": path, **values})
-            self._add_usage(size, 1)
-        else:
-            self._conn.execute(_UPDATE_OBJECT.values(**values), self._where(path))
-            self._add_usage(size - existing.size, 0)
-        info = ObjectInfo(project_id=self._project_id, path=path, size=size, md5=md5, created_at=now)
-        self._seen[path] = info
-        return info
-
-    def remove(self, path: str) -> bool:
-        existing = self.get(path)
-        if existing is None:
-            return False
-        self._conn.execute(_DELETE_OBJECT, self._where(path))
-        self._add_usage(-existing.size, -1)
-        self._seen[path] = None
-        return True
 
 
 class ObjectIndex:
@@ -239,7 +47,7 @@ class ObjectIndex:
             engine,
             select(_P.path, _P.state, objects.size, objects.md5, objects.created_at)
             .select_from(
-                _PROJECTS.outerjoin(
+                PROJECTS.outerjoin(
                     _OBJECTS, and_(objects.project_id == _P.id, objects.path == bindparam("path"))
                 )
             )
@@ -254,93 +62,59 @@ class ObjectIndex:
             return None  # the project has never stored anything
         project_path, state, size, md5, created = row
         if state != ACTIVE:
-            raise ProjectDeleted(DELETED_MESSAGE.format(project_path))
+            ProjectRecord(project_id, project_path, state).require_active()
         if size is None:
             return None
         return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=utc(created))
 
-    def project_usage(self, project_id: int) -> tuple[int, int]:
-        """(bytes used, object count) of a project; zeros when it has no data."""
-        with database_errors(), Session(self._engine) as session:
-            row = session.get(ProjectRow, project_id)
-            return (row.used_bytes, row.object_count) if row else (0, 0)
-
-    def project_quota(self, project_id: int) -> tuple[int, int | None]:
-        """(bytes used, the project's own quota or None for the default); ProjectDeleted for a project
-        being deleted."""
+    def project(self, project_id: int) -> ProjectRecord | None:
+        """The project's record, None when the index has never seen it."""
         with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(
-                select(_P.path, _P.state, _P.used_bytes, _P.quota_bytes).where(_P.id == project_id)
-            ).first()
-        if row is not None and row.state != ACTIVE:
-            raise ProjectDeleted(DELETED_MESSAGE.format(row.path))
-        return (row.used_bytes, row.quota_bytes) if row else (0, None)
+            row = conn.execute(select(*RECORD_COLUMNS).where(_P.id == project_id)).first()
+        return None if row is None else record(row)
+
+    def record_of(self, project: Project) -> ProjectRecord:
+        """The project's record under GitLab's current path; an empty one when the index has never seen
+        it."""
+        known = self.project(project.id) or ProjectRecord(project.id, project.path)
+        return replace(known, path=project.path)
 
     def require_active(self, project: Project) -> None:
         """ProjectDeleted when the project is being (or was) deleted."""
         with database_errors(), self._reader.connect() as conn:
             state = conn.execute(select(_P.state).where(_P.id == project.id)).scalar()
-        if state is not None and state != ACTIVE:
-            raise ProjectDeleted(DELETED_MESSAGE.format(project.path))
+        if state is not None:
+            ProjectRecord(project.id, project.path, state).require_active()
 
     def set_quota(self, project_id: int, quota_bytes: int | None) -> None:
         """Give a project its own quota (None: back to the default); the project needs no data yet."""
-        now = datetime.now(UTC)
-        row = {
-            "id": project_id,
-            "path": f"project {project_id}",
-            "state": "active",
-            "used_bytes": 0,
-            "object_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
         with database_errors(), self._writer.begin() as conn:
-            insert_if_absent(conn, _PROJECTS, "id", row)
-            conn.execute(update(_PROJECTS).where(_P.id == project_id).values(quota_bytes=quota_bytes))
+            insert_project(conn, project_id, None)
+            conn.execute(update(PROJECTS).where(_P.id == project_id).values(quota_bytes=quota_bytes))
 
-    def usage_table(self, limit: int = 1000) -> list[tuple[int, str, int, int, int | None]]:
-        """(id, path, bytes used, object count, own quota) of the projects using the most storage."""
+    def projects_by_usage(self, limit: int = 1000) -> list[ProjectRecord]:
+        """The projects using the most storage, most first."""
         with database_errors(), self._reader.connect() as conn:
             rows = conn.execute(
-                select(_P.id, _P.path, _P.used_bytes, _P.object_count, _P.quota_bytes)
-                .order_by(_P.used_bytes.desc(), _P.id)
-                .limit(limit)
+                select(*RECORD_COLUMNS).order_by(_P.used_bytes.desc(), _P.id).limit(limit)
             ).all()
-        return [(r.id, r.path, r.used_bytes, r.object_count, r.quota_bytes) for r in rows]
-
-    def project_summary(self, project_id: int) -> tuple[str, int, int, int | None] | None:
-        """(path, bytes used, object count, own quota) of a project the index knows, else None."""
-        with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(
-                select(_P.path, _P.used_bytes, _P.object_count, _P.quota_bytes).where(_P.id == project_id)
-            ).first()
-        return (row.path, row.used_bytes, row.object_count, row.quota_bytes) if row else None
+        return [record(row) for row in rows]
 
     @contextmanager
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
-        """A transaction that locks the project (creating its row on first write) and commits on exit."""
+        """A transaction that locks the project (creating its row on first write) and commits on exit;
+        ProjectDeleted for a project being deleted."""
         lock = (_LOCK_PROJECT, {"b_project": project.id})
         with database_errors(), self._writer.begin() as conn:
             locked = conn.execute(*lock).first()
             if locked is None:
-                now = datetime.now(UTC)
-                row = {
-                    "id": project.id,
-                    "path": project.path,
-                    "state": "active",
-                    "used_bytes": 0,
-                    "object_count": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                insert_if_absent(conn, _PROJECTS, "id", row)
+                insert_project(conn, project.id, project.path)
                 locked = conn.execute(*lock).one()
-            if locked.state != ACTIVE:
-                raise ProjectDeleted(DELETED_MESSAGE.format(project.path))
+            current = replace(record(locked), path=project.path)  # GitLab's path is the news
+            current.require_active()
             if locked.path != project.path:
-                conn.execute(update(_PROJECTS).where(_PROJECTS.c.id == project.id).values(path=project.path))
-            yield ProjectWrite(conn, project.id, used_bytes=locked.used_bytes, quota_bytes=locked.quota_bytes)
+                conn.execute(update(PROJECTS).where(_P.id == project.id).values(path=project.path))
+            yield ProjectWrite(conn, current)
 
     def check(self) -> None:
         """Raise when the database cannot be queried."""
@@ -456,7 +230,7 @@ class ObjectIndex:
         with database_errors(), self._writer.begin() as conn:
             used, count = conn.execute(totals).one()
             conn.execute(
-                update(_PROJECTS)
+                update(PROJECTS)
                 .where(_P.id == project_id)
                 .values(used_bytes=used, object_count=count, updated_at=datetime.now(UTC))
             )

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from app.db.index import ACTIVE, database_errors, insert_if_absent, utc
 from app.db.models import Base
+from app.db.projects import insert_project
+from app.db.sql import database_errors, insert_if_absent, utc
+from app.model import ACTIVE
 
 DELETING, DELETED = "deleting", "deleted"
 _PROJECTS = Base.metadata.tables["projects"]
@@ -44,16 +46,7 @@ class LifecycleWrite:
         """Queue the project's data for deletion; it stops being served at once. False when it was
         already queued or deleted (idempotent)."""
         now = datetime.now(UTC)
-        row = {
-            "id": project_id,
-            "path": path or f"project {project_id}",
-            "state": ACTIVE,
-            "used_bytes": 0,
-            "object_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        insert_if_absent(self._conn, _PROJECTS, "id", row)
+        insert_project(self._conn, project_id, path)
         queued = self._conn.execute(
             update(_PROJECTS)
             .where(_P.id == project_id, _P.state == ACTIVE)

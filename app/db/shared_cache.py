@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, delete, or_, select, update
 
-from app.db.index import PreparedQuery, database_errors, insert_if_absent
 from app.db.models import Base
+from app.db.sql import PreparedQuery, database_errors, insert_if_absent
 
 _CACHE = Base.metadata.tables["auth_cache"]
 _C = _CACHE.c

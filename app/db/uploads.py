@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from app.db.index import database_errors, utc
 from app.db.models import Base
+from app.db.sql import database_errors, utc
 from app.model import UploadSession
 
 _TABLE = Base.metadata.tables["upload_sessions"]

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.errors import FileTooLarge, ObjectNotFound
 from app.model import attachment
 from app.storage.local import BLOB_ROUTE, LocalBackend
-from app.web import services
+from app.web.context import services
 from app.web.streaming import ranged_response, request_chunks
 
 bp = Blueprint("blobs", __name__)

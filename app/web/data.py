@@ -7,9 +7,11 @@ from email.utils import format_datetime
 
 from flask import Blueprint, Response, json, request
 
+from app.components import Components
 from app.errors import MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
-from app.web import Services, services, webdav
+from app.web import webdav
+from app.web.context import services
 from app.web.credentials import carries_basic_auth, credential_from
 from app.web.streaming import ranged_response, request_chunks
 
@@ -65,7 +67,7 @@ def _head(ref: ProjectRef, path: str) -> Response:
     return Response(status=200, headers=headers, mimetype="application/octet-stream")
 
 
-def _streams_downloads(svc: Services) -> bool:
+def _streams_downloads(svc: Components) -> bool:
     """Proxy mode, or Basic credentials from a client that would re-send them to the bucket."""
     if svc.settings.download_mode == "proxy":
         return True
@@ -90,7 +92,7 @@ def _get(ref: ProjectRef, path: str) -> Response:
 
 def _upload(ref: ProjectRef, path: str) -> Response:
     overwrite = request.args.get("overwrite", "").lower() in ("1", "true", "yes")
-    result = services().registry.upload(
+    result = services().uploads.upload(
         credential_from(request),
         ref,
         path,

@@ -9,7 +9,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import RegistryError
-from app.web import services
+from app.web.context import services
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from app import logs
-from app.web import services
+from app.web.context import services
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.errors import RegistryError
 from app.metrics import Backlog
-from app.web import services
+from app.web.context import services
 
 bp = Blueprint("ops", __name__)
 

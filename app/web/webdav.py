@@ -15,7 +15,7 @@ from flask import Request, Response, request
 from app.errors import PermissionDenied
 from app.model import ObjectInfo, ProjectRef
 from app.registry import Browse
-from app.web import services
+from app.web.context import services
 from app.web.credentials import credential_from
 
 DAV = "DAV:"

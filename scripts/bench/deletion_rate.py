@@ -15,7 +15,7 @@ import boto3
 
 from app.components import build_components
 from app.db import upgrade
-from app.lifecycle import delete_queued_projects
+from app.jobs.deletion import delete_queued_projects
 from scripts.harness import fresh_database_url, start_seaweedfs
 from scripts.seed import seed_project
 

@@ -13,6 +13,13 @@ from app.model import Project, Visibility
 from scripts.harness import fresh_database_url
 
 
+def quota_of(index: ObjectIndex, project_id: int) -> tuple[int, int | None]:
+    """(bytes used, the project's own quota or None for the default), as the project's record says."""
+    record = index.project(project_id)
+    assert record is not None
+    return record.used_bytes, record.own_quota
+
+
 @pytest.fixture
 def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ObjectIndex:
     monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{tmp_path}")
@@ -34,9 +41,9 @@ def test_quota_get_and_set(index: ObjectIndex, capsys: pytest.CaptureFixture[str
     assert "ml/vision (id 101): 3.0 KiB in 2 objects; quota 1.0 GiB (default" in capsys.readouterr().out
     assert main(["quota", "set", "101", "5GiB"]) == 0
     assert "quota 5.0 GiB (set for this project)" in capsys.readouterr().out
-    assert index.project_quota(101) == (3072, 5 * 2**30)
+    assert quota_of(index, 101) == (3072, 5 * 2**30)
     assert main(["quota", "set", "101", "default"]) == 0
-    assert index.project_quota(101) == (3072, None)
+    assert quota_of(index, 101) == (3072, None)
     assert main(["quota", "set", "101", "lots"]) == 2
     assert "not a size" in capsys.readouterr().err
     assert main(["quota", "set", "999", "0"]) == 0  # a project with no data yet

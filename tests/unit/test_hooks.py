@@ -217,12 +217,12 @@ def test_other_events_are_acknowledged_and_ignored(client: FlaskClient, app: Fla
 def test_renames_update_the_cached_paths(client: FlaskClient, app: Flask) -> None:
     index = app.extensions["data_registry"].index
     assert deliver(client, for_project(PROJECT_RENAME, 101, "ml/vision-2")).json["outcome"] == "path updated"
-    assert index.project_summary(101)[0] == "ml/vision-2"
+    assert index.project(101).path == "ml/vision-2"
     assert deliver(client, for_project(PROJECT_TRANSFER, 101, "ml/deep/vision-2")).status_code == 200
-    assert index.project_summary(101)[0] == "ml/deep/vision-2"
+    assert index.project(101).path == "ml/deep/vision-2"
     group = {**GROUP_RENAME, "full_path": "ai", "old_full_path": "ml"}
     assert deliver(client, group).json["outcome"] == "2 paths updated"
-    assert sorted(index.project_summary(i)[0] for i in (101, 106)) == ["ai/deep/vision-2", "ai/pipeline"]
+    assert sorted(index.project(i).path for i in (101, 106)) == ["ai/deep/vision-2", "ai/pipeline"]
     user = {**USER_RENAME, "username": "ml2", "old_username": "ai"}
     assert deliver(client, user).json["outcome"] == "2 paths updated"
     assert deliver(client, GROUP_RENAME).json["outcome"] == "0 paths updated"

@@ -11,6 +11,7 @@ from app.db.index import ObjectIndex
 from app.errors import DatabaseUnavailable
 from app.model import Project, Visibility
 from scripts.harness import fresh_database_url
+from tests.conftest import usage_of
 
 PROJECT = Project(7, "g/p", Visibility.PRIVATE)
 
@@ -26,17 +27,17 @@ def test_usage_follows_puts_replacements_and_removals(index: ObjectIndex) -> Non
     with index.writing(PROJECT) as tx:
         tx.put("a", size=10, md5="a" * 32, uploader_id=1)
         tx.put("b", size=5, md5="b" * 32, uploader_id=1)
-    assert index.project_usage(PROJECT.id) == (15, 2)
+    assert usage_of(index, PROJECT.id) == (15, 2)
     with index.writing(PROJECT) as tx:
         tx.put("a", size=3, md5="c" * 32, uploader_id=2)
-    assert index.project_usage(PROJECT.id) == (8, 2)
+    assert usage_of(index, PROJECT.id) == (8, 2)
     info = index.get(PROJECT.id, "a")
     assert info is not None and (info.size, info.md5) == (3, "c" * 32)
     assert info.created_at.tzinfo is not None
     with index.writing(PROJECT) as tx:
         assert tx.remove("b") is True
         assert tx.remove("b") is False
-    assert index.project_usage(PROJECT.id) == (3, 1)
+    assert usage_of(index, PROJECT.id) == (3, 1)
     assert index.get(PROJECT.id, "b") is None
 
 
@@ -45,7 +46,7 @@ def test_a_failed_transaction_changes_nothing(index: ObjectIndex) -> None:
         tx.put("a", size=10, md5="a" * 32, uploader_id=1)
         raise RuntimeError("storage commit failed")
     assert index.get(PROJECT.id, "a") is None
-    assert index.project_usage(PROJECT.id) == (0, 0)
+    assert usage_of(index, PROJECT.id) == (0, 0)
 
 
 def test_missing_and_find(index: ObjectIndex) -> None:

@@ -15,9 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.components import Components, build_components
-from app.lifecycle import delete_queued_projects, reconcile, remove_stale_uploads, sweep_usage
+from app.jobs.cleanup import remove_stale_uploads
+from app.jobs.deletion import delete_queued_projects
+from app.jobs.reconcile import reconcile
+from app.jobs.usage_sweep import sweep_usage
 from scripts.harness import Simulator
-from tests.conftest import TOKENS, bearer
+from tests.conftest import TOKENS, bearer, usage_of
 
 
 @pytest.fixture
@@ -89,7 +92,7 @@ def test_deletion_resumes_and_leaves_other_projects_alone(parts: Components, cli
     report = delete_queued_projects(parts.lifecycle, parts.storage, batch=10, lease=0)
     assert report.projects == [101] and report.objects == 5  # the rest of the 25
     assert blobs(parts, 101) == [] and parts.lifecycle.state(101) == "deleted"
-    assert parts.index.project_usage(101) == (0, 0)
+    assert usage_of(parts.index, 101) == (0, 0)
     for path, body in kept.items():
         got = client.get(f"/ml/pipeline/-/data/{path}", headers=bearer("developer"), follow_redirects=True)
         assert got.data == body
@@ -205,7 +208,7 @@ def test_usage_sweep_reconciles_the_index_with_the_bucket(parts: Components, cli
     assert head.status_code == 200 and head.headers["X-Checksum-MD5"] == hashlib.md5(b"x" * 1000).hexdigest()
     assert client.head(f"/ml/vision/-/data/{gone}", headers=bearer("developer")).status_code == 404
     expected = sum(len(b) for p, b in stored.items() if p != gone) + 1000
-    assert parts.index.project_usage(101) == (expected, 4)
+    assert usage_of(parts.index, 101) == (expected, 4)
     again = sweep_usage(parts.lifecycle, parts.index, parts.storage)
     assert (again.indexed, again.dropped) == (0, 0)
 
@@ -219,17 +222,17 @@ def test_stale_uploads_are_removed(parts: Components, client: FlaskClient) -> No
     old_tmp = root / ".tmp" / "upload-crashed"
     old_tmp.write_bytes(b"half")
     os.utime(old_tmp, (0, 0))
-    assert remove_stale_uploads(parts.uploads, parts.storage, age=3600) == 1  # the old temp file only
+    assert remove_stale_uploads(parts.upload_sessions, parts.storage, age=3600) == 1  # the old temp file only
     assert (root / "uploads" / session["id"]).exists()
     later = datetime.now(UTC) + timedelta(days=2)  # past the session's 24 h
-    assert remove_stale_uploads(parts.uploads, parts.storage, age=3600, now=later) == 1
+    assert remove_stale_uploads(parts.upload_sessions, parts.storage, age=3600, now=later) == 1
     assert not (root / "uploads" / session["id"]).exists()
     done = client.post(f"/api/v1/projects/101/uploads/{session['id']}/complete", headers=bearer("developer"))
     assert done.status_code == 404
 
 
 def test_old_hook_deliveries_are_forgotten(parts: Components) -> None:
-    from app.lifecycle import forget_old_deliveries
+    from app.jobs.cleanup import forget_old_deliveries
 
     with parts.lifecycle.writing() as tx:
         assert tx.first_delivery("delivery-1", "project_destroy")

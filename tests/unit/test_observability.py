@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 
 from app.components import build_components
+from app.jobs.scheduler import run_once
 from app.logs import JSONFormatter, RequestIdFilter, masked_path
-from app.worker import run_once
 from tests.conftest import TOKENS, bearer
 
 

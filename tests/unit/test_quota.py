@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from app.model import human_size, parse_size
-from tests.conftest import bearer
+from tests.conftest import bearer, usage_of
 
 BASE = "/ml/vision/-/data/q"
 
@@ -97,7 +97,7 @@ def test_a_streamed_body_is_cut_off_at_the_quota(app: Flask, tmp_path: Path) -> 
     assert refused.status_code == 413 and "Quota exceeded" in refused.status
     assert len(stored(tmp_path)) == 1
     assert list((tmp_path / "storage" / ".tmp").iterdir()) == []
-    assert index(app).project_usage(101) == (7000, 1)
+    assert usage_of(index(app), 101) == (7000, 1)
 
 
 def test_raising_a_projects_quota_lets_the_upload_through(app: Flask) -> None:
@@ -118,7 +118,7 @@ def test_replacing_counts_only_the_growth(app: Flask) -> None:
     client.put(f"{BASE}/model.bin", data=os.urandom(6000), headers=dev)
     replaced = client.put(f"{BASE}/model.bin?overwrite=true", data=os.urandom(8000), headers=dev)
     assert replaced.status_code == 200
-    assert index(app).project_usage(101) == (8000, 1)
+    assert usage_of(index(app), 101) == (8000, 1)
 
 
 def test_the_file_size_limit(app: Flask, tmp_path: Path) -> None:

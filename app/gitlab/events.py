@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, fields
 
 from app.errors import AuthenticationRequired, BadRequest
 from app.model import PENDING_DELETION
+from app.validation import load_or_400
 
 SIGNATURE_TOLERANCE = 300  # seconds between GitLab signing a delivery and us checking it
 
@@ -96,13 +97,7 @@ def parse_event(payload: Any) -> HookEvent:
     """The event in a JSON payload; 400 naming the field when an event we act on lacks what we need."""
     if not isinstance(payload, dict):
         raise BadRequest("Hook payload is not a JSON object")
-    try:
-        data: dict[str, Any] = _EventSchema().load(payload)
-    except ValidationError as e:
-        first = next(iter(e.normalized_messages().items()))  # type: ignore[no-untyped-call]
-        raise BadRequest(f"Hook payload invalid: {first[0]}: {first[1]}") from None
-    if any(isinstance(v, str) and "\x00" in v for v in data.values()):
-        raise BadRequest("Hook payload invalid: a NUL character")
+    data = load_or_400(_EventSchema(), payload, what="Hook payload invalid")
     name = data["event_name"]
     missing = [field for field in _NEEDS.get(name, ()) if field not in data]
     if missing:

@@ -1,26 +1,19 @@
-"""Turns a credential and a project into a Grant through GitLab, one way per credential kind, cached by
-the credential's sha256 (never past the token's own expiry), with a stale grace for reads when GitLab
-is down."""
+"""How GitLab vouches for each kind of credential: a credential's Grant on a project (personal, project,
+group and OAuth tokens, deploy tokens, CI job tokens, CI ID tokens), and the user behind an admin's token.
+Token introspection is cached per token; denials briefly, successes never past the token's expiry."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import time as clock
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
-from app.access import decide, decide_admin
+from app.auth.policy import AuthPolicy
 from app.cache import TTLCache
-from app.db.shared_cache import SharedAuthCache
 from app.errors import (
-    AuthenticationRequired,
     CredentialExpired,
     CredentialRevoked,
-    GitLabUnavailable,
     InvalidCredential,
     PermissionDenied,
     ProjectNotFound,
@@ -30,7 +23,6 @@ from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier, looks_like_jwt
 from app.model import (
     AccessLevel,
-    Action,
     Actor,
     Credential,
     CredentialKind,
@@ -41,24 +33,14 @@ from app.model import (
 )
 
 T = TypeVar("T")
-LEASE_SECONDS = 10  # how long other processes wait for the one asking GitLab
-log = logging.getLogger(__name__)
 INVALID = "GitLab token is invalid, expired or revoked"
 _NEEDS_SERVICE = "the registry has no service token (REGISTRY_GITLAB_SERVICE_TOKEN)"
-
-
-@dataclass(frozen=True)
-class AuthPolicy:
-    """How long GitLab's answers are trusted, and what anonymous callers and CI jobs may do."""
-
-    success_ttl: float = 300
-    failure_ttl: float = 10
-    job_token_ttl: float = 60
-    stale_grace: float = 600
-    max_entries: int = 10_000
-    anonymous_reads: bool = True
-    id_token_protected_writes: bool = False
-    admin_users: frozenset[str] = frozenset()
+# What an admin's token may be, by how it arrived.
+_ADMIN_KINDS = {
+    CredentialKind.ACCESS_TOKEN: (CredentialKind.ACCESS_TOKEN,),
+    CredentialKind.OAUTH_TOKEN: (CredentialKind.OAUTH_TOKEN,),
+    CredentialKind.BEARER: (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN),
+}
 
 
 def _midnight(day: date | None) -> datetime | None:
@@ -73,8 +55,23 @@ def _bearer_order(secret: str) -> tuple[CredentialKind, ...]:
     return (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.JOB_TOKEN)
 
 
-class Authorizer:
-    """Answers "may this credential do this on that project?" with at most one GitLab round per TTL."""
+def first_accepted(
+    credential: Credential, kinds: Sequence[CredentialKind], attempt: Callable[[Credential], T]
+) -> T:
+    """`attempt` with the credential taken as each kind in turn, until GitLab accepts one. A token GitLab
+    knows as expired or revoked ends the search (no other kind will do better)."""
+    for kind in kinds:
+        try:
+            return attempt(replace(credential, kind=kind))
+        except (CredentialExpired, CredentialRevoked):
+            raise
+        except InvalidCredential:
+            continue
+    raise InvalidCredential(INVALID)
+
+
+class GrantResolver:
+    """Asks GitLab, one way per credential kind, what a credential may do on a project."""
 
     def __init__(
         self,
@@ -83,125 +80,34 @@ class Authorizer:
         *,
         service: Credential | None = None,
         id_tokens: IdTokenVerifier | None = None,
-        shared: SharedAuthCache | None = None,
-        observe: Callable[[str], None] | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._service = service
         self._id_tokens = id_tokens
-        self._shared = shared
-        self._observe = observe or (lambda _: None)  # where each answer came from: local, shared, gitlab
-        self._grants: TTLCache[Grant | RegistryError] = TTLCache(max_size=policy.max_entries)
         self._tokens: TTLCache[object] = TTLCache(max_size=policy.max_entries)
 
-    def authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
-        """The caller's grant on the project if it allows the action; raise the reason otherwise."""
-        key = (credential.fingerprint if credential else None, ref.lookup_key)
-        loaded = []
+    def grant_or_denial(
+        self, credential: Credential | None, ref: ProjectRef
+    ) -> tuple[Grant | RegistryError, float]:
+        """GitLab's answer and how long to trust it; GitLabUnavailable is raised, never answered."""
+        return self._cached_outcome(lambda: self._grant(credential, ref))
 
-        def load() -> tuple[Grant | RegistryError, float]:
-            loaded.append(True)
-            return self._load(credential, ref)
+    def admin(self, credential: Credential) -> tuple[Actor, UserInfo]:
+        """Who is behind a personal or OAuth token, and the GitLab user (is_admin, username)."""
 
-        try:
-            grant = self._grants.load(key, load)
-            if not loaded:
-                self._observe("local")
-        except GitLabUnavailable:
-            stale = self._stale(key) if action is Action.READ else None
-            if stale is None:
-                raise
-            log.warning("GitLab unavailable: serving a read from a permission cached earlier")
-            grant = stale
-        if isinstance(grant, RegistryError):
-            raise type(grant)(grant.message)
-        decide(
-            grant,
-            action,
-            anonymous_reads=self._policy.anonymous_reads,
-            id_token_protected_writes=self._policy.id_token_protected_writes,
-        )
-        return grant
+        def actor(typed: Credential) -> tuple[Actor, Credential]:
+            if typed.kind is CredentialKind.ACCESS_TOKEN:
+                return self._access_token_actor(typed), typed
+            return self._oauth_actor(typed), typed
 
-    def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
-        """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the
-        action; raise the reason otherwise. CI, deploy and ID tokens never administer."""
-        if credential is None:
-            raise AuthenticationRequired("Admin endpoints need a GitLab administrator's token")
-        if credential.kind not in (
-            CredentialKind.ACCESS_TOKEN,
-            CredentialKind.OAUTH_TOKEN,
-            CredentialKind.BEARER,
-        ):
-            raise PermissionDenied("Admin endpoints need a personal access token or an OAuth token")
-        kinds = {
-            CredentialKind.ACCESS_TOKEN: (CredentialKind.ACCESS_TOKEN,),
-            CredentialKind.OAUTH_TOKEN: (CredentialKind.OAUTH_TOKEN,),
-            CredentialKind.BEARER: (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN),
-        }[credential.kind]
-        for kind in kinds:
-            typed = replace(credential, kind=kind)
-            try:
-                if kind is CredentialKind.ACCESS_TOKEN:
-                    actor = self._access_token_actor(typed)
-                else:
-                    actor = self._oauth_actor(typed)
-                break
-            except (CredentialExpired, CredentialRevoked):
-                raise
-            except InvalidCredential:
-                if kind is kinds[-1]:
-                    raise
+        found, typed = first_accepted(credential, _ADMIN_KINDS[credential.kind], actor)
         user = self._token(
             CredentialKind.BEARER,  # a key of its own: the user behind the token, whatever its kind
             typed,
-            lambda: (self._gateway.current_user(typed), self._ttl(actor.expires_at)),
+            lambda: (self._gateway.current_user(typed), self._ttl(found.expires_at)),
         )
-        decide_admin(actor, user.is_admin, user.username, action, self._policy.admin_users)
-        return user
-
-    def _shared_key(self, key: tuple[str | None, str]) -> str:
-        return hashlib.sha256(f"{key[0] or 'anonymous'}\n{key[1]}".encode()).hexdigest()
-
-    def _load(self, credential: Credential | None, ref: ProjectRef) -> tuple[Grant | RegistryError, float]:
-        """GitLab's answer from the shared cache, or asked by exactly one process and stored there."""
-
-        def ask() -> tuple[Grant | RegistryError, float]:
-            self._observe("gitlab")
-            return self._cached_outcome(lambda: self._grant(credential, ref))
-
-        shared = self._shared
-        if shared is None:
-            return ask()
-        key = self._shared_key((credential.fingerprint if credential else None, ref.lookup_key))
-        deadline = clock.monotonic() + LEASE_SECONDS
-        while True:
-            entry = shared.get(key)
-            now = clock.time()
-            if entry is not None and entry.expires_at > now:
-                self._observe("shared")
-                return _decode(entry.payload), entry.expires_at - now
-            if shared.claim(key, LEASE_SECONDS) or clock.monotonic() > deadline:
-                break  # ours to ask (or the holder of the lease is stuck)
-            clock.sleep(0.02)  # another process is asking GitLab right now
-        try:
-            value, ttl = ask()
-        except BaseException:
-            shared.release(key)
-            raise
-        grace = self._policy.stale_grace if isinstance(value, Grant) else 0
-        shared.put(key, _encode(value), ttl=ttl, stale_grace=grace)
-        return value, ttl
-
-    def _stale(self, key: tuple[str | None, str]) -> Grant | None:
-        """A grant that expired less than the stale grace ago, from this process or the shared cache."""
-        stale = self._grants.stale(key, self._policy.stale_grace)
-        if stale is None and self._shared is not None:
-            entry = self._shared.get(self._shared_key(key))
-            if entry is not None and entry.stale_until > clock.time():
-                stale = _decode(entry.payload)
-        return stale if isinstance(stale, Grant) else None
+        return found, user
 
     def _cached_outcome(self, fetch: Callable[[], tuple[T, float]]) -> tuple[T | RegistryError, float]:
         """Denials GitLab gave are remembered briefly; GitLabUnavailable is never remembered."""
@@ -212,7 +118,7 @@ class Authorizer:
 
     def _token(self, kind: CredentialKind, credential: Credential, fetch: Callable[[], tuple[T, float]]) -> T:
         """Token introspection, cached per token (shared by every project the token is used on)."""
-        value = self._tokens.load((kind, credential.fingerprint), lambda: self._cached_outcome(fetch))
+        value, _ = self._tokens.load((kind, credential.fingerprint), lambda: self._cached_outcome(fetch))
         if isinstance(value, RegistryError):
             raise type(value)(value.message)
         return value  # type: ignore[return-value]
@@ -257,14 +163,9 @@ class Authorizer:
     def _bearer_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
         if looks_like_jwt(credential.secret):
             return self._id_token_grant(replace(credential, kind=CredentialKind.ID_TOKEN), ref)
-        for kind in _bearer_order(credential.secret):
-            try:
-                return self._grant(replace(credential, kind=kind), ref)
-            except (CredentialExpired, CredentialRevoked):
-                raise  # GitLab knows the token and said why: no other kind will do better
-            except InvalidCredential:
-                continue
-        raise InvalidCredential(INVALID)
+        return first_accepted(
+            credential, _bearer_order(credential.secret), lambda typed: self._grant(typed, ref)
+        )
 
     def _user_grant(self, credential: Credential, actor: Actor, ref: ProjectRef) -> tuple[Grant, float]:
         """A user's token: the project and the user's effective role, both asked with the token itself."""
@@ -376,61 +277,3 @@ class Authorizer:
             protected_ref=claims.protected_ref,
         )
         return Grant(project=project, actor=actor, role=role), self._ttl(claims.expires_at)
-
-
-_SHAREABLE_ERRORS: dict[str, type[RegistryError]] = {
-    cls.__name__: cls
-    for cls in (InvalidCredential, CredentialExpired, CredentialRevoked, ProjectNotFound, PermissionDenied)
-}
-
-
-def _encode(value: Grant | RegistryError) -> str:
-    """JSON for the shared cache: a grant, or a denial GitLab gave (never a secret)."""
-    if isinstance(value, RegistryError):
-        return json.dumps({"error": type(value).__name__, "message": value.message})
-    actor = value.actor
-    return json.dumps(
-        {
-            "project": [
-                value.project.id,
-                value.project.path,
-                value.project.visibility.value,
-                value.project.archived,
-            ],
-            "actor": None
-            if actor is None
-            else {
-                "kind": actor.kind.name,
-                "user_id": actor.user_id,
-                "scopes": sorted(actor.scopes),
-                "expires_at": actor.expires_at.isoformat() if actor.expires_at else None,
-                "job_project_id": actor.job_project_id,
-                "protected_ref": actor.protected_ref,
-            },
-            "role": int(value.role),
-            "allowlisted": value.allowlisted,
-        }
-    )
-
-
-def _decode(payload: str) -> Grant | RegistryError:
-    data = json.loads(payload)
-    if "error" in data:
-        return _SHAREABLE_ERRORS.get(data["error"], InvalidCredential)(data["message"])
-    project_id, path, visibility, archived = data["project"]
-    actor = data["actor"]
-    return Grant(
-        project=Project(project_id, path, Visibility(visibility), archived),
-        actor=None
-        if actor is None
-        else Actor(
-            kind=CredentialKind[actor["kind"]],
-            user_id=actor["user_id"],
-            scopes=frozenset(actor["scopes"]),
-            expires_at=datetime.fromisoformat(actor["expires_at"]) if actor["expires_at"] else None,
-            job_project_id=actor["job_project_id"],
-            protected_ref=actor["protected_ref"],
-        ),
-        role=AccessLevel(data["role"]),
-        allowlisted=data["allowlisted"],
-    )

@@ -10,9 +10,9 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from app.errors import BadRequest, FileTooLarge, NotFound
-from app.hooks import check_signature, check_token, delivery_id, parse_event
-from app.lifecycle import apply_hook
-from app.web import services
+from app.gitlab.events import check_signature, check_token, delivery_id, parse_event
+from app.project_events import apply_hook
+from app.web.context import services
 
 bp = Blueprint("hooks", __name__)
 MAX_PAYLOAD = 1024 * 1024  # project events are a few hundred bytes

@@ -12,13 +12,10 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.components import Components
-from app.lifecycle import (
-    delete_queued_projects,
-    forget_old_deliveries,
-    reconcile,
-    remove_stale_uploads,
-    sweep_usage,
-)
+from app.jobs.cleanup import forget_old_deliveries, remove_stale_uploads
+from app.jobs.deletion import delete_queued_projects
+from app.jobs.reconcile import reconcile
+from app.jobs.usage_sweep import sweep_usage
 
 log = logging.getLogger(__name__)
 STALE_UPLOADS_INTERVAL = 3600
@@ -44,7 +41,7 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
             settings.usage_sweep_interval,
         ),
         "stale_uploads": (
-            lambda: remove_stale_uploads(parts.uploads, parts.storage, age=settings.stale_upload_age),
+            lambda: remove_stale_uploads(parts.upload_sessions, parts.storage, age=settings.stale_upload_age),
             STALE_UPLOADS_INTERVAL,
         ),
         "hook_deliveries": (

@@ -8,7 +8,7 @@ import math
 from flask import request
 
 from app.errors import RateLimited
-from app.web import services
+from app.web.context import services
 
 _CREDENTIAL_HEADERS = ("Authorization", "Private-Token", "Job-Token", "Deploy-Token")
 

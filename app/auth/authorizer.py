@@ -1,0 +1,71 @@
+"""The one question every request asks: may this credential do this on that project (or as an admin)?
+GitLab's answer comes through the grant cache; access.py decides per action."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from app.access import decide, decide_admin
+from app.auth.grant_cache import GrantCache
+from app.auth.grants import GrantResolver
+from app.auth.policy import AuthPolicy
+from app.db.shared_cache import SharedAuthCache
+from app.errors import AuthenticationRequired, GitLabUnavailable, PermissionDenied, RegistryError
+from app.gitlab.gateway import GitLabGateway, UserInfo
+from app.gitlab.id_tokens import IdTokenVerifier
+from app.model import Action, Credential, CredentialKind, Grant, ProjectRef
+
+log = logging.getLogger(__name__)
+_ADMIN_CREDENTIALS = (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.BEARER)
+
+
+class Authorizer:
+    """Answers "may this credential do this on that project?" with at most one GitLab round per TTL."""
+
+    def __init__(
+        self,
+        gateway: GitLabGateway,
+        policy: AuthPolicy,
+        *,
+        service: Credential | None = None,
+        id_tokens: IdTokenVerifier | None = None,
+        shared: SharedAuthCache | None = None,
+        observe: Callable[[str], None] | None = None,
+    ) -> None:
+        self._policy = policy
+        self._resolver = GrantResolver(gateway, policy, service=service, id_tokens=id_tokens)
+        # observe: where each answer came from (local, shared, gitlab)
+        self._grants = GrantCache(policy, shared, observe or (lambda _: None))
+
+    def authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
+        """The caller's grant on the project if it allows the action; raise the reason otherwise."""
+        key = (credential.fingerprint if credential else None, ref.lookup_key)
+        try:
+            grant = self._grants.load(key, lambda: self._resolver.grant_or_denial(credential, ref))
+        except GitLabUnavailable:
+            stale = self._grants.stale(key) if action is Action.READ else None
+            if stale is None:
+                raise
+            log.warning("GitLab unavailable: serving a read from a permission cached earlier")
+            grant = stale
+        if isinstance(grant, RegistryError):
+            raise type(grant)(grant.message)
+        decide(
+            grant,
+            action,
+            anonymous_reads=self._policy.anonymous_reads,
+            id_token_protected_writes=self._policy.id_token_protected_writes,
+        )
+        return grant
+
+    def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
+        """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the
+        action; raise the reason otherwise. CI, deploy and ID tokens never administer."""
+        if credential is None:
+            raise AuthenticationRequired("Admin endpoints need a GitLab administrator's token")
+        if credential.kind not in _ADMIN_CREDENTIALS:
+            raise PermissionDenied("Admin endpoints need a personal access token or an OAuth token")
+        actor, user = self._resolver.admin(credential)
+        decide_admin(actor, user.is_admin, user.username, action, self._policy.admin_users)
+        return user

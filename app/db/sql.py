@@ -1,0 +1,104 @@
+"""SQL helpers every table module shares: prepared single-row reads, INSERT-if-absent on both dialects,
+database errors as 503, and UTC datetimes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, Table
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.errors import DatabaseUnavailable
+
+
+def insert_if_absent(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT (unique) DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(table.c[unique])  # rowcount is -1 here with psycopg: a returned row says it
+    )
+    return conn.execute(statement).first() is not None
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn a database that cannot answer (down, locked too long, pool exhausted) into a 503."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        raise DatabaseUnavailable() from None
+
+
+def utc(moment: datetime) -> datetime:
+    """Every datetime stored here is UTC: SQLite hands it back naive, PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class PreparedQuery:
+    """A select compiled once and run on a connection each thread keeps for itself (no pool round trip,
+    no transaction). About 6 µs instead of Core's 55 µs: most of a HEAD's or GET's time otherwise
+    (measured with scripts/bench/get_head_rps.py)."""
+
+    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+        self._engine = engine
+        compiled = statement.compile(dialect=engine.dialect)
+        self._sql = compiled.string
+        self._order = compiled.positiontup if compiled.positional else None
+        # SQLite hands back strings for datetimes; psycopg already returns Python types.
+        self._convert = [
+            column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+            if engine.dialect.name == "sqlite"
+            else None
+            for column in statement.selected_columns
+        ]
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        connection: Any = getattr(self._local, "connection", None)
+        if connection is None:
+            pooled = self._engine.raw_connection()
+            pooled.detach()  # this thread's own from now on; the pool stays free for writers
+            connection = pooled.dbapi_connection
+            if self._engine.dialect.name == "postgresql":
+                connection.autocommit = True
+            self._local.connection = connection
+        return connection
+
+    def first(self, **params: Any) -> tuple[Any, ...] | None:
+        """The first row with every column converted to its Python type, or None."""
+        args: Any = tuple(params[name] for name in self._order) if self._order else params
+        dbapi = self._engine.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            try:
+                cursor = self._connection().cursor()
+                try:
+                    cursor.execute(self._sql, args)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+                break
+            except (
+                sa_exc.OperationalError,
+                sa_exc.InterfaceError,
+                dbapi.OperationalError,
+                dbapi.InterfaceError,
+            ):
+                broken, self._local.connection = getattr(self._local, "connection", None), None
+                if broken is not None:
+                    broken.close()
+                if attempt == 2:  # the first try may have used a connection the server dropped
+                    raise DatabaseUnavailable() from None
+        if row is None:
+            return None
+        return tuple(
+            convert(value) if convert else value for convert, value in zip(self._convert, row, strict=True)
+        )

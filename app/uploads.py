@@ -1,0 +1,261 @@
+"""The write side: streamed uploads and direct upload sessions (start, complete, abort), admitted against
+the file-size limit, the project's quota and conflicts, then checked and committed into the index."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from app.auth import Authorizer
+from app.db.index import ObjectIndex
+from app.db.uploads import UploadSessions
+from app.errors import BadRequest, ChecksumMismatch, Conflict, FileTooLarge, NotFound, UploadNotFinished
+from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
+from app.model import (
+    Action,
+    ContentAddress,
+    Credential,
+    Grant,
+    ObjectInfo,
+    ObjectPath,
+    ProjectRecord,
+    ProjectRef,
+    UploadSession,
+    human_size,
+    object_key,
+)
+from app.storage.base import DirectUpload, StagedObject, StorageBackend
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The outcome of an upload: the indexed object and whether it is new (201) or already there (200)."""
+
+    info: ObjectInfo
+    created: bool
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An upload let in: the project as it stood and the size of the object it replaces (0: none)."""
+
+    project: ProjectRecord
+    replaced: int
+
+
+class Uploads:
+    """Writes objects of GitLab projects for callers GitLab lets write."""
+
+    def __init__(
+        self,
+        *,
+        authorizer: Authorizer,
+        index: ObjectIndex,
+        storage: StorageBackend,
+        sessions: UploadSessions,
+        default_quota: int = 0,
+        max_file_size: int = 5 * 2**40,
+        session_ttl: int = 24 * 3600,
+    ) -> None:
+        self._authorizer = authorizer
+        self._index = index
+        self._storage = storage
+        self._sessions = sessions
+        self._default_quota = default_quota
+        self._max_file_size = max_file_size
+        self._session_ttl = session_ttl
+
+    def upload(
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        path: str,
+        body: Iterable[bytes],
+        *,
+        overwrite: bool = False,
+        declared_size: int | None = None,
+    ) -> Upload:
+        """Stream a body into storage. It becomes visible only when complete; a content-addressed object
+        only when its md5 matches its path; a `.dir` manifest only when every file it lists is here."""
+        obj_path = ObjectPath(path)
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        address = obj_path.content_address
+        admission = self._admit(grant, obj_path, declared_size)
+        body = self._limited(body, admission)
+        manifest = ManifestCopy(body) if address is not None and address.is_dir else None
+        staged = self._storage.stage(object_key(grant.project.id, obj_path), manifest or body)
+        try:
+            return self._store(grant, obj_path, staged, overwrite, manifest.kept() if manifest else None)
+        finally:
+            self._storage.discard(staged)
+
+    def _admit(self, grant: Grant, obj_path: ObjectPath, size: int | None) -> Admission:
+        """Refuse an upload of `size` bytes (None: unknown yet, then at least one byte must fit) over the
+        file-size limit or the project's quota."""
+        if size is not None and size > self._max_file_size:
+            raise self._too_large()
+        project = self._index.record_of(grant.project)
+        project.require_active()
+        replaced = 0
+        if project.effective_quota(self._default_quota):
+            previous = self._index.get(grant.project.id, obj_path.value)
+            replaced = previous.size if previous else 0
+            if not project.admits((1 if size is None else size) - replaced, self._default_quota):
+                raise project.over_quota(self._default_quota)
+        return Admission(project=project, replaced=replaced)
+
+    def _limited(self, body: Iterable[bytes], admission: Admission) -> Iterator[bytes]:
+        """The body, cut off with 413 the moment it passes the file-size limit or the project's quota."""
+        size, project = 0, admission.project
+        for chunk in body:
+            size += len(chunk)
+            if size > self._max_file_size:
+                raise self._too_large()
+            if not project.admits(size - admission.replaced, self._default_quota):
+                raise project.over_quota(self._default_quota)
+            yield chunk
+
+    def _too_large(self) -> FileTooLarge:
+        return FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
+
+    def _store(
+        self,
+        grant: Grant,
+        obj_path: ObjectPath,
+        staged: StagedObject,
+        overwrite: bool,
+        manifest: bytes | None,
+    ) -> Upload:
+        """Check a staged object (md5 of a content address, files a `.dir` lists, quota, conflicts), then
+        make it visible and index it; the caller discards the staged object whatever happens."""
+        project = grant.project
+        address = obj_path.content_address
+        if address is not None and staged.md5 != address.md5:
+            raise ChecksumMismatch(f"Checksum mismatch: body md5 {staged.md5} does not match path {obj_path}")
+        if address is not None and manifest is not None:
+            self._refuse_missing_children(project.id, address, manifest)
+        if address is not None:
+            # Content-addressed objects are immutable: concurrent uploads store identical bytes, so the
+            # bucket write (a network round trip on S3 and GCS) needs no lock. Only the index write does.
+            existing = self._index.get(project.id, obj_path.value)
+            if existing is not None and existing.md5 == staged.md5:
+                return Upload(info=existing, created=False)
+            self._storage.commit(staged)
+        with self._index.writing(project) as tx:
+            existing = tx.get(obj_path.value)
+            if existing is not None and existing.md5 == staged.md5:
+                return Upload(info=existing, created=False)
+            if not tx.project.admits(staged.size - (existing.size if existing else 0), self._default_quota):
+                # Concurrent uploads passed the first check together; the index lock decides. (A
+                # content-addressed object already in the bucket stays there unindexed: invisible.)
+                raise tx.project.over_quota(self._default_quota)
+            if existing is not None and address is None and not overwrite:
+                raise Conflict(f"A different object exists at {obj_path}; add ?overwrite=true to replace it")
+            if address is None:
+                self._storage.commit(staged)  # under the project's lock: one writer wins, whole
+            uploader = grant.actor.user_id if grant.actor else None
+            info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
+        return Upload(info=info, created=existing is None)
+
+    def _refuse_missing_children(self, project_id: int, address: ContentAddress, manifest: bytes) -> None:
+        children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))
+        missing = self._index.missing(project_id, children)
+        if missing:
+            raise Conflict(
+                f"{len(missing)} of {len(children)} files listed in this .dir are not uploaded"
+                f" (first: {missing[0]}); push them first"
+            )
+
+    def start(
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        *,
+        path: str,
+        size: int,
+        md5: str | None,
+        overwrite: bool,
+    ) -> tuple[UploadSession, DirectUpload]:
+        """Open a direct upload of `size` bytes: the client sends them straight to storage with the
+        returned signed URLs, then calls complete. Limits and conflicts are checked up front."""
+        obj_path = ObjectPath(path)
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        address = obj_path.content_address
+        if address is not None and md5 is not None and md5 != address.md5:
+            raise ChecksumMismatch(f"Checksum mismatch: md5 {md5} does not match path {obj_path}")
+        self._admit(grant, obj_path, size)
+        existing = self._index.get(grant.project.id, obj_path.value)
+        if existing is not None and address is None and not overwrite and existing.md5 != md5:
+            raise Conflict(f"A different object exists at {obj_path}; set overwrite to replace it")
+        now = datetime.now(UTC)
+        session = UploadSession(
+            id=secrets.token_hex(16),
+            project_id=grant.project.id,
+            path=obj_path.value,
+            size=size,
+            md5=md5 or (address.md5 if address else None),
+            overwrite=overwrite,
+            handle="",
+            uploader_id=grant.actor.user_id if grant.actor else None,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._session_ttl),
+        )
+        direct = self._storage.begin_direct(session.temp_key, size=size, ttl=self._session_ttl)
+        session = replace(session, handle=direct.handle)
+        try:
+            self._sessions.open(session)
+        except BaseException:
+            self._storage.abort_direct(session.temp_key, direct.handle)
+            raise
+        return session, direct
+
+    def _session(self, grant: Grant, session_id: str) -> UploadSession:
+        session = self._sessions.get(grant.project.id, session_id)
+        if session is None or session.expires_at < datetime.now(UTC):
+            raise NotFound(f"Upload session not found (or expired): {session_id}")
+        return session
+
+    def complete(self, credential: Credential | None, ref: ProjectRef, session_id: str) -> Upload:
+        """Check what a direct upload stored (size, md5, the path's rules) and index it, or reject it and
+        keep nothing. While bytes are still missing the session stays open (409 upload_not_finished)."""
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        session = self._session(grant, session_id)
+        if not self._sessions.claim(session.id):
+            raise Conflict("This upload is being completed by another request")
+        obj_path = ObjectPath(session.path)
+        try:
+            staged = self._storage.finish_direct(
+                session.temp_key,
+                session.handle,
+                size=session.size,
+                key=object_key(grant.project.id, obj_path),
+            )
+        except BaseException:
+            self._sessions.release(session.id)
+            raise
+        if staged is None:
+            self._sessions.release(session.id)
+            raise UploadNotFinished(f"Upload not finished: fewer than {session.size} bytes have arrived")
+        try:
+            if staged.size != session.size:
+                raise BadRequest(f"Size mismatch: {staged.size} bytes arrived, {session.size} were declared")
+            if session.md5 is not None and staged.md5 != session.md5:
+                raise ChecksumMismatch(f"Checksum mismatch: upload md5 {staged.md5}, declared {session.md5}")
+            self._admit(grant, obj_path, staged.size)
+            manifest = None
+            address = obj_path.content_address
+            if address is not None and address.is_dir and staged.size <= MAX_MANIFEST_BYTES:
+                manifest = b"".join(self._storage.read(session.temp_key))
+            return self._store(grant, obj_path, staged, session.overwrite, manifest)
+        finally:
+            self._storage.discard(staged)
+            self._sessions.close(session.id)
+
+    def abort(self, credential: Credential | None, ref: ProjectRef, session_id: str) -> None:
+        """Drop a direct upload and whatever it stored."""
+        grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        session = self._session(grant, session_id)
+        self._storage.abort_direct(session.temp_key, session.handle)
+        self._sessions.close(session.id)

@@ -1,0 +1,162 @@
+"""The JSON API's marshmallow schemas: what each request takes and each response carries (the OpenAPI
+document is made from them)."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+MAX_BATCH = 1000
+_MD5 = validate.Regexp(r"^[0-9a-f]{32}$", error="not an md5 (32 lowercase hex digits)")
+
+
+class ProjectSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(required=True)
+    used_bytes = fields.Integer(required=True)
+    object_count = fields.Integer(required=True)
+    quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
+    last_upload = fields.DateTime(allow_none=True, required=True)
+
+
+class ObjectSchema(Schema):
+    path = fields.String(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ObjectPageSchema(Schema):
+    objects = fields.List(fields.Nested(ObjectSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True, metadata={"description": "null: last page"})
+
+
+class ListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    prefix = fields.String(load_default="")
+    search = fields.String(load_default="", metadata={"description": "substring of the path"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    order_by = fields.String(load_default="path", validate=validate.OneOf(["path", "size", "created_at"]))
+    sort = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    cursor = fields.String(load_default=None, allow_none=True)
+
+
+class ExistsRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    paths = fields.List(
+        fields.String(validate=validate.Length(min=1, max=1024)),
+        load_default=list,
+        validate=validate.Length(max=MAX_BATCH),
+    )
+    md5s = fields.List(
+        fields.String(validate=_MD5), load_default=list, validate=validate.Length(max=MAX_BATCH)
+    )
+
+
+class ExistsResponseSchema(Schema):
+    paths = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    md5s = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+
+
+class PathQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class DownloadQuerySchema(PathQuerySchema):
+    attachment = fields.Boolean(
+        load_default=False, metadata={"description": "the bucket sends Content-Disposition: attachment"}
+    )
+
+
+class DownloadSchema(Schema):
+    url = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(required=True)
+
+
+class UploadRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    md5 = fields.String(load_default=None, allow_none=True, validate=_MD5)
+    overwrite = fields.Boolean(load_default=False)
+
+
+class UploadPartSchema(Schema):
+    number = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    url = fields.String(required=True, metadata={"description": "PUT these bytes here"})
+
+
+class UploadSessionSchema(Schema):
+    id = fields.String(required=True)
+    path = fields.String(required=True)
+    size = fields.Integer(required=True)
+    md5 = fields.String(allow_none=True, required=True)
+    expires_at = fields.DateTime(required=True)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["parts", "gcs_resumable"]),
+        metadata={
+            "description": "parts: PUT each part to its URL; gcs_resumable: POST `url` with `headers`, "
+            "then PUT the file to the session URI in the answer's Location header"
+        },
+    )
+    part_size = fields.Integer(required=True)
+    parts = fields.List(fields.Nested(UploadPartSchema), required=True)
+    url = fields.String(allow_none=True, required=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class UploadResultSchema(Schema):
+    object = fields.Nested(ObjectSchema, required=True)
+    created = fields.Boolean(required=True)
+
+
+class ProjectUsageSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(allow_none=True, required=True, metadata={"description": "null: no data yet"})
+    used_bytes = fields.Integer(required=True)
+    object_count = fields.Integer(required=True)
+    quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
+    quota_is_default = fields.Boolean(required=True)
+
+
+class UsageQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10_000))
+
+
+class UsageSchema(Schema):
+    projects = fields.List(fields.Nested(ProjectUsageSchema), required=True)
+
+
+class QuotaRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    quota = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "bytes, or a size such as 100GiB; 0: unlimited; null: back to the default",
+            "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+            "nullable": True,
+        },
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
