@@ -126,11 +126,12 @@ def _usage(_: argparse.Namespace) -> int:
 def _objects_ls(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
+    from app.model import Listing
     from app.settings import load_settings
 
     index = ObjectIndex(build_engine(load_settings().effective_database_url))
     after: tuple[None, str] | None = None
-    while page := index.page(args.project_id, prefix=args.prefix, search="", after=after, limit=1000):
+    while page := index.page(args.project_id, Listing(prefix=args.prefix, after=after, limit=1000)):
         for info in page:
             print(f"{info.md5}  {info.size:>12}  {info.created_at:%Y-%m-%d %H:%M}  {info.path}")
         after = (None, page[-1].path)

@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from app.errors import InvalidPath, ProjectDeleted, QuotaExceeded
@@ -236,6 +237,19 @@ class ObjectInfo:
     @property
     def etag(self) -> str:
         return f'"{self.md5}"'
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which page of a project's objects: under a prefix, containing a substring, ordered by path, size
+    or created_at (ties by path), starting after the key (value, path) of the previous page's last."""
+
+    prefix: str = ""
+    search: str = ""
+    limit: int = 100
+    order_by: str = "path"
+    descending: bool = False
+    after: tuple[Any, str] | None = None
 
 
 @dataclass(frozen=True)

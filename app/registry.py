@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from app.auth import Authorizer
 from app.cache import TTLCache
@@ -23,6 +22,7 @@ from app.model import (
     Action,
     Credential,
     Grant,
+    Listing,
     ObjectInfo,
     ObjectPath,
     ProjectRecord,
@@ -193,29 +193,12 @@ class Registry:
         )
 
     def list_objects(
-        self,
-        credential: Credential | None,
-        ref: ProjectRef,
-        *,
-        prefix: str,
-        search: str,
-        limit: int,
-        order_by: str = "path",
-        descending: bool = False,
-        after: tuple[Any, str] | None = None,
+        self, credential: Credential | None, ref: ProjectRef, listing: Listing
     ) -> list[ObjectInfo]:
-        """A page of the project's objects, ordered by path, size or created_at."""
+        """A page of the project's objects."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
-        return self._index.page(
-            project.id,
-            prefix=prefix,
-            search=search,
-            limit=limit,
-            order_by=order_by,
-            descending=descending,
-            after=after,
-        )
+        return self._index.page(project.id, listing)
 
     def exists(
         self, credential: Credential | None, ref: ProjectRef, *, paths: list[str], md5s: list[str]

@@ -16,7 +16,7 @@ from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
 from app.db.sql import PreparedQuery, database_errors, utc
-from app.model import ACTIVE, ObjectInfo, Project, ProjectRecord
+from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
@@ -127,19 +127,10 @@ class ObjectIndex:
             newest = conn.execute(select(func.max(_O.created_at)).where(_O.project_id == project_id)).scalar()
         return utc(newest) if newest else None
 
-    def page(
-        self,
-        project_id: int,
-        *,
-        prefix: str,
-        search: str,
-        limit: int,
-        order_by: str = "path",
-        descending: bool = False,
-        after: tuple[Any, str] | None = None,
-    ) -> list[ObjectInfo]:
-        """Up to limit objects under prefix whose path contains search, ordered by `order_by` (path, size
-        or created_at; ties by path) and starting after the key (value, path) of the previous page's last."""
+    def page(self, project_id: int, listing: Listing) -> list[ObjectInfo]:
+        """The page of the project's objects a listing asks for."""
+        order_by, descending, after = listing.order_by, listing.descending, listing.after
+        prefix, search = listing.prefix, listing.search
         column = {"path": _O.path, "size": _O.size, "created_at": _O.created_at}[order_by]
         conditions = [_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True)]
         if search:
@@ -156,7 +147,7 @@ class ObjectIndex:
                 select(_O.path, _O.size, _O.md5, _O.created_at)
                 .where(*conditions)
                 .order_by(*order[: 1 if order_by == "path" else 2])
-                .limit(limit)
+                .limit(listing.limit)
             ).all()
         return [ObjectInfo(project_id, r.path, r.size, r.md5, utc(r.created_at)) for r in rows]
 

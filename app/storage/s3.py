@@ -35,6 +35,23 @@ def streamed_part_size(number: int, base: int, max_parts: int) -> int:
     return base * 2 if number <= max_parts * 8 // 10 else base * 4
 
 
+def _streamed_part(number: int, base: int, max_parts: int) -> int:
+    """The size of part `number` of a streamed upload; 413 past the last part S3 allows."""
+    if number > max_parts:
+        limit = sum(streamed_part_size(n, base, max_parts) for n in range(1, max_parts + 1))
+        raise FileTooLarge(
+            f"File too large for a streamed upload to S3: the limit is {human_size(limit)}; "
+            "use a direct upload session (POST /api/v1/projects/:id/uploads)"
+        )
+    return streamed_part_size(number, base, max_parts)
+
+
+def _blob(key: str, size: int, etag: str) -> BlobInfo:
+    """A blob's info; its ETag is its md5 unless it was a multipart upload."""
+    etag = etag.strip('"')
+    return BlobInfo(key=key, size=size, md5=etag if len(etag) == 32 else None)
+
+
 @dataclass
 class _Pending:
     """What stage() left for commit(): a small body to PUT, an open multipart upload, or (a direct
@@ -131,7 +148,7 @@ class S3Backend:
                     size += len(chunk)
                     view = memoryview(chunk)
                     while view:
-                        part = self._streamed_part(len(uploads) + 1)
+                        part = _streamed_part(len(uploads) + 1, self._part_size, self._max_parts)
                         if len(current) < part:  # the schedule moved to larger parts: grow this buffer
                             current.extend(bytes(part - len(current)))
                         taken = min(part - filled, len(view))
@@ -142,7 +159,9 @@ class S3Backend:
                 if pending.upload_id is None:
                     pending.body = bytes(memoryview(current)[:filled])
                 elif filled:
-                    self._streamed_part(len(uploads) + 1)  # the last part must fit too
+                    _streamed_part(
+                        len(uploads) + 1, self._part_size, self._max_parts
+                    )  # the last part must fit too
                     send(current, filled)
                 pending.parts = [future.result() for future in uploads]
             except BaseException:
@@ -152,17 +171,6 @@ class S3Backend:
                 self._abort(key, pending)
                 raise
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
-
-    def _streamed_part(self, number: int) -> int:
-        if number > self._max_parts:
-            limit = sum(
-                streamed_part_size(n, self._part_size, self._max_parts) for n in range(1, self._max_parts + 1)
-            )
-            raise FileTooLarge(
-                f"File too large for a streamed upload to S3: the limit is {human_size(limit)}; "
-                "use a direct upload session (POST /api/v1/projects/:id/uploads)"
-            )
-        return streamed_part_size(number, self._part_size, self._max_parts)
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
         answer = self._call(
@@ -288,8 +296,7 @@ class S3Backend:
             head = self._call("head_object", Key=self._key(key))
         except NotFound:
             return None
-        etag = str(head.get("ETag", "")).strip('"')
-        return BlobInfo(key=key, size=int(head["ContentLength"]), md5=etag if len(etag) == 32 else None)
+        return _blob(key, int(head["ContentLength"]), str(head.get("ETag", "")))
 
     def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         params: dict[str, Any] = {"Key": self._key(key)}
@@ -307,11 +314,8 @@ class S3Backend:
         try:
             for page in pages:
                 for item in page.get("Contents", []):
-                    etag = str(item.get("ETag", "")).strip('"')
-                    yield BlobInfo(
-                        key=item["Key"][len(self._prefix) :],
-                        size=int(item["Size"]),
-                        md5=etag if len(etag) == 32 else None,
+                    yield _blob(
+                        item["Key"][len(self._prefix) :], int(item["Size"]), str(item.get("ETag", ""))
                     )
         except (ClientError, BotoCoreError) as e:
             raise StorageUnavailable("S3 listing failed") from e

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.errors import BadRequest
-from app.model import ObjectInfo, ProjectRef, parse_size
+from app.model import Listing, ObjectInfo, ProjectRef, parse_size
 from app.web.context import services
 from app.web.credentials import credential_from
 from app.web.openapi import build_spec, operation
@@ -81,9 +81,7 @@ def project(project_id: int) -> Response:
 def objects(project_id: int, query: dict[str, Any]) -> Response:
     """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging."""
     order_by, sort = query["order_by"], query["sort"]
-    page = services().registry.list_objects(
-        credential_from(request),
-        ProjectRef(id=project_id),
+    listing = Listing(
         prefix=query["prefix"],
         search=query["search"],
         limit=query["limit"] + 1,
@@ -91,6 +89,7 @@ def objects(project_id: int, query: dict[str, Any]) -> Response:
         descending=sort == "desc",
         after=_after(query["cursor"], order_by, sort),
     )
+    page = services().registry.list_objects(credential_from(request), ProjectRef(id=project_id), listing)
     more = len(page) > query["limit"]
     page = page[: query["limit"]]
     next_cursor = _cursor(order_by, sort, page[-1]) if more else None
