@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from app.db import build_engine
-from app.db.sql import insert_if_absent
 from app.db.models import Base
+from app.db.sql import insert_if_absent
 from app.settings import Settings
 from app.storage import build_storage
 
