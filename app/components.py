@@ -12,7 +12,7 @@ from app import logs
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
-from app.db.uploads import UploadSessions
+from app.db.upload_sessions import UploadSessions
 from app.gitlab.gateway import GitLabGateway
 from app.metrics import Metrics
 from app.model import Credential

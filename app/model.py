@@ -1,4 +1,5 @@
-"""Value objects shared by every layer: credentials, actors, projects, object paths and infos."""
+"""Value objects shared by every layer: credentials, actors, projects and their records (the quota rules),
+object paths and infos, listings, sizes."""
 
 from __future__ import annotations
 

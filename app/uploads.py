@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
-from app.db.uploads import UploadSessions
+from app.db.upload_sessions import UploadSessions
 from app.errors import BadRequest, ChecksumMismatch, Conflict, FileTooLarge, NotFound, UploadNotFinished
 from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
 from app.model import (

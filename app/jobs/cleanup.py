@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.db.lifecycle import Lifecycle
-from app.db.uploads import UploadSessions
+from app.db.upload_sessions import UploadSessions
 from app.errors import StorageUnavailable
 from app.model import upload_key
 from app.storage.base import StorageBackend
