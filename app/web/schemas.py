@@ -9,6 +9,13 @@ MAX_BATCH = 1000
 _MD5 = validate.Regexp(r"^[0-9a-f]{32}$", error="not an md5 (32 lowercase hex digits)")
 
 
+class RequestSchema(Schema):
+    """What a client sends: an unknown field is a 400, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
 class ProjectSchema(Schema):
     id = fields.Integer(required=True)
     path = fields.String(required=True)
@@ -30,10 +37,7 @@ class ObjectPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True, metadata={"description": "null: last page"})
 
 
-class ListQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ListQuerySchema(RequestSchema):
     prefix = fields.String(load_default="")
     search = fields.String(load_default="", metadata={"description": "substring of the path"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -42,10 +46,7 @@ class ListQuerySchema(Schema):
     cursor = fields.String(load_default=None, allow_none=True)
 
 
-class ExistsRequestSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ExistsRequestSchema(RequestSchema):
     paths = fields.List(
         fields.String(validate=validate.Length(min=1, max=1024)),
         load_default=list,
@@ -61,10 +62,7 @@ class ExistsResponseSchema(Schema):
     md5s = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
 
 
-class PathQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PathQuerySchema(RequestSchema):
     path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
@@ -81,10 +79,7 @@ class DownloadSchema(Schema):
     md5 = fields.String(required=True)
 
 
-class UploadRequestSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class UploadRequestSchema(RequestSchema):
     path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     md5 = fields.String(load_default=None, allow_none=True, validate=_MD5)
@@ -132,10 +127,7 @@ class ProjectUsageSchema(Schema):
     quota_is_default = fields.Boolean(required=True)
 
 
-class UsageQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class UsageQuerySchema(RequestSchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10_000))
 
 
@@ -143,10 +135,7 @@ class UsageSchema(Schema):
     projects = fields.List(fields.Nested(ProjectUsageSchema), required=True)
 
 
-class QuotaRequestSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class QuotaRequestSchema(RequestSchema):
     quota = fields.Raw(
         required=True,
         allow_none=True,
