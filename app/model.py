@@ -287,9 +287,12 @@ def attachment(path: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+UPLOADS_PREFIX = "uploads/"  # where direct uploads' bytes wait, outside every project's prefix
+
+
 def upload_key(session_id: str) -> str:
-    """Storage key where a direct upload's bytes wait for `complete`: outside every project's prefix."""
-    return f"uploads/{session_id}"
+    """Storage key where a direct upload's bytes wait for `complete`."""
+    return UPLOADS_PREFIX + session_id
 
 
 @dataclass(frozen=True)

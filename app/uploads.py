@@ -14,6 +14,7 @@ from app.db.upload_sessions import UploadSessions
 from app.errors import BadRequest, ChecksumMismatch, Conflict, FileTooLarge, NotFound, UploadNotFinished
 from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
 from app.model import (
+    UPLOADS_PREFIX,
     Action,
     ContentAddress,
     Credential,
@@ -252,6 +253,13 @@ class Uploads:
         finally:
             self._storage.discard(staged)
             self._sessions.close(session.id)
+
+    def require_open(self, temp_key: str) -> None:
+        """NotFound unless the direct upload writing to temp_key still takes bytes (not completing,
+        completed, aborted or expired): what a closed S3 multipart upload answers its part URLs."""
+        session_id = temp_key.removeprefix(UPLOADS_PREFIX)
+        if not self._sessions.is_open(session_id, datetime.now(UTC)):
+            raise NotFound("This upload session is closed (completed, aborted or expired)")
 
     def abort(self, credential: Credential | None, ref: ProjectRef, session_id: str) -> None:
         """Drop a direct upload and whatever it stored."""

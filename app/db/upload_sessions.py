@@ -57,6 +57,14 @@ class UploadSessions:
             expires_at=utc(row.expires_at),
         )
 
+    def is_open(self, session_id: str, now: datetime) -> bool:
+        """Whether the session still takes bytes: it exists, has not expired and is not being completed."""
+        with database_errors(), self._reader.connect() as conn:
+            row = conn.execute(
+                select(_S.id).where(_S.id == session_id, _S.completing.is_(False), _S.expires_at > now)
+            ).first()
+        return row is not None
+
     def claim(self, session_id: str) -> bool:
         """Mark a session as being completed; False when another call already owns it."""
         with database_errors(), self._writer.begin() as conn:

@@ -164,22 +164,29 @@ class GCSBackend:
         )
 
     def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
-        """The object a finished session left (GCS computed its md5); None until it is finalised."""
-        info = self.stat(temp_key)
+        """The object a finished session left, copied first to a key no signed URL reaches (the start URL
+        stays valid until it expires and could replace the object); the copy's md5 is what is verified."""
+        if self.stat(temp_key) is None:
+            return None  # not finalised yet
+        private = temp_key + ".complete"
+        self._copy(temp_key, private)
+        self.delete(temp_key)
+        info = self.stat(private)
         if info is None:
             return None
         md5 = info.md5
         if md5 is None:  # a composed object has no md5: read it back inside Google's network
             digest = hashlib.md5(usedforsecurity=False)
-            for chunk in self._read(temp_key, 0, None):
+            for chunk in self._read(private, 0, None):
                 digest.update(chunk)
             md5 = digest.hexdigest()
         return StagedObject(
-            key=key, size=info.size, md5=md5, handle=_Session(uri=None, sent=0, tail=b"", copy_from=temp_key)
+            key=key, size=info.size, md5=md5, handle=_Session(uri=None, sent=0, tail=b"", copy_from=private)
         )
 
     def abort_direct(self, temp_key: str, handle: str) -> None:
         self.delete(temp_key)  # an unfinished session holds no object and expires after a week
+        self.delete(temp_key + ".complete")  # left by a completion that crashed
 
     def _blob(self, key: str) -> Any:
         return self._bucket.blob(self._key(key))

@@ -174,17 +174,23 @@ class LocalBackend:
         return key, int(size)
 
     def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
+        """Moves the uploaded file out of the upload URL's reach first, then hashes what was moved: a PUT
+        racing `complete` can no longer change the bytes that are verified and committed."""
         temp = self._path(temp_key)
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with temp.open("rb") as data:
-                while chunk := data.read(CHUNK_SIZE):
-                    digest.update(chunk)
-                received = data.tell()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
         self._path(key)
-        return StagedObject(key=key, size=received, md5=digest.hexdigest(), handle=str(temp))
+        fd, private = tempfile.mkstemp(dir=self._tmp, prefix="direct-")
+        os.close(fd)
+        try:
+            os.replace(temp, private)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            Path(private).unlink(missing_ok=True)
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(private, "rb") as data:
+            while chunk := data.read(CHUNK_SIZE):
+                digest.update(chunk)
+            received = data.tell()
+        return StagedObject(key=key, size=received, md5=digest.hexdigest(), handle=private)
 
     def abort_direct(self, temp_key: str, handle: str) -> None:
         self.delete(temp_key)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.errors import FileTooLarge, ObjectNotFound
+from app.errors import FileTooLarge, NotFound, ObjectNotFound
 from app.model import attachment
 from app.storage.local import BLOB_ROUTE, LocalBackend
 from app.web.context import services
@@ -41,13 +41,19 @@ def blob(token: str) -> Response:
 @bp.put(BLOB_ROUTE + "<token>")
 def put_blob(token: str) -> Response:
     """Store the body of a direct upload where its signed token says; never more than the declared size."""
-    storage = _local()
+    storage, uploads = _local(), services().uploads
     key, size = storage.resolve_upload(token)
+    uploads.require_open(key)
     staged = storage.stage(key, _at_most(request_chunks(request), size))
     try:
         storage.commit(staged)
     finally:
         storage.discard(staged)
+    try:
+        uploads.require_open(key)  # closed while the body arrived: what it wrote must not stay
+    except NotFound:
+        storage.delete(key)
+        raise
     response = jsonify({"size": staged.size, "md5": staged.md5})
     response.headers["ETag"] = f'"{staged.md5}"'
     return response

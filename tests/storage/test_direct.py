@@ -104,3 +104,27 @@ def test_part_urls_are_scoped(cloud: Any, service_account_file: Path, request: p
     # signature check. The part still lands in the session's own upload, so nothing else is reachable.)
     other_key = requests.put(url.replace("uploads/s5", "projects/1/evil"), data=b"0123456789", timeout=30)
     assert other_key.status_code == 403
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_bytes_sent_after_finish_never_reach_the_committed_object(
+    cloud: Any, request: pytest.FixtureRequest, round_: int
+) -> None:
+    """A holder of the upload URL sends other bytes once `complete` has verified the upload: the object
+    committed is the verified one (S3: a completed multipart upload takes no more parts; GCS: the start URL
+    still works until it expires, so what is verified is a copy no signed URL reaches)."""
+    good, evil = os.urandom(PART + 7), os.urandom(PART + 7)
+    direct = cloud.begin_direct("uploads/race", size=len(good), ttl=600)
+    send(direct, good, request)
+    staged = cloud.finish_direct("uploads/race", direct.handle, size=len(good), key="projects/1/raced")
+    assert staged is not None and staged.md5 == hashlib.md5(good).hexdigest()
+    if direct.kind == "gcs_resumable":
+        send(direct, evil, request)  # a whole new session on the same start URL
+    else:
+        late = requests.put(direct.parts[0].url, data=evil[:PART], timeout=30)
+        assert late.status_code >= 400, late.text  # S3 and SeaweedFS: 404 NoSuchUpload (moto: a 500)
+    cloud.commit(staged)
+    cloud.discard(staged)
+    assert hashlib.md5(b"".join(cloud.read("projects/1/raced"))).hexdigest() == staged.md5
+    cloud.abort_direct("uploads/race", direct.handle)
+    assert sorted(b.key for b in cloud.list("")) == ["projects/1/raced"]

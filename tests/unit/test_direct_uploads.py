@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,53 @@ def test_a_session_belongs_to_its_project(client: FlaskClient) -> None:
     other = client.post(f"/api/v1/projects/103/uploads/{session['id']}/complete", headers=bearer("developer"))
     assert other.status_code == 404  # the developer may write to 103, but the session is 101's
     assert complete(client, session).status_code == 409  # still open for its own project
+
+
+def test_closed_sessions_refuse_bytes(client: FlaskClient, app: Flask) -> None:
+    aborted = open_session(client, path="a.bin", size=4).json
+    assert client.delete(f"{API}/uploads/{aborted['id']}", headers=bearer("developer")).status_code == 204
+    assert client.put(aborted["parts"][0]["url"], data=b"late").status_code == 404
+    completed = open_session(client, path="b.bin", size=4).json
+    send(client, completed, b"good")
+    assert complete(client, completed).status_code == 201
+    late = client.put(completed["parts"][0]["url"], data=b"evil")
+    assert late.status_code == 404 and "closed" in late.json["error"]["message"]
+    assert storage_files(app) == ["projects/101/b.bin"]
+    got = client.get("/ml/vision/-/data/b.bin", headers=bearer("reporter"), follow_redirects=True)
+    assert got.data == b"good"
+
+
+def test_a_put_racing_complete_never_replaces_verified_bytes(app: Flask) -> None:
+    """An attacker holding the upload URL PUTs other bytes while `complete` runs: whatever is committed
+    was verified (50 rounds)."""
+    client, attacker = app.test_client(), app.test_client()
+    outcomes = set()
+    for round_ in range(50):
+        good, evil = os.urandom(12), os.urandom(12)
+        md5 = hashlib.md5(good).hexdigest()
+        path = f"dvc/files/md5/{md5[:2]}/{md5[2:]}"
+        session = open_session(client, path=path, size=len(good)).json
+        send(client, session, good)
+        url, stop = session["parts"][0]["url"], threading.Event()
+
+        def put_evil(url: str = url, evil: bytes = evil, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                attacker.put(url, data=evil)
+
+        racer = threading.Thread(target=put_evil)
+        racer.start()
+        try:
+            done = complete(client, session)
+        finally:
+            stop.set()
+            racer.join()
+        outcomes.add(done.status_code)
+        head = client.head(f"/ml/vision/-/data/{path}", headers=bearer("reporter"))
+        if done.status_code == 201:
+            assert head.headers["X-Checksum-MD5"] == md5
+            got = client.get(f"/ml/vision/-/data/{path}", headers=bearer("reporter"), follow_redirects=True)
+            assert got.data == good, f"round {round_}: committed bytes differ from the verified ones"
+        else:  # the evil bytes arrived before completion began: verified, refused, nothing kept
+            assert done.status_code == 400 and head.status_code == 404, done.json
+        assert [f for f in storage_files(app) if not f.startswith("projects/")] == []
+    assert 201 in outcomes
