@@ -89,6 +89,26 @@ def _decide_ci(grant: Grant, action: Action, *, id_token_protected_writes: bool)
     )
 
 
+def hides_project(grant: Grant, *, id_token_protected_writes: bool = False) -> bool:
+    """Whether the project's existence is to be kept from a CI job's token: a private project, not the
+    job's own, that it may not even read must look like one that does not exist. (User tokens see a
+    project through GitLab's eyes, which answered 404 already; deploy tokens are refused as such when
+    they are not the project's.)"""
+    actor = grant.actor
+    if (
+        actor is None
+        or actor.kind not in _CI_KINDS
+        or grant.project.visibility is not Visibility.PRIVATE
+        or actor.job_project_id == grant.project.id
+    ):
+        return False
+    try:
+        decide(grant, Action.READ, id_token_protected_writes=id_token_protected_writes)
+    except PermissionDenied:
+        return True
+    return False
+
+
 def decide_admin(
     actor: Actor, is_admin: bool, username: str, action: Action, admin_users: frozenset[str]
 ) -> None:

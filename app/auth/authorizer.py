@@ -6,12 +6,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from app.access import decide, decide_admin
+from app.access import decide, decide_admin, hides_project
 from app.auth.grant_cache import GrantCache
 from app.auth.grants import GrantResolver
 from app.auth.policy import AuthPolicy
 from app.db.shared_cache import SharedAuthCache
-from app.errors import AuthenticationRequired, GitLabUnavailable, PermissionDenied, RegistryError
+from app.errors import (
+    AuthenticationRequired,
+    GitLabUnavailable,
+    PermissionDenied,
+    ProjectNotFound,
+    RegistryError,
+)
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
 from app.model import Action, Credential, CredentialKind, Grant, ProjectRef
@@ -51,12 +57,17 @@ class Authorizer:
             grant = stale
         if isinstance(grant, RegistryError):
             raise type(grant)(grant.message)
-        decide(
-            grant,
-            action,
-            anonymous_reads=self._policy.anonymous_reads,
-            id_token_protected_writes=self._policy.id_token_protected_writes,
-        )
+        try:
+            decide(
+                grant,
+                action,
+                anonymous_reads=self._policy.anonymous_reads,
+                id_token_protected_writes=self._policy.id_token_protected_writes,
+            )
+        except PermissionDenied:
+            if hides_project(grant):
+                raise ProjectNotFound(f"Project {ref} not found") from None  # what GitLab says of none
+            raise
         return grant
 
     def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:

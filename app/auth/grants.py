@@ -215,6 +215,8 @@ class GrantResolver:
             raise CredentialExpired(f"Deploy token expired on {info.expires_at}")
         project = self._gateway.project(service, ref)
         if info.id not in self._gateway.deploy_token_ids(service, project):
+            if project.visibility is Visibility.PRIVATE:  # as if it did not exist: what GitLab would say
+                raise ProjectNotFound(f"Project {ref} not found")
             raise PermissionDenied(f"This deploy token does not give access to {project.path}")
         actor = Actor(CredentialKind.DEPLOY_TOKEN, None, info.scopes, expires_at)
         return Grant(project=project, actor=actor), self._ttl(expires_at)

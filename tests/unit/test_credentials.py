@@ -62,7 +62,7 @@ def put(
         ({"DEPLOY-TOKEN": "gldt-vision-revoked-000005"}, "401 Deploy token has been revoked"),
         (
             {"DEPLOY-TOKEN": "gldt-other-read-write-0006"},
-            "403 This deploy token does not give access to ml/vision",
+            "404 Project ml/vision not found",  # private, and not this token's: as if it did not exist
         ),
         (
             {"DEPLOY-TOKEN": "gldt-ml-group-read-0000003"},
@@ -89,7 +89,7 @@ def test_group_deploy_token_reads_every_project_of_the_group(client: FlaskClient
     )
     assert client.head(
         "/other/secret/-/data/g.txt", headers={"DEPLOY-TOKEN": "gldt-ml-group-read-0000003"}
-    ).status == ("403 This deploy token does not give access to other/secret")
+    ).status == ("404 Project other/secret not found")
 
 
 def test_inherited_and_shared_group_membership(client: FlaskClient) -> None:
@@ -106,9 +106,7 @@ def test_job_tokens_reach_other_projects_only_through_the_allowlist(client: Flas
     pipeline_job = basic("gitlab-ci-token", "glcbt-pipeline-running-job-5003")
     assert put(client, pipeline_job) == "201 CREATED"  # ml/vision allowlists ml/pipeline
     # ml/pipeline is not on ml/old's allowlist (and ml/old is private)
-    assert client.get("/ml/old/-/data/x", headers=pipeline_job).status == (
-        "403 The job-token allowlist of ml/old does not let this job read it"
-    )
+    assert client.get("/ml/old/-/data/x", headers=pipeline_job).status == "404 Project ml/old not found"
     # public projects let any job read, never write
     assert client.get("/ml/open-data/-/data/x", headers=pipeline_job).status_code == 404  # allowed; no object
     assert put(client, pipeline_job, "/ml/open-data/-/data/x") == (
@@ -120,7 +118,10 @@ def test_ci_id_tokens(client: FlaskClient, simulator: Simulator) -> None:
     token = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE)
     assert put(client, bearer(token)) == "201 CREATED"
     assert client.get("/ml/pipeline/-/data/x", headers=bearer(token)).status == (
-        "403 A CI ID token only reaches its own project, not ml/pipeline"
+        "404 Project ml/pipeline not found"  # private: as if it did not exist
+    )
+    assert client.get("/ml/open-data/-/data/x", headers=bearer(token)).status == (
+        "403 A CI ID token only reaches its own project, not ml/open-data"  # public: no secret to keep
     )
     expired = simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE, lifetime=-120)
     assert put(client, bearer(expired)) == "401 CI ID token has expired"
@@ -198,3 +199,33 @@ def test_job_token_answers_are_cached_briefly(make_app: Callable[..., Flask], si
     simulator.world.jobs["glcbt-vision-running-job-5001"]["status"] = "success"
     time.sleep(1.2)
     assert put(client, job) == "401 CI job token is invalid, or its job is no longer running"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"DEPLOY-TOKEN": "gldt-other-read-write-0006"},
+        basic("gitlab-ci-token", "glcbt-pipeline-running-job-5003"),
+    ],
+    ids=["deploy token", "job token"],
+)
+@pytest.mark.parametrize("method", ["HEAD", "GET", "PUT", "DELETE", "PROPFIND"])
+def test_a_private_project_out_of_reach_looks_like_none(
+    client: FlaskClient, headers: dict[str, str], method: str
+) -> None:
+    """Status line and body for a private project the credential may not read are those of a project
+    that does not exist, whatever the method."""
+    hidden = client.open("/ml/old/-/data/x", method=method, headers=headers)
+    missing = client.open("/ml/no-such-project/-/data/x", method=method, headers=headers)
+    assert hidden.status_code == missing.status_code
+    assert hidden.status.replace("ml/old", "P") == missing.status.replace("ml/no-such-project", "P")
+    assert hidden.data.replace(b"ml/old", b"P") == missing.data.replace(b"ml/no-such-project", b"P")
+
+
+def test_an_id_token_on_a_private_project_looks_like_none(client: FlaskClient, simulator: Simulator) -> None:
+    token = bearer(simulator.world.mint_id_token("glcbt-vision-running-job-5001", AUDIENCE))
+    for method in ("GET", "PUT"):
+        hidden = client.open("/ml/old/-/data/x", method=method, headers=token)
+        missing = client.open("/ml/no-such-project/-/data/x", method=method, headers=token)
+        assert (hidden.status_code, hidden.json["error"]["code"]) == (404, "project_not_found")
+        assert hidden.data.replace(b"ml/old", b"P") == missing.data.replace(b"ml/no-such-project", b"P")
