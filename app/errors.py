@@ -96,6 +96,12 @@ class FileTooLarge(RegistryError):
     status, code = 413, "file_too_large"
 
 
+class BodyTooLarge(RegistryError):
+    """A request body the app parses (JSON, hook payloads) over its limit."""
+
+    status, code = 413, "body_too_large"
+
+
 class GitLabUnavailable(RegistryError):
     """GitLab could not answer (down, timeout, 5xx, 429): never a reason to deny access."""
 

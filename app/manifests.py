@@ -27,6 +27,8 @@ def listed_md5s(manifest: bytes) -> set[str]:
         entries = json.loads(manifest)
     except ValueError:
         raise InvalidManifest("Invalid .dir manifest: not JSON") from None
+    except RecursionError:
+        raise InvalidManifest("Invalid .dir manifest: nested too deep") from None
     if not isinstance(entries, list):
         raise InvalidManifest("Invalid .dir manifest: not a JSON list")
     md5s = set()

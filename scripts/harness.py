@@ -143,7 +143,7 @@ def start_registry(
         try:
             if requests.get(f"{url}/-/health", timeout=1).status_code == 200:
                 return RegistryServer(url=url, storage=storage, log=log, process=process, env=environ)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
             time.sleep(0.1)
     process.kill()
     process.wait()
@@ -216,7 +216,7 @@ def start_seaweedfs(
         try:
             requests.get(endpoint, timeout=1)
             return SeaweedFS(endpoint, access_key, secret_key, process, log)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
             time.sleep(0.2)
     process.kill()
     process.wait()
@@ -272,7 +272,8 @@ def start_fake_gcs() -> FakeGCS:
         try:
             requests.get(f"http://{host}/storage/v1/b", timeout=1)
             return FakeGCS(url=f"http://{host}", process=process)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
             time.sleep(0.05)
     process.kill()
+    process.wait()
     raise RuntimeError("fake-gcs-server did not start")

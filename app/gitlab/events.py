@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.errors import AuthenticationRequired, BadRequest
 from app.model import PENDING_DELETION
@@ -76,7 +76,7 @@ class _EventSchema(Schema):
         unknown = EXCLUDE
 
     event_name = fields.String(required=True)
-    project_id = fields.Integer(strict=True)
+    project_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
     path_with_namespace = fields.String()
     old_path_with_namespace = fields.String()
     full_path = fields.String()  # group_rename

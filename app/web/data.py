@@ -8,7 +8,7 @@ from email.utils import format_datetime
 from flask import Blueprint, Response, json, request
 
 from app.components import Components
-from app.errors import MethodNotAllowed
+from app.errors import InvalidPath, MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
 from app.web import webdav
 from app.web.context import services
@@ -37,6 +37,10 @@ def by_path(project_path: str, object_path: str) -> Response:
 
 
 def _dispatch(ref: ProjectRef, path: str) -> Response:
+    try:  # WSGI hands the path over as latin-1; werkzeug would turn invalid UTF-8 into U+FFFD silently
+        request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidPath("Invalid path: not valid UTF-8") from None
     handler = {
         "HEAD": _head,
         "GET": _get,

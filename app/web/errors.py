@@ -4,19 +4,22 @@ reason phrase), the body repeats it as {"error": {"code", "message"}}."""
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, Response, json, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from app.errors import RegistryError
 from app.web.context import services
 
 log = logging.getLogger(__name__)
+_NOT_IN_A_STATUS_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9112: no control but HTAB
 
 
 def reason_phrase(message: str) -> str:
     """A message made safe for an HTTP status line: one line, latin-1, bounded."""
-    line = " ".join(message.split())[:300]
+    line = _NOT_IN_A_STATUS_LINE.sub("?", " ".join(message.split()))[:300]
     return line.encode("latin-1", "replace").decode("latin-1")
 
 
@@ -47,6 +50,11 @@ def register(app: Flask) -> None:
         if error.code == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(error: ParseException) -> Response:
+        # gunicorn found the body's framing broken while the app read it (a bad chunk size, say)
+        return error_response(400, "malformed_body", "Malformed request body (chunked transfer coding)")
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

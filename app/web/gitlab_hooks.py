@@ -9,10 +9,11 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.errors import BadRequest, FileTooLarge, NotFound
+from app.errors import BadRequest, NotFound
 from app.gitlab.events import check_signature, check_token, delivery_id, parse_event
 from app.project_events import apply_hook
 from app.web.context import services
+from app.web.streaming import bounded_body
 
 bp = Blueprint("hooks", __name__)
 MAX_PAYLOAD = 1024 * 1024  # project events are a few hundred bytes
@@ -27,20 +28,16 @@ def gitlab_hook() -> Response:
     if not settings.webhook_secret:
         raise NotFound("GitLab hooks are off: set REGISTRY_WEBHOOK_SECRET")
     check_token(request.headers.get("X-Gitlab-Token"), settings.webhook_secret)
-    if request.content_length is not None and request.content_length > MAX_PAYLOAD:
-        raise FileTooLarge("Hook payload too large")
-    body = request.stream.read(MAX_PAYLOAD + 1)
+    body = bounded_body(request, MAX_PAYLOAD)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    if len(body) > MAX_PAYLOAD:
-        raise FileTooLarge("Hook payload too large")
     if settings.webhook_signing_secret:
         check_signature(headers, body, settings.webhook_signing_secret, time.time())
     elif "webhook-signature" in request.headers:
         log.debug("hook signature ignored: no REGISTRY_WEBHOOK_SIGNING_SECRET")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Hook payload is not JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
+        raise BadRequest("Hook payload is not JSON (or nested too deep)") from None
     event = parse_event(payload)
     outcome = apply_hook(svc.lifecycle, svc.auth_cache, event, delivery_id(headers))
     log.info("hook %s (project %s): %s", event.name, event.project_id, outcome)

@@ -17,12 +17,14 @@ from marshmallow import Schema
 
 from app.validation import load_or_400
 from app.web.schemas import ErrorSchema
+from app.web.streaming import json_body
 
 View = Callable[..., ResponseReturnValue]
 SchemaClass = type[Schema]
 # Every operation may answer these (the JSON error envelope).
 COMMON_ERRORS = {
     400: "invalid request",
+    413: "request body too large",
     401: "credential missing or invalid",
     403: "not allowed",
     404: "not found",
@@ -60,8 +62,7 @@ def operation(
             if query is not None:
                 kwargs["query"] = load_or_400(query(), request.args.to_dict(), what="Invalid request")
             if body is not None:
-                data = request.get_json(silent=True) or {}
-                kwargs["body"] = load_or_400(body(), data, what="Invalid request")
+                kwargs["body"] = load_or_400(body(), json_body(request), what="Invalid request")
             return view(**kwargs)
 
         loaded.openapi = declared  # type: ignore[attr-defined]

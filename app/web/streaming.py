@@ -2,28 +2,71 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected
 
-from app.errors import UploadIncomplete
+from app.errors import BadRequest, BodyTooLarge, UploadIncomplete
+from app.model import human_size
 from app.storage.base import CHUNK_SIZE
 
+MAX_JSON_BODY = 1024 * 1024  # batch existence of 1,000 paths of 1 KiB fits
 
-def request_chunks(request: Request) -> Iterator[bytes]:
-    """The body (sized or chunked) in chunks of at most CHUNK_SIZE; UploadIncomplete when cut off."""
+
+def bounded_body(request: Request, limit: int) -> bytes:
+    """The whole body (sized or chunked) when it is at most `limit` bytes: 413 from its Content-Length
+    before reading anything, or as soon as a chunked body passes the limit."""
+    too_large = BodyTooLarge(f"Request body too large: the limit is {human_size(limit)}")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = b"".join(_up_to(request, limit + 1))
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _up_to(request: Request, limit: int) -> Iterator[bytes]:
+    remaining = limit
+    for chunk in request_chunks(request, stop_after=limit):
+        yield chunk[:remaining]
+        remaining -= len(chunk)
+        if remaining <= 0:
+            return
+
+
+def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    """The body as JSON, {} when there is none or it is not sent as JSON; 413 past `limit`, 400 when it
+    does not parse."""
+    if not request.is_json:
+        return {}
+    body = bounded_body(request, limit)
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
+        raise BadRequest("Invalid request: the body is not JSON (or nested too deep)") from None
+
+
+def request_chunks(request: Request, stop_after: int | None = None) -> Iterator[bytes]:
+    """The body (sized or chunked) in chunks of at most CHUNK_SIZE; UploadIncomplete when cut off.
+    With stop_after, reading ends once that many bytes have come (the rest is left unread)."""
     stream = request.stream
     expected, received = request.content_length, 0
-    while True:
+    while stop_after is None or received < stop_after:
         try:
-            chunk = stream.read(CHUNK_SIZE)
+            chunk = stream.read(CHUNK_SIZE if stop_after is None else min(CHUNK_SIZE, stop_after - received))
         except (OSError, ClientDisconnected):
             raise UploadIncomplete("Upload incomplete: the client disconnected") from None
         if not chunk:
             break
         received += len(chunk)
         yield chunk
+    if stop_after is not None and received >= stop_after:
+        return
     if expected is not None and received != expected:
         raise UploadIncomplete(f"Upload incomplete: received {received} of {expected} bytes")
 

@@ -198,6 +198,12 @@ def test_a_put_racing_complete_never_replaces_verified_bytes(app: Flask) -> None
             assert head.headers["X-Checksum-MD5"] == md5
             got = client.get(f"/ml/vision/-/data/{path}", headers=bearer("reporter"), follow_redirects=True)
             assert got.data == good, f"round {round_}: committed bytes differ from the verified ones"
+        elif done.status_code == 409:  # a late PUT's clean-up took the file: not finished, nothing kept
+            assert done.json["error"]["code"] == "upload_not_finished" and head.status_code == 404
+            assert (
+                client.delete(f"{API}/uploads/{session['id']}", headers=bearer("developer")).status_code
+                == 204
+            )
         else:  # the evil bytes arrived before completion began: verified, refused, nothing kept
             assert done.status_code == 400 and head.status_code == 404, done.json
         assert [f for f in storage_files(app) if not f.startswith("projects/")] == []
