@@ -1,5 +1,7 @@
 """Log lines: plain text or one JSON object per line, each carrying the id of the request it belongs to;
-the access log line the app writes per request (paths only, signed tokens masked, never a credential)."""
+the access log line the app writes per request (paths only, never a credential). Every line, error
+tracebacks included, has capability tokens (signed blob paths, URL signatures) masked, and text lines
+have control characters escaped, so a request cannot forge a line."""
 
 from __future__ import annotations
 
@@ -13,14 +15,23 @@ from typing import Any
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 ACCESS = "app.access"
-_SIGNED_PATH = re.compile(r"(/-/blobs/)[^/?]+")
+_SIGNED_PATH = re.compile(r"(/-/blobs/)[^/?\s\"']+")
+_SIGNATURE = re.compile(
+    r"((?:X-Amz-Signature|X-Goog-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"']+", re.I
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # LogRecord's own attributes: anything else on a record came in through `extra` and is logged as a field
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
 def masked_path(path: str) -> str:
-    """A request path fit for a log: the local backend's signed tokens are replaced."""
-    return _SIGNED_PATH.sub(r"\1[signed]", path)
+    """Text fit for a log: the local backend's signed tokens and cloud URL signatures are replaced."""
+    return _SIGNATURE.sub(r"\1[masked]", _SIGNED_PATH.sub(r"\1[signed]", path))
+
+
+def escaped(text: str) -> str:
+    """Control characters as \\xNN, so that one record stays one line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class RequestIdFilter(logging.Filter):
@@ -45,7 +56,7 @@ class JSONFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return masked_path(json.dumps(line, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -56,10 +67,16 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if record.name == ACCESS:
-            return record.getMessage()
+            return masked_path(escaped(record.getMessage()))
         text = super().format(record)
         rid = getattr(record, "request_id", None)
-        return text.replace(f" {record.name}: ", f" {record.name} [{rid}]: ", 1) if rid else text
+        text = text.replace(f" {record.name}: ", f" {record.name} [{rid}]: ", 1) if rid else text
+        return masked_path(text)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The message on one line (a traceback, added after it, keeps its own lines)."""
+        record.message = escaped(record.message)
+        return super().formatMessage(record)
 
 
 def configure(level: str, style: str) -> None:

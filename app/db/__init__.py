@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,19 @@ def build_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("writer") else "BEGIN")
 
     return engine
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision: what a database must be at to be served."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
 
 
 def upgrade(url: str, revision: str = "head") -> None:

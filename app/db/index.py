@@ -9,13 +9,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, literal, select, tuple_, update
+from sqlalchemy import Engine, and_, bindparam, func, literal, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from app.db import head_revision
 from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
-from app.db.sql import PreparedQuery, database_errors, utc
+from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, utc
+from app.errors import DatabaseUnavailable
 from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
@@ -117,9 +119,11 @@ class ObjectIndex:
             yield ProjectWrite(conn, current)
 
     def check(self) -> None:
-        """Raise when the database cannot be queried."""
-        with database_errors(), Session(self._engine) as session:
-            session.execute(select(1))
+        """Raise when the database cannot be queried or is not at the newest migration."""
+        with database_errors(), self._reader.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        if version != head_revision():
+            raise DatabaseUnavailable(f"{NOT_MIGRATED} (it is at {version or 'no revision'})")
 
     def last_upload(self, project_id: int) -> datetime | None:
         """When the project's newest object was stored."""

@@ -29,12 +29,28 @@ def insert_if_absent(conn: Connection, table: Table, unique: str, values: dict[s
     return conn.execute(statement).first() is not None
 
 
+NOT_MIGRATED = "The index database is not set up: run `data-registry db upgrade`"
+
+
+def _missing_table(error: BaseException) -> bool:
+    """SQLite's "no such table", PostgreSQL's undefined_table (SQLSTATE 42P01), raw or wrapped."""
+    raw = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    return "no such table" in str(raw) or getattr(raw, "sqlstate", None) == "42P01"
+
+
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn a database that cannot answer (down, locked too long, pool exhausted) into a 503."""
+    """Turn a database that cannot answer (down, locked too long, pool exhausted, never migrated) into
+    a 503."""
     try:
         yield
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+    except (sa_exc.OperationalError, sa_exc.ProgrammingError) as e:
+        if _missing_table(e):
+            raise DatabaseUnavailable(NOT_MIGRATED) from None
+        if isinstance(e, sa_exc.ProgrammingError):
+            raise  # a bug of ours, not the database's state
+        raise DatabaseUnavailable() from None
+    except (sa_exc.InterfaceError, sa_exc.TimeoutError):
         raise DatabaseUnavailable() from None
 
 
@@ -86,12 +102,18 @@ class PreparedQuery:
                 finally:
                     cursor.close()
                 break
+            except dbapi.ProgrammingError as e:
+                if _missing_table(e):
+                    raise DatabaseUnavailable(NOT_MIGRATED) from None
+                raise
             except (
                 sa_exc.OperationalError,
                 sa_exc.InterfaceError,
                 dbapi.OperationalError,
                 dbapi.InterfaceError,
-            ):
+            ) as e:
+                if _missing_table(e):
+                    raise DatabaseUnavailable(NOT_MIGRATED) from None
                 broken, self._local.connection = getattr(self._local, "connection", None), None
                 if broken is not None:
                     broken.close()

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from app import create_app
 from app.components import build_components
+from app.db import upgrade
 from app.jobs.scheduler import run_once
-from app.logs import JSONFormatter, RequestIdFilter, masked_path
+from app.logs import JSONFormatter, RequestIdFilter, TextFormatter, masked_path
+from scripts.harness import Simulator, fresh_database_url
 from tests.conftest import TOKENS, bearer
 
 
@@ -74,3 +79,50 @@ def test_worker_job_runs_are_counted(
     text = parts.metrics.render()[0].decode()
     assert sample(text, 'registry_job_runs_total{job="deletions",outcome="ok"}') == 1
     assert sample(text, 'registry_job_runs_total{job="stale_uploads",outcome="ok"}') == 1
+
+
+def test_text_lines_cannot_be_forged_and_tokens_never_show() -> None:
+    """A %0a in a path stays on its line; a signed blob path or URL signature in any line (error
+    tracebacks included) is masked."""
+    formatter = TextFormatter()
+    access = logging.makeLogRecord(
+        {
+            "name": "app.access",
+            "msg": '"%s %s"',
+            "args": ("GET", "/x\n127.0.0.1 - - forged"),
+            "levelname": "INFO",
+        }
+    )
+    assert "\n" not in formatter.format(access) and "\\x0a" in formatter.format(access)
+    try:
+        raise ValueError("failed on https://bucket/o?X-Amz-Signature=0123abcd&X-Amz-Date=1")
+    except ValueError:
+        error = logging.makeLogRecord(
+            {
+                "name": "app.web.errors",
+                "msg": "unhandled error on %s %s",
+                "args": ("PUT", "/-/blobs/c2VjcmV0.5.99\rforged"),
+                "levelname": "ERROR",
+                "exc_info": sys.exc_info(),
+            }
+        )
+    for line in (formatter.format(error), JSONFormatter().format(error)):
+        assert "c2VjcmV0" not in line and "0123abcd" not in line, line
+        assert "/-/blobs/[signed]" in line and "X-Amz-Signature=[masked]" in line
+    assert formatter.format(error).splitlines()[0].endswith("[signed]")  # the \r escaped, then masked
+    assert "Traceback" in formatter.format(error).splitlines()[1]
+
+
+def test_ready_says_to_migrate_an_unmigrated_database(tmp_path: Path, simulator: Simulator) -> None:
+    overrides = {
+        "storage_url": f"file://{tmp_path / 'storage'}",
+        "database_url": fresh_database_url(tmp_path),
+        "gitlab_url": simulator.url,
+    }
+    client = create_app(overrides).test_client()  # no `db upgrade`
+    ready = client.get("/-/ready")
+    assert ready.status_code == 503 and "data-registry db upgrade" in ready.json["checks"]["database"]
+    head = client.head("/ml/open-data/-/data/x")
+    assert head.status_code == 503 and "data-registry db upgrade" in head.status
+    upgrade(overrides["database_url"])
+    assert client.get("/-/ready").status_code == 200
