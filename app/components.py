@@ -22,6 +22,9 @@ from app.settings import Settings
 from app.storage.base import StorageBackend
 from app.uploads import Uploads
 
+# GitLab look-ups an address may spend on tokens GitLab refuses: a burst, then one a second.
+REFUSED_LOOKUPS_BURST, REFUSED_LOOKUPS_PER_SECOND = 6, 1.0
+
 
 @dataclass(frozen=True)
 class Components:
@@ -94,6 +97,7 @@ def build_components(
         ),
         shared=auth_cache,
         observe=lambda result: metrics.auth_cache.labels(result=result).inc(),
+        refusals=RateLimiter(rate=REFUSED_LOOKUPS_PER_SECOND, burst=REFUSED_LOOKUPS_BURST),
     )
     upload_sessions = UploadSessions(engine)
     for feature, how in settings.features_off().items():

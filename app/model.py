@@ -62,6 +62,7 @@ class Credential:
     kind: CredentialKind
     secret: str = field(repr=False)
     username: str | None = None
+    origin: str | None = field(default=None, compare=False)  # the client address it came from
 
     @property
     def fingerprint(self) -> str:

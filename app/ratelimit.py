@@ -1,5 +1,5 @@
-"""Per-credential rate limits: one token bucket per key (a credential's sha256, or the client address),
-bounded in memory, per process."""
+"""Rate limits: one token bucket per key (a credential's sha256, or a client address), bounded in memory,
+per process."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, updated)
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float:
-        """0 when the request may go ahead, else the seconds until it may."""
+    def take(self, key: str, *, spend: bool = True, cost: int = 1) -> float:
+        """0 when the request may go ahead (spending `cost` tokens unless `spend` is false), else the
+        seconds until it may."""
         if self._rate <= 0:
             return 0.0
         now = self._clock()
@@ -31,7 +32,7 @@ class RateLimiter:
             tokens, updated = self._buckets.pop(key, (self._burst, now))
             tokens = min(self._burst, tokens + (now - updated) * self._rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / self._rate
-            self._buckets[key] = (tokens - 1 if not wait else tokens, now)
+            self._buckets[key] = (tokens - cost if spend and not wait else tokens, now)
             while len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         return wait

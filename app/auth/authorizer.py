@@ -4,23 +4,27 @@ GitLab's answer comes through the grant cache; access.py decides per action."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 from app.access import decide, decide_admin, hides_project
 from app.auth.grant_cache import GrantCache
-from app.auth.grants import GrantResolver
+from app.auth.grants import GrantResolver, attempts
 from app.auth.policy import AuthPolicy
 from app.db.shared_cache import SharedAuthCache
 from app.errors import (
     AuthenticationRequired,
     GitLabUnavailable,
+    InvalidCredential,
     PermissionDenied,
     ProjectNotFound,
+    RateLimited,
     RegistryError,
 )
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
 from app.model import Action, Credential, CredentialKind, Grant, ProjectRef
+from app.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 _ADMIN_CREDENTIALS = (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.BEARER)
@@ -38,8 +42,12 @@ class Authorizer:
         id_tokens: IdTokenVerifier | None = None,
         shared: SharedAuthCache | None = None,
         observe: Callable[[str], None] | None = None,
+        refusals: RateLimiter | None = None,
     ) -> None:
         self._policy = policy
+        # GitLab look-ups spent on credentials it refused, per client address: a loop of made-up tokens
+        # is held up (429) before it becomes GitLab traffic. Cached answers never count.
+        self._refusals = refusals or RateLimiter(rate=0, burst=1)
         self._resolver = GrantResolver(gateway, policy, service=service, id_tokens=id_tokens)
         # observe: where each answer came from (local, shared, gitlab)
         self._grants = GrantCache(policy, shared, observe or (lambda _: None))
@@ -48,7 +56,7 @@ class Authorizer:
         """The caller's grant on the project if it allows the action; raise the reason otherwise."""
         key = (credential.fingerprint if credential else None, ref.lookup_key)
         try:
-            grant = self._grants.load(key, lambda: self._resolver.grant_or_denial(credential, ref))
+            grant = self._grants.load(key, lambda: self._ask(credential, ref))
         except GitLabUnavailable:
             stale = self._grants.stale(key) if action is Action.READ else None
             if stale is None:
@@ -69,6 +77,19 @@ class Authorizer:
                 raise ProjectNotFound(f"Project {ref} not found") from None  # what GitLab says of none
             raise
         return grant
+
+    def _ask(self, credential: Credential | None, ref: ProjectRef) -> tuple[Grant | RegistryError, float]:
+        """GitLab's answer, unless the credential's address has had too many refused lately."""
+        origin = f"addr:{credential.origin}" if credential is not None and credential.origin else None
+        if origin is not None and (wait := self._refusals.take(origin, spend=False)):
+            raise RateLimited(
+                "Too many refused GitLab tokens from this address; check the token, retry later",
+                retry_after=math.ceil(wait),
+            )
+        answer, ttl = self._resolver.grant_or_denial(credential, ref)
+        if origin is not None and credential is not None and isinstance(answer, InvalidCredential):
+            self._refusals.take(origin, cost=attempts(credential))
+        return answer, ttl
 
     def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
         """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the

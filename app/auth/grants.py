@@ -48,11 +48,28 @@ def _midnight(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, UTC) if day else None
 
 
-def _bearer_order(secret: str) -> tuple[CredentialKind, ...]:
-    """Which kinds to try for a Bearer token, most likely first; prefixes only reorder the attempts."""
-    if secret.startswith("glcbt-"):
-        return (CredentialKind.JOB_TOKEN, CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN)
-    return (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.JOB_TOKEN)
+# GitLab's token prefixes: a token that has one is only ever tried as that kind (one GitLab call).
+_PREFIXES = {
+    "glpat-": CredentialKind.ACCESS_TOKEN,
+    "gloas-": CredentialKind.OAUTH_TOKEN,
+    "glcbt-": CredentialKind.JOB_TOKEN,
+    "gldt-": CredentialKind.DEPLOY_TOKEN,
+}
+_UNPREFIXED = (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.JOB_TOKEN)
+
+
+def _bearer_kinds(secret: str) -> tuple[CredentialKind, ...]:
+    """Which kinds to try for a Bearer token: the one its prefix names, else each, most likely first."""
+    return next(((kind,) for prefix, kind in _PREFIXES.items() if secret.startswith(prefix)), _UNPREFIXED)
+
+
+def attempts(credential: Credential) -> int:
+    """How many kinds a credential may be tried as: each a GitLab look-up when it is refused."""
+    if credential.kind is CredentialKind.BEARER and not looks_like_jwt(credential.secret):
+        return len(_bearer_kinds(credential.secret))
+    if credential.kind is CredentialKind.ACCESS_TOKEN and credential.username is not None:
+        return 1 if credential.secret.startswith("glpat-") else 2  # then as a deploy token
+    return 1
 
 
 def first_accepted(
@@ -147,7 +164,11 @@ class GrantResolver:
                 except (CredentialExpired, CredentialRevoked):
                     raise
                 except InvalidCredential:
-                    if credential.username is None or self._service is None:
+                    if (
+                        credential.username is None
+                        or self._service is None
+                        or credential.secret.startswith("glpat-")
+                    ):
                         raise
                     # Basic with a custom deploy-token username: GitLab allows those too.
                     return self._deploy_grant(replace(credential, kind=CredentialKind.DEPLOY_TOKEN), ref)
@@ -164,7 +185,7 @@ class GrantResolver:
         if looks_like_jwt(credential.secret):
             return self._id_token_grant(replace(credential, kind=CredentialKind.ID_TOKEN), ref)
         return first_accepted(
-            credential, _bearer_order(credential.secret), lambda typed: self._grant(typed, ref)
+            credential, _bearer_kinds(credential.secret), lambda typed: self._grant(typed, ref)
         )
 
     def _user_grant(self, credential: Credential, actor: Actor, ref: ProjectRef) -> tuple[Grant, float]:

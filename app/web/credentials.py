@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import replace
 
 from flask import Request
 
@@ -16,7 +17,13 @@ _DEPLOY_TOKEN_USER = re.compile(r"^gitlab\+deploy-token-\d+$")
 
 
 def credential_from(request: Request) -> Credential | None:
-    """The request's credential, None when it carries none; InvalidCredential when it is malformed."""
+    """The request's credential (with the client's address), None when it carries none;
+    InvalidCredential when it is malformed."""
+    credential = _read(request)
+    return None if credential is None else replace(credential, origin=request.remote_addr)
+
+
+def _read(request: Request) -> Credential | None:
     authorization = request.headers.get("Authorization", "").strip()
     if authorization:
         scheme, _, value = authorization.partition(" ")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from scripts.harness import RegistryServer, Simulator
 from tests.conftest import TOKENS
@@ -30,3 +32,29 @@ def test_a_push_of_2000_objects_costs_at_most_3_gitlab_calls(
     assert "2000 files pushed" in pushed.stdout, pushed.stdout
     calls = gitlab.world.total_calls() - before
     assert calls <= 3, dict(gitlab.world.calls)  # token self, project, membership: once for all workers
+
+
+@pytest.mark.parametrize("prefix", ["", "glpat-"], ids=["unprefixed", "glpat"])
+def test_a_flood_of_made_up_tokens_costs_gitlab_little(
+    registry: RegistryServer, gitlab: Simulator, prefix: str
+) -> None:
+    """200 random tokens from one address, as fast as they go: at most 20 GitLab calls; the address is
+    told to slow down (429), and a credential that worked before keeps working meanwhile."""
+    known = {"Authorization": f"Bearer {TOKENS['reporter']}"}
+    with requests.Session() as warm:  # the good token is seen by every worker process before the flood
+        for _ in range(8):
+            assert (
+                warm.head(f"{registry.url}/ml/vision/-/data/x", headers=known, timeout=10).status_code == 404
+            )
+    before = gitlab.world.total_calls()
+    statuses: list[int] = []
+    with requests.Session() as session:
+        for _ in range(200):
+            headers = {"Authorization": f"Bearer {prefix}{uuid.uuid4().hex}"}
+            statuses.append(
+                session.head(f"{registry.url}/ml/vision/-/data/x", headers=headers, timeout=10).status_code
+            )
+    calls = gitlab.world.total_calls() - before
+    assert calls <= 20, dict(gitlab.world.calls)
+    assert set(statuses) <= {401, 429} and statuses.count(429) > 100
+    assert requests.head(f"{registry.url}/ml/vision/-/data/x", headers=known, timeout=10).status_code == 404

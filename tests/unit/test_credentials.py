@@ -229,3 +229,15 @@ def test_an_id_token_on_a_private_project_looks_like_none(client: FlaskClient, s
         missing = client.open("/ml/no-such-project/-/data/x", method=method, headers=token)
         assert (hidden.status_code, hidden.json["error"]["code"]) == (404, "project_not_found")
         assert hidden.data.replace(b"ml/old", b"P") == missing.data.replace(b"ml/no-such-project", b"P")
+
+
+@pytest.mark.parametrize(
+    ("token", "lookups"),
+    [("glpat-made-up-0001", 1), ("gloas-made-up-0001", 1), ("glcbt-made-up-0001", 1), ("made-up-0001", 3)],
+)
+def test_a_prefix_decides_the_one_kind_a_bearer_token_is_tried_as(
+    client: FlaskClient, simulator: Simulator, token: str, lookups: int
+) -> None:
+    before = simulator.world.total_calls()
+    assert client.head("/ml/vision/-/data/x", headers=bearer(token)).status_code == 401
+    assert simulator.world.total_calls() - before == lookups, dict(simulator.world.calls)
