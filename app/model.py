@@ -261,6 +261,7 @@ class BlobInfo:
     key: str
     size: int
     md5: str | None
+    modified: datetime | None = None  # when its bytes were last written
 
 
 @dataclass(frozen=True)

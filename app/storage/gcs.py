@@ -199,7 +199,7 @@ class GCSBackend:
         if blob is None:
             return None
         md5 = _hex_md5(blob.md5_hash)
-        return BlobInfo(key=key, size=int(blob.size or 0), md5=md5)
+        return BlobInfo(key=key, size=int(blob.size or 0), md5=md5, modified=blob.updated)
 
     def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
@@ -228,7 +228,10 @@ class GCSBackend:
         try:
             for blob in self._client.list_blobs(self._bucket, prefix=self._key(prefix)):
                 yield BlobInfo(
-                    key=blob.name[len(self._prefix) :], size=int(blob.size or 0), md5=_hex_md5(blob.md5_hash)
+                    key=blob.name[len(self._prefix) :],
+                    size=int(blob.size or 0),
+                    md5=_hex_md5(blob.md5_hash),
+                    modified=blob.updated,
                 )
         except gexc.GoogleAPIError as e:
             raise StorageUnavailable("Cloud Storage listing failed") from e

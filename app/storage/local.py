@@ -83,7 +83,9 @@ class LocalBackend:
             st = self._path(key).stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return BlobInfo(key=key, size=st.st_size, md5=None) if not _is_dir(st.st_mode) else None
+        if _is_dir(st.st_mode):
+            return None
+        return BlobInfo(key=key, size=st.st_size, md5=None, modified=_mtime(st))
 
     def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         try:
@@ -110,7 +112,8 @@ class LocalBackend:
                     yield from self._walk(path)
             elif entry.is_file(follow_symlinks=False):
                 key = path.relative_to(self.root).as_posix()
-                yield BlobInfo(key=key, size=entry.stat().st_size, md5=None)
+                st = entry.stat()
+                yield BlobInfo(key=key, size=st.st_size, md5=None, modified=_mtime(st))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -214,6 +217,10 @@ def _unsign(signer: Signer, token: str, fields: int) -> tuple[str, list[bytes]]:
     except (BadSignature, ValueError):
         raise PermissionDenied("Signed URL is invalid") from None
     return key, rest
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
 
 
 def _is_dir(mode: int) -> bool:

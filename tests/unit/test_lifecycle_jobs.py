@@ -213,6 +213,29 @@ def test_usage_sweep_reconciles_the_index_with_the_bucket(parts: Components, cli
     assert (again.indexed, again.dropped) == (0, 0)
 
 
+@pytest.mark.parametrize("size_changes", [True, False])
+def test_usage_sweep_corrects_rows_whose_bytes_changed(
+    parts: Components, client: FlaskClient, size_changes: bool
+) -> None:
+    """An overwrite cut off between the bucket and the index (a crash) leaves new bytes under an old row:
+    the sweep indexes what is stored, by size, or by the bytes when they were written after the row."""
+    assert (
+        client.put("/ml/vision/-/data/notes.txt", data=b"old text", headers=bearer("developer")).status_code
+        == 201
+    )
+    unchanged = fill(client, "ml/vision", 3)
+    new = b"new text!" if size_changes else b"new text"
+    stored = Path(parts.storage.root) / "projects/101/notes.txt"  # type: ignore[attr-defined]
+    stored.write_bytes(new)  # as the killed upload's rename left it
+    report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
+    assert report.corrected == 1 and (report.indexed, report.dropped) == (0, 0)
+    head = client.head("/ml/vision/-/data/notes.txt", headers=bearer("developer"))
+    assert head.headers["X-Checksum-MD5"] == hashlib.md5(new).hexdigest()
+    assert int(head.headers["Content-Length"]) == len(new)
+    assert usage_of(parts.index, 101) == (len(new) + sum(map(len, unchanged.values())), 4)
+    assert sweep_usage(parts.lifecycle, parts.index, parts.storage).corrected == 0
+
+
 def test_stale_uploads_are_removed(parts: Components, client: FlaskClient) -> None:
     session = client.post(
         "/api/v1/projects/101/uploads", json={"path": "big.bin", "size": 4}, headers=bearer("developer")
