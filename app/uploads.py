@@ -40,10 +40,18 @@ class Upload:
 
 @dataclass(frozen=True)
 class Admission:
-    """An upload let in: the project as it stood and the size of the object it replaces (0: none)."""
+    """An upload let in: the project as it stood, the size of the object it replaces (0: none), and the
+    room other direct uploads hold; with a quota in force, all three count against it."""
 
     project: ProjectRecord
-    replaced: int
+    limited: bool  # a quota is in force
+    replaced: int = 0
+    reserved: int = 0
+    session: str | None = None  # the direct upload being completed: its own room is not counted
+
+    def admits(self, size: int, default_quota: int) -> bool:
+        """Whether `size` bytes more fit (the replaced object's freed, others' reservations held)."""
+        return self.project.admits(size - self.replaced + self.reserved, default_quota)
 
 
 class Uploads:
@@ -88,34 +96,43 @@ class Uploads:
         manifest = ManifestCopy(body) if address is not None and address.is_dir else None
         staged = self._storage.stage(object_key(grant.project.id, obj_path), manifest or body)
         try:
-            return self._store(grant, obj_path, staged, overwrite, manifest.kept() if manifest else None)
+            kept = manifest.kept() if manifest else None
+            return self._store(grant, obj_path, staged, admission, overwrite, kept)
         finally:
             self._storage.discard(staged)
 
-    def _admit(self, grant: Grant, obj_path: ObjectPath, size: int | None) -> Admission:
+    def _admit(
+        self, grant: Grant, obj_path: ObjectPath, size: int | None, *, session: str | None = None
+    ) -> Admission:
         """Refuse an upload of `size` bytes (None: unknown yet, then at least one byte must fit) over the
-        file-size limit or the project's quota."""
+        file-size limit or the project's quota (less the room open direct uploads hold)."""
         if size is not None and size > self._max_file_size:
             raise self._too_large()
         project = self._index.record_of(grant.project)
         project.require_active()
-        replaced = 0
-        if project.effective_quota(self._default_quota):
-            previous = self._index.get(grant.project.id, obj_path.value)
-            replaced = previous.size if previous else 0
-            if not project.admits((1 if size is None else size) - replaced, self._default_quota):
-                raise project.over_quota(self._default_quota)
-        return Admission(project=project, replaced=replaced)
+        if not project.effective_quota(self._default_quota):
+            return Admission(project=project, limited=False)
+        previous = self._index.get(grant.project.id, obj_path.value)
+        admission = Admission(
+            project=project,
+            limited=True,
+            replaced=previous.size if previous else 0,
+            reserved=self._sessions.reserved(project.id, datetime.now(UTC), besides=session),
+            session=session,
+        )
+        if not admission.admits(1 if size is None else size, self._default_quota):
+            raise project.over_quota(self._default_quota)
+        return admission
 
     def _limited(self, body: Iterable[bytes], admission: Admission) -> Iterator[bytes]:
         """The body, cut off with 413 the moment it passes the file-size limit or the project's quota."""
-        size, project = 0, admission.project
+        size = 0
         for chunk in body:
             size += len(chunk)
             if size > self._max_file_size:
                 raise self._too_large()
-            if not project.admits(size - admission.replaced, self._default_quota):
-                raise project.over_quota(self._default_quota)
+            if admission.limited and not admission.admits(size, self._default_quota):
+                raise admission.project.over_quota(self._default_quota)
             yield chunk
 
     def _too_large(self) -> FileTooLarge:
@@ -126,6 +143,7 @@ class Uploads:
         grant: Grant,
         obj_path: ObjectPath,
         staged: StagedObject,
+        admission: Admission,
         overwrite: bool,
         manifest: bytes | None,
     ) -> Upload:
@@ -137,9 +155,11 @@ class Uploads:
             raise ChecksumMismatch(f"Checksum mismatch: body md5 {staged.md5} does not match path {obj_path}")
         if address is not None and manifest is not None:
             self._refuse_missing_children(project.id, address, manifest)
-        if address is not None:
-            # Content-addressed objects are immutable: concurrent uploads store identical bytes, so the
-            # bucket write (a network round trip on S3 and GCS) needs no lock. Only the index write does.
+        # Content-addressed objects are immutable: concurrent uploads store identical bytes, so without a
+        # quota the bucket write (a network round trip on S3 and GCS) needs no lock, only the index write.
+        # With a quota it goes under the lock too: a refusal there must leave no bytes behind.
+        unlocked = address is not None and not admission.limited
+        if unlocked:
             existing = self._index.get(project.id, obj_path.value)
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
@@ -148,13 +168,14 @@ class Uploads:
             existing = tx.get(obj_path.value)
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
-            if not tx.project.admits(staged.size - (existing.size if existing else 0), self._default_quota):
-                # Concurrent uploads passed the first check together; the index lock decides. (A
-                # content-addressed object already in the bucket stays there unindexed: invisible.)
-                raise tx.project.over_quota(self._default_quota)
+            if admission.limited:  # concurrent uploads passed admission together: the lock decides
+                reserved = tx.reserved(besides=admission.session)
+                now = Admission(tx.project, True, existing.size if existing else 0, reserved)
+                if not now.admits(staged.size, self._default_quota):
+                    raise tx.project.over_quota(self._default_quota)
             if existing is not None and address is None and not overwrite:
                 raise Conflict(f"A different object exists at {obj_path}; add ?overwrite=true to replace it")
-            if address is None:
+            if not unlocked:
                 self._storage.commit(staged)  # under the project's lock: one writer wins, whole
             uploader = grant.actor.user_id if grant.actor else None
             info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
@@ -244,12 +265,12 @@ class Uploads:
                 raise BadRequest(f"Size mismatch: {staged.size} bytes arrived, {session.size} were declared")
             if session.md5 is not None and staged.md5 != session.md5:
                 raise ChecksumMismatch(f"Checksum mismatch: upload md5 {staged.md5}, declared {session.md5}")
-            self._admit(grant, obj_path, staged.size)
+            admission = self._admit(grant, obj_path, staged.size, session=session.id)
             manifest = None
             address = obj_path.content_address
             if address is not None and address.is_dir and staged.size <= MAX_MANIFEST_BYTES:
                 manifest = b"".join(self._storage.read(session.temp_key))
-            return self._store(grant, obj_path, staged, session.overwrite, manifest)
+            return self._store(grant, obj_path, staged, admission, session.overwrite, manifest)
         finally:
             self._storage.discard(staged)
             self._sessions.close(session.id)

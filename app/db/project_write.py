@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from app.db.models import Base
 from app.db.projects import PROJECTS
 from app.db.sql import utc
+from app.db.upload_sessions import reserved
 from app.model import ObjectInfo, ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
@@ -76,6 +77,11 @@ class ProjectWrite:
         info = ObjectInfo(project_id=self.project.id, path=path, size=size, md5=md5, created_at=now)
         self._seen[path] = info
         return info
+
+    def reserved(self, *, besides: str | None = None) -> int:
+        """Room the project's open direct uploads hold (read on this transaction's connection: another
+        one could wait for a pool that every writer waiting for this lock holds)."""
+        return reserved(self._conn, self.project.id, datetime.now(UTC), besides=besides)
 
     def remove(self, path: str) -> bool:
         """Drop the object's row and its usage; False when there was none."""

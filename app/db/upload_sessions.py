@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from app.db.models import Base
 from app.db.sql import database_errors, utc
@@ -12,6 +12,16 @@ from app.model import UploadSession
 
 _TABLE = Base.metadata.tables["upload_sessions"]
 _S = _TABLE.c
+
+
+def reserved(conn: Connection, project_id: int, now: datetime, *, besides: str | None = None) -> int:
+    """UploadSessions.reserved on a connection of the caller's (inside a project's write transaction)."""
+    query = select(func.coalesce(func.sum(_S.size), 0)).where(
+        _S.project_id == project_id, _S.expires_at > now
+    )
+    if besides is not None:
+        query = query.where(_S.id != besides)
+    return int(conn.execute(query).scalar() or 0)
 
 
 class UploadSessions:
@@ -64,6 +74,11 @@ class UploadSessions:
                 select(_S.id).where(_S.id == session_id, _S.completing.is_(False), _S.expires_at > now)
             ).first()
         return row is not None
+
+    def reserved(self, project_id: int, now: datetime, *, besides: str | None = None) -> int:
+        """Bytes the project's open direct uploads (other than `besides`) have declared: room they hold."""
+        with database_errors(), self._reader.connect() as conn:
+            return reserved(conn, project_id, now, besides=besides)
 
     def claim(self, session_id: str) -> bool:
         """Mark a session as being completed; False when another call already owns it."""

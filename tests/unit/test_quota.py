@@ -6,11 +6,13 @@ import hashlib
 import io
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from app.jobs.usage_sweep import sweep_usage
 from app.model import human_size, parse_size
 from tests.conftest import bearer, usage_of
 
@@ -131,3 +133,53 @@ def test_the_file_size_limit(app: Flask, tmp_path: Path) -> None:
     streamed = client.put(f"{BASE}/big.bin", headers=dev, **chunked(os.urandom(10000)))
     assert streamed.status == "413 File too large: the limit is 8.0 KiB"
     assert stored(tmp_path) == []
+
+
+def test_parallel_uploads_against_a_nearly_full_quota(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    """40 uploads at once (content-addressed and plain, sized and chunked) into room for about ten: the
+    indexed usage never passes the quota and nothing refused stays in storage for a sweep to index."""
+    app = make_app(default_quota="100KiB")
+    svc = app.extensions["data_registry"]
+
+    def upload(i: int) -> int:
+        body = os.urandom(9000 + i)
+        path = ca(body) if i % 2 else f"/ml/vision/-/data/plain/{i}.bin"
+        options: dict[str, object] = chunked(body) if i % 4 < 2 else {"data": body}
+        return app.test_client().put(path, headers=bearer("developer"), **options).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(upload, range(40)))
+    assert set(statuses) == {201, 413} and statuses.count(201) >= 5
+    used, count = usage_of(svc.index, 101)
+    assert used <= 100 * 1024 and count == statuses.count(201)
+    indexed = {f"projects/101/{info.path}" for info in svc.index.find(101, prefix="")}
+    root = tmp_path / "storage"
+    assert {str(p.relative_to(root)) for p in (root / "projects").rglob("*") if p.is_file()} == indexed
+    report = sweep_usage(svc.lifecycle, svc.index, svc.storage)
+    assert (report.indexed, report.dropped, report.corrected) == (0, 0, 0)
+
+
+def test_direct_upload_sessions_hold_their_room(make_app: Callable[..., Flask]) -> None:
+    """Open sessions reserve their declared size until they complete, abort or expire: 20 sessions of
+    4 KiB fill an 80 KiB quota; the next session and a streamed upload are refused; an abort frees room."""
+    client = make_app(default_quota="80KiB").test_client()
+    api = "/api/v1/projects/101/uploads"
+    sessions = [
+        client.post(api, json={"path": f"s/{i}", "size": 4096}, headers=bearer("developer"))
+        for i in range(20)
+    ]
+    assert [s.status_code for s in sessions] == [201] * 20
+    refused = client.post(api, json={"path": "s/x", "size": 1}, headers=bearer("developer"))
+    assert refused.status_code == 413 and refused.json["error"]["code"] == "quota_exceeded"
+    assert client.put("/ml/vision/-/data/streamed", data=b"x", headers=bearer("developer")).status_code == 413
+    first = sessions[0].json
+    assert client.put(first["parts"][0]["url"], data=os.urandom(4096)).status_code == 200
+    done = client.post(f"{api}/{first['id']}/complete", headers=bearer("developer"))
+    assert done.status_code == 201  # its own room is its to use
+    last = sessions[-1].json
+    assert client.delete(f"{api}/{last['id']}", headers=bearer("developer")).status_code == 204
+    assert client.put(last["parts"][0]["url"], data=b"late").status_code == 404  # aborted: refuses bytes
+    assert (
+        client.put("/ml/vision/-/data/streamed", data=b"x" * 4096, headers=bearer("developer")).status_code
+        == 201
+    )
