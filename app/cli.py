@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="JOB",
         help="run these jobs (default: all) once and exit: deletions, reconcile, usage_sweep, stale_uploads, "
-        "hook_deliveries",
+        "hook_deliveries, trash_purge",
     )
     worker.set_defaults(run=_worker)
 

@@ -20,6 +20,7 @@ from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
 from app.storage.base import StorageBackend
+from app.trash import Trash
 from app.uploads import Uploads
 
 # GitLab look-ups an address may spend on tokens GitLab refuses: a burst, then one a second.
@@ -40,6 +41,7 @@ class Components:
     service: Credential | None  # the registry's own GitLab token
     registry: Registry
     uploads: Uploads
+    trash: Trash
     limiter: RateLimiter
     metrics: Metrics
 
@@ -117,7 +119,9 @@ def build_components(
             storage=storage,
             signed_url_ttl=settings.signed_url_ttl,
             default_quota=settings.default_quota,
+            trash_retention=settings.trash_retention,
         ),
+        trash=Trash(authorizer=authorizer, index=index, storage=storage, retention=settings.trash_retention),
         uploads=Uploads(
             authorizer=authorizer,
             index=index,

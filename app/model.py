@@ -132,6 +132,8 @@ class ProjectRecord:
     own_quota: int | None = None  # bytes, 0: unlimited; None: the default quota applies
     used_bytes: int = 0
     object_count: int = 0
+    trash_bytes: int = 0  # deleted objects kept for the retention period: not counted against the quota
+    trash_count: int = 0
 
     def effective_quota(self, default: int) -> int:
         """The quota in force (0: unlimited): the project's own, else the default."""
@@ -235,6 +237,7 @@ class ObjectInfo:
     size: int
     md5: str
     created_at: datetime
+    trashed_at: datetime | None = None  # in the project's trash since then
 
     @property
     def etag(self) -> str:
@@ -252,6 +255,7 @@ class Listing:
     order_by: str = "path"
     descending: bool = False
     after: tuple[Any, str] | None = None
+    trashed: bool = False  # list the project's trash instead of its objects
 
 
 @dataclass(frozen=True)

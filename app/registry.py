@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.auth import Authorizer
 from app.cache import TTLCache
 from app.db.index import ObjectIndex
+from app.db.project_write import ProjectWrite
 from app.errors import (
     AuthenticationRequired,
     Conflict,
@@ -60,6 +61,8 @@ class ProjectStats:
     object_count: int
     quota_bytes: int  # 0: unlimited
     last_upload: datetime | None
+    trash_bytes: int = 0  # restorable, not counted against the quota
+    trash_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class ProjectUsage:
     object_count: int
     quota_bytes: int  # 0: unlimited
     quota_is_default: bool
+    trash_bytes: int = 0
 
 
 class Registry:
@@ -85,12 +89,14 @@ class Registry:
         storage: StorageBackend,
         signed_url_ttl: int,
         default_quota: int = 0,
+        trash_retention: int = 0,
     ) -> None:
         self._authorizer = authorizer
         self._index = index
         self._storage = storage
         self._ttl = signed_url_ttl
         self._default_quota = default_quota
+        self._trash_retention = trash_retention  # seconds deleted objects stay restorable; 0: no trash
         # A signed URL is reused for half its life: DVC's existence check and download of one object then
         # cost one signature (S3 144 µs, GCS 241 µs: more than the rest of the request).
         self._signed: TTLCache[SignedURL] = TTLCache(max_size=50_000)
@@ -145,9 +151,8 @@ class Registry:
             )
             if manifest is not None:
                 raise Conflict(f"{obj_path} is listed in {manifest}; delete that .dir first")
-        with self._index.writing(grant.project) as tx:  # the blob goes under the lock: the usage sweep
-            tx.remove(obj_path.value)  # never sees a blob whose row is already gone
-            self._storage.delete(object_key(grant.project.id, obj_path))
+        with self._index.writing(grant.project) as tx:
+            self._discard(tx, grant.project.id, [obj_path.value])
 
     def stats(self, credential: Credential | None, ref: ProjectRef) -> ProjectStats:
         """Usage, quota, object count and last upload of a project the caller may read."""
@@ -161,6 +166,8 @@ class Registry:
             object_count=known.object_count,
             quota_bytes=known.effective_quota(self._default_quota),
             last_upload=self._index.last_upload(project.id),
+            trash_bytes=known.trash_bytes,
+            trash_count=known.trash_count,
         )
 
     def usage(self, credential: Credential | None, *, limit: int) -> list[ProjectUsage]:
@@ -190,6 +197,7 @@ class Registry:
             object_count=record.object_count,
             quota_bytes=record.effective_quota(self._default_quota),
             quota_is_default=record.own_quota is None,
+            trash_bytes=record.trash_bytes,
         )
 
     def list_objects(
@@ -257,9 +265,18 @@ class Registry:
             if manifest is not None:
                 raise Conflict(f"{manifest} lists files under {path or '/'}; delete it first")
         for start in range(0, len(doomed), 1000):
-            batch = doomed[start : start + 1000]
             with self._index.writing(grant.project) as tx:
-                for info in batch:
-                    tx.remove(info.path)
-                self._storage.delete_many([object_key(project_id, ObjectPath(info.path)) for info in batch])
+                self._discard(tx, project_id, [info.path for info in doomed[start : start + 1000]])
         return len(doomed)
+
+    def _discard(self, tx: ProjectWrite, project_id: int, paths: list[str]) -> None:
+        """Deleted objects go to the trash (their bytes stay until purged), or, with no retention, are
+        gone: rows and blobs under the lock, so the usage sweep never sees a blob whose row is gone."""
+        if self._trash_retention:
+            now = datetime.now(UTC)
+            for path in paths:
+                tx.trash(path, now)
+            return
+        for path in paths:
+            tx.remove(path)
+        self._storage.delete_many([object_key(project_id, ObjectPath(path)) for path in paths])

@@ -43,6 +43,7 @@ class Settings:
     rate_limit_burst: int = 4000
     signed_url_ttl: int = 600
     upload_session_ttl: int = 24 * 3600  # how long a direct upload session and its part URLs stay valid
+    trash_retention: int = 7 * 24 * 3600  # seconds deleted objects stay restorable; 0: deletes are final
     download_mode: str = "redirect"
     anonymous_reads: bool = True
     auth_cache_ttl: int = 300
@@ -178,6 +179,7 @@ class SettingsSchema(Schema):
     rate_limit_burst = mf.Integer(validate=validate.Range(min=1))
     signed_url_ttl = mf.Integer(validate=validate.Range(min=10, max=7 * 24 * 3600))
     upload_session_ttl = mf.Integer(validate=validate.Range(min=60, max=7 * 24 * 3600))
+    trash_retention = mf.Integer(validate=validate.Range(min=0, max=365 * 24 * 3600))
     download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
     anonymous_reads = mf.Boolean()
     auth_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=86400))

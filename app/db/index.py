@@ -22,6 +22,7 @@ from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
+_LIVE = _O.trashed_at.is_(None)  # not in the trash: what DVC, listings and quotas see
 _LOCK_PROJECT = select(*RECORD_COLUMNS).where(_P.id == bindparam("b_project")).with_for_update()
 
 
@@ -32,6 +33,7 @@ def _info(row: ObjectRow) -> ObjectInfo:
         size=row.size,
         md5=row.md5,
         created_at=utc(row.created_at),
+        trashed_at=None if row.trashed_at is None else utc(row.trashed_at),
     )
 
 
@@ -50,7 +52,8 @@ class ObjectIndex:
             select(_P.path, _P.state, objects.size, objects.md5, objects.created_at)
             .select_from(
                 PROJECTS.outerjoin(
-                    _OBJECTS, and_(objects.project_id == _P.id, objects.path == bindparam("path"))
+                    _OBJECTS,
+                    and_(objects.project_id == _P.id, objects.path == bindparam("path"), _LIVE),
                 )
             )
             .where(_P.id == bindparam("project_id")),
@@ -128,15 +131,21 @@ class ObjectIndex:
     def last_upload(self, project_id: int) -> datetime | None:
         """When the project's newest object was stored."""
         with database_errors(), self._reader.connect() as conn:
-            newest = conn.execute(select(func.max(_O.created_at)).where(_O.project_id == project_id)).scalar()
+            newest = conn.execute(
+                select(func.max(_O.created_at)).where(_O.project_id == project_id, _LIVE)
+            ).scalar()
         return utc(newest) if newest else None
 
     def page(self, project_id: int, listing: Listing) -> list[ObjectInfo]:
-        """The page of the project's objects a listing asks for."""
+        """The page of the project's objects (or of its trash) a listing asks for."""
         order_by, descending, after = listing.order_by, listing.descending, listing.after
         prefix, search = listing.prefix, listing.search
         column = {"path": _O.path, "size": _O.size, "created_at": _O.created_at}[order_by]
-        conditions = [_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True)]
+        conditions = [
+            _O.project_id == project_id,
+            _O.path.startswith(prefix, autoescape=True),
+            _O.trashed_at.is_not(None) if listing.trashed else _LIVE,
+        ]
         if search:
             conditions.append(_O.path.contains(search, autoescape=True))
         if after is not None:
@@ -148,12 +157,22 @@ class ObjectIndex:
         order = [column.desc(), _O.path.desc()] if descending else [column, _O.path]
         with database_errors(), self._reader.connect() as conn:
             rows = conn.execute(
-                select(_O.path, _O.size, _O.md5, _O.created_at)
+                select(_O.path, _O.size, _O.md5, _O.created_at, _O.trashed_at)
                 .where(*conditions)
                 .order_by(*order[: 1 if order_by == "path" else 2])
                 .limit(listing.limit)
             ).all()
-        return [ObjectInfo(project_id, r.path, r.size, r.md5, utc(r.created_at)) for r in rows]
+        return [
+            ObjectInfo(
+                project_id,
+                r.path,
+                r.size,
+                r.md5,
+                utc(r.created_at),
+                None if r.trashed_at is None else utc(r.trashed_at),
+            )
+            for r in rows
+        ]
 
     def _present(self, project_id: int, column: Any, values: list[str]) -> set[str]:
         """Those of the values that some object of the project has in column; IN lists of 500."""
@@ -161,7 +180,7 @@ class ObjectIndex:
         with database_errors(), self._reader.connect() as conn:
             for start in range(0, len(values), 500):
                 batch = values[start : start + 500]
-                query = select(column).where(_O.project_id == project_id, column.in_(batch)).distinct()
+                query = select(column).where(_O.project_id == project_id, column.in_(batch), _LIVE).distinct()
                 found.update(conn.execute(query).scalars())
         return found
 
@@ -189,6 +208,7 @@ class ObjectIndex:
                         _O.project_id == project_id,
                         after,
                         _O.path.startswith(prefix, autoescape=True),
+                        _LIVE,
                     )
                     .order_by(_O.path)
                     .limit(page)
@@ -213,27 +233,38 @@ class ObjectIndex:
             return (
                 conn.execute(
                     select(_O.id)
-                    .where(_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True))
+                    .where(_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True), _LIVE)
                     .limit(1)
                 ).first()
                 is not None
             )
 
     def recount(self, project_id: int) -> tuple[int, int]:
-        """Set the project's usage totals from its index rows; returns (bytes used, object count)."""
+        """Set the project's usage and trash totals from its index rows; returns (bytes used, objects)."""
         totals = select(func.coalesce(func.sum(_O.size), 0), func.count()).where(_O.project_id == project_id)
         with database_errors(), self._writer.begin() as conn:
-            used, count = conn.execute(totals).one()
+            used, count = conn.execute(totals.where(_LIVE)).one()
+            trash_bytes, trash_count = conn.execute(totals.where(_O.trashed_at.is_not(None))).one()
             conn.execute(
                 update(PROJECTS)
                 .where(_P.id == project_id)
-                .values(used_bytes=used, object_count=count, updated_at=datetime.now(UTC))
+                .values(
+                    used_bytes=used,
+                    object_count=count,
+                    trash_bytes=trash_bytes,
+                    trash_count=trash_count,
+                    updated_at=datetime.now(UTC),
+                )
             )
         return int(used), int(count)
 
-    def find(self, project_id: int, *, prefix: str, suffix: str = "") -> Iterator[ObjectInfo]:
-        """A project's objects whose path starts with prefix and ends with suffix, paged by id."""
+    def find(
+        self, project_id: int, *, prefix: str, suffix: str = "", trashed: bool | None = False
+    ) -> Iterator[ObjectInfo]:
+        """A project's objects whose path starts with prefix and ends with suffix, paged by id: the live
+        ones, those in the trash (trashed=True), or both (None)."""
         last_id, page = 0, 500
+        state = [] if trashed is None else [ObjectRow.trashed_at.is_not(None) if trashed else _LIVE]
         while True:
             with database_errors(), Session(self._engine) as session:
                 rows = session.scalars(
@@ -243,6 +274,7 @@ class ObjectIndex:
                         ObjectRow.path.startswith(prefix, autoescape=True),
                         ObjectRow.path.endswith(suffix, autoescape=True),
                         ObjectRow.id > last_id,
+                        *state,
                     )
                     .order_by(ObjectRow.id)
                     .limit(page)

@@ -146,6 +146,8 @@ class Lifecycle:
                     state=DELETED,
                     used_bytes=0,
                     object_count=0,
+                    trash_bytes=0,
+                    trash_count=0,
                     deletion_claimed_until=None,
                     updated_at=now,
                 )

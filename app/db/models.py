@@ -45,6 +45,9 @@ class ProjectRow(Base):
     deletion_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     deletion_claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted_objects: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the trash: objects deleted but kept for the retention period, not counted against the quota
+    trash_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    trash_count: Mapped[int] = mapped_column(BigInteger, default=0)
     # the reconciler: when GitLab first answered 404 for this project (None: present)
     missing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -67,6 +70,8 @@ class ObjectRow(Base):
     md5: Mapped[str] = mapped_column(String(32), index=True)
     uploader_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # in the project's trash since then (None: live); the bytes stay at their key until purged
+    trashed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 
 class AuthCacheRow(Base):

@@ -1,4 +1,5 @@
-"""One write transaction on one project's objects, holding the project's write lock until it ends."""
+"""One write transaction on one project's objects, holding the project's write lock until it ends: puts,
+removals, moves to and from the trash, each keeping the project's usage and trash totals current."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
 # Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
 _THIS_OBJECT = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
-_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at).where(*_THIS_OBJECT)
+_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at, _O.trashed_at).where(*_THIS_OBJECT)
 _INSERT_OBJECT = insert(_OBJECTS)
 _UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
 _DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
@@ -28,6 +29,8 @@ _ADD_USAGE = (
     .values(
         used_bytes=_P.used_bytes + bindparam("b_bytes"),
         object_count=_P.object_count + bindparam("b_count"),
+        trash_bytes=_P.trash_bytes + bindparam("b_trash_bytes"),
+        trash_count=_P.trash_count + bindparam("b_trash_count"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -38,57 +41,108 @@ class ProjectWrite:
 
     def __init__(self, conn: Connection, project: ProjectRecord) -> None:
         self._conn = conn
-        self._seen: dict[str, ObjectInfo | None] = {}
-        self.project = project  # as of this transaction, usage kept current by put and remove
+        self._seen: dict[str, ObjectInfo | None] = {}  # the row at a path, live or trashed
+        self.project = project  # as of this transaction, totals kept current by every change
 
     def _where(self, path: str) -> dict[str, Any]:
         return {"b_project": self.project.id, "b_path": path}
 
-    def get(self, path: str) -> ObjectInfo | None:
-        """The object at path as this transaction sees it."""
+    def _row(self, path: str) -> ObjectInfo | None:
         if path not in self._seen:
             row = self._conn.execute(_SELECT_OBJECT, self._where(path)).first()
             self._seen[path] = (
                 None
                 if row is None
-                else ObjectInfo(self.project.id, path, row.size, row.md5, utc(row.created_at))
+                else ObjectInfo(
+                    self.project.id,
+                    path,
+                    row.size,
+                    row.md5,
+                    utc(row.created_at),
+                    None if row.trashed_at is None else utc(row.trashed_at),
+                )
             )
         return self._seen[path]
 
-    def _add_usage(self, bytes_delta: int, count_delta: int) -> None:
+    def get(self, path: str) -> ObjectInfo | None:
+        """The live object at path as this transaction sees it (a trashed one is not)."""
+        row = self._row(path)
+        return row if row is not None and row.trashed_at is None else None
+
+    def trashed(self, path: str) -> ObjectInfo | None:
+        """The object at path when it is in the trash."""
+        row = self._row(path)
+        return row if row is not None and row.trashed_at is not None else None
+
+    def _add(self, live: tuple[int, int] = (0, 0), trash: tuple[int, int] = (0, 0)) -> None:
+        """Change the project's totals by (bytes, objects) live and in the trash."""
         self.project = replace(
             self.project,
-            used_bytes=self.project.used_bytes + bytes_delta,
-            object_count=self.project.object_count + count_delta,
+            used_bytes=self.project.used_bytes + live[0],
+            object_count=self.project.object_count + live[1],
+            trash_bytes=self.project.trash_bytes + trash[0],
+            trash_count=self.project.trash_count + trash[1],
         )
-        params = {"b_bytes": bytes_delta, "b_count": count_delta, "b_now": datetime.now(UTC)}
+        params = {
+            "b_bytes": live[0],
+            "b_count": live[1],
+            "b_trash_bytes": trash[0],
+            "b_trash_count": trash[1],
+            "b_now": datetime.now(UTC),
+        }
         self._conn.execute(_ADD_USAGE, {"b_project": self.project.id, **params})
 
     def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> ObjectInfo:
-        """Index an object (replacing what was at its path) and update the project's usage."""
-        existing, now = self.get(path), datetime.now(UTC)
-        values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now}
+        """Index an object, replacing what was at its path (a trashed object there is gone for good)."""
+        existing, now = self._row(path), datetime.now(UTC)
+        values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now, "trashed_at": None}
         if existing is None:
             self._conn.execute(_INSERT_OBJECT, {"project_id": self.project.id, "path": path, **values})
-            self._add_usage(size, 1)
+            self._add(live=(size, 1))
         else:
             self._conn.execute(_UPDATE_OBJECT.values(**values), self._where(path))
-            self._add_usage(size - existing.size, 0)
+            if existing.trashed_at is None:
+                self._add(live=(size - existing.size, 0))
+            else:
+                self._add(live=(size, 1), trash=(-existing.size, -1))
         info = ObjectInfo(project_id=self.project.id, path=path, size=size, md5=md5, created_at=now)
         self._seen[path] = info
         return info
+
+    def remove(self, path: str) -> bool:
+        """Drop the row at path, live or trashed, and its share of the totals; False when there was none."""
+        existing = self._row(path)
+        if existing is None:
+            return False
+        self._conn.execute(_DELETE_OBJECT, self._where(path))
+        if existing.trashed_at is None:
+            self._add(live=(-existing.size, -1))
+        else:
+            self._add(trash=(-existing.size, -1))
+        self._seen[path] = None
+        return True
+
+    def trash(self, path: str, when: datetime) -> bool:
+        """Move the live object at path to the trash (its bytes stay); False when there is none."""
+        existing = self.get(path)
+        if existing is None:
+            return False
+        self._conn.execute(_UPDATE_OBJECT.values(trashed_at=when), self._where(path))
+        self._add(live=(-existing.size, -1), trash=(existing.size, 1))
+        self._seen[path] = replace(existing, trashed_at=when)
+        return True
+
+    def restore(self, path: str) -> ObjectInfo | None:
+        """Bring the object at path back from the trash; None when it is not there."""
+        existing = self.trashed(path)
+        if existing is None:
+            return None
+        self._conn.execute(_UPDATE_OBJECT.values(trashed_at=None), self._where(path))
+        self._add(live=(existing.size, 1), trash=(-existing.size, -1))
+        self._seen[path] = restored = replace(existing, trashed_at=None)
+        return restored
 
     def reserved(self, *, besides: str | None = None) -> int:
         """Room the project's open direct uploads hold (read on this transaction's connection: another
         one could wait for a pool that every writer waiting for this lock holds)."""
         return reserved(self._conn, self.project.id, datetime.now(UTC), besides=besides)
-
-    def remove(self, path: str) -> bool:
-        """Drop the object's row and its usage; False when there was none."""
-        existing = self.get(path)
-        if existing is None:
-            return False
-        self._conn.execute(_DELETE_OBJECT, self._where(path))
-        self._add_usage(-existing.size, -1)
-        self._seen[path] = None
-        return True

@@ -15,7 +15,16 @@ from app.model import ACTIVE, ProjectRecord
 PROJECTS = Base.metadata.tables["projects"]
 _P = PROJECTS.c
 # The columns a ProjectRecord is read from, in its field order.
-RECORD_COLUMNS = (_P.id, _P.path, _P.state, _P.quota_bytes, _P.used_bytes, _P.object_count)
+RECORD_COLUMNS = (
+    _P.id,
+    _P.path,
+    _P.state,
+    _P.quota_bytes,
+    _P.used_bytes,
+    _P.object_count,
+    _P.trash_bytes,
+    _P.trash_count,
+)
 
 
 def insert_project(conn: Connection, project_id: int, path: str | None) -> bool:
@@ -35,7 +44,14 @@ def insert_project(conn: Connection, project_id: int, path: str | None) -> bool:
 
 def record(row: Any) -> ProjectRecord:
     """A row selected with RECORD_COLUMNS as a ProjectRecord."""
-    project_id, path, state, own_quota, used, count = row
+    project_id, path, state, own_quota, used, count, trash_bytes, trash_count = row
     return ProjectRecord(
-        id=project_id, path=path, state=state, own_quota=own_quota, used_bytes=used, object_count=count
+        id=project_id,
+        path=path,
+        state=state,
+        own_quota=own_quota,
+        used_bytes=used,
+        object_count=count,
+        trash_bytes=trash_bytes,
+        trash_count=trash_count,
     )

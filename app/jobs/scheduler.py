@@ -16,6 +16,8 @@ from app.jobs.cleanup import forget_old_deliveries, remove_stale_uploads
 from app.jobs.deletion import delete_queued_projects
 from app.jobs.reconcile import reconcile
 from app.jobs.usage_sweep import sweep_usage
+from app.model import Project, Visibility
+from app.trash import purge_trash
 
 log = logging.getLogger(__name__)
 STALE_UPLOADS_INTERVAL = 3600
@@ -42,6 +44,15 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
         ),
         "stale_uploads": (
             lambda: remove_stale_uploads(parts.upload_sessions, parts.storage, age=settings.stale_upload_age),
+            STALE_UPLOADS_INTERVAL,
+        ),
+        "trash_purge": (
+            lambda: purge_trash(
+                parts.index,
+                parts.storage,
+                [Project(i, path, Visibility.PRIVATE) for i, path, _ in parts.lifecycle.active_projects()],
+                retention=settings.trash_retention,
+            ),
             STALE_UPLOADS_INTERVAL,
         ),
         "hook_deliveries": (

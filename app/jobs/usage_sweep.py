@@ -30,7 +30,7 @@ def sweep_usage(lifecycle: Lifecycle, index: ObjectIndex, storage: StorageBacken
         project = Project(id=project_id, path=path, visibility=Visibility.PRIVATE)
         prefix = f"projects/{project_id}/"
         blobs = {blob.key[len(prefix) :]: blob for blob in storage.list(prefix)}
-        rows = {info.path: info for info in index.find(project_id, prefix="")}
+        rows = {info.path: info for info in index.find(project_id, prefix="", trashed=None)}
         unindexed = sorted(set(blobs) - set(rows))
         vanished = sorted(set(rows) - set(blobs))
         suspect = sorted(p for p in set(rows) & set(blobs) if _may_differ(rows[p], blobs[p]))

@@ -28,6 +28,9 @@ from app.web.schemas import (
     ProjectSchema,
     ProjectUsageSchema,
     QuotaRequestSchema,
+    RestoreRequestSchema,
+    RestoreResultSchema,
+    TrashPageSchema,
     UploadRequestSchema,
     UploadResultSchema,
     UploadSessionSchema,
@@ -63,6 +66,19 @@ def _after(cursor: str | None, order_by: str, sort: str) -> tuple[Any, str] | No
     return value, path
 
 
+def _listing(query: dict[str, Any]) -> Listing:
+    """What a listing query asks for, one more than the page to know whether another follows."""
+    order_by, sort = query["order_by"], query["sort"]
+    return Listing(
+        prefix=query["prefix"],
+        search=query["search"],
+        limit=query["limit"] + 1,
+        order_by=order_by,
+        descending=sort == "desc",
+        after=_after(query["cursor"], order_by, sort),
+    )
+
+
 def _absolute(url: str) -> str:
     """A URL API clients can use as is: the local backend's own are relative without REGISTRY_PUBLIC_URL."""
     return request.host_url.rstrip("/") + url if url.startswith("/") else url
@@ -81,19 +97,37 @@ def project(project_id: int) -> Response:
 def objects(project_id: int, query: dict[str, Any]) -> Response:
     """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging."""
     order_by, sort = query["order_by"], query["sort"]
-    listing = Listing(
-        prefix=query["prefix"],
-        search=query["search"],
-        limit=query["limit"] + 1,
-        order_by=order_by,
-        descending=sort == "desc",
-        after=_after(query["cursor"], order_by, sort),
+    page = services().registry.list_objects(
+        credential_from(request), ProjectRef(id=project_id), _listing(query)
     )
-    page = services().registry.list_objects(credential_from(request), ProjectRef(id=project_id), listing)
     more = len(page) > query["limit"]
     page = page[: query["limit"]]
     next_cursor = _cursor(order_by, sort, page[-1]) if more else None
     return jsonify(ObjectPageSchema().dump({"objects": page, "next_cursor": next_cursor}))
+
+
+@bp.get("/projects/<int:project_id>/trash")
+@operation(query=ListQuerySchema, returns={200: ("OK", TrashPageSchema)})
+def trash(project_id: int, query: dict[str, Any]) -> Response:
+    """Deleted objects kept for the retention period, with when each goes for good; cursor paging."""
+    trash = services().trash
+    listing, limit = _listing(query), query["limit"]
+    page = trash.page(credential_from(request), ProjectRef(id=project_id), listing)
+    objects = [{**vars(info), "purge_at": trash.purge_at(info)} for info in page[:limit]]
+    next_cursor = _cursor(query["order_by"], query["sort"], page[limit - 1]) if len(page) > limit else None
+    return jsonify(TrashPageSchema().dump({"objects": objects, "next_cursor": next_cursor}))
+
+
+@bp.post("/projects/<int:project_id>/trash/restore")
+@operation(
+    body=RestoreRequestSchema,
+    returns={200: ("restored", RestoreResultSchema)},
+    refusals={409: "a .dir lists a file that is gone for good"},
+)
+def restore(project_id: int, body: dict[str, Any]) -> Response:
+    """Bring objects back from the trash (Maintainer); a .dir brings back the files it lists."""
+    restored = services().trash.restore(credential_from(request), ProjectRef(id=project_id), body["paths"])
+    return jsonify(RestoreResultSchema().dump({"restored": restored}))
 
 
 @bp.post("/projects/<int:project_id>/objects/exists")

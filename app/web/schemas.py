@@ -23,6 +23,8 @@ class ProjectSchema(Schema):
     object_count = fields.Integer(required=True)
     quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
     last_upload = fields.DateTime(allow_none=True, required=True)
+    trash_bytes = fields.Integer(required=True, metadata={"description": "restorable, not in the quota"})
+    trash_count = fields.Integer(required=True)
 
 
 class ObjectSchema(Schema):
@@ -44,6 +46,29 @@ class ListQuerySchema(RequestSchema):
     order_by = fields.String(load_default="path", validate=validate.OneOf(["path", "size", "created_at"]))
     sort = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
     cursor = fields.String(load_default=None, allow_none=True)
+
+
+class TrashedObjectSchema(ObjectSchema):
+    trashed_at = fields.DateTime(required=True)
+    purge_at = fields.DateTime(required=True, metadata={"description": "when it is gone for good"})
+
+
+class TrashPageSchema(Schema):
+    objects = fields.List(fields.Nested(TrashedObjectSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True, metadata={"description": "null: last page"})
+
+
+class RestoreRequestSchema(RequestSchema):
+    paths = fields.List(
+        fields.String(validate=validate.Length(min=1, max=1024)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH),
+        metadata={"description": "a .dir brings back the files it lists"},
+    )
+
+
+class RestoreResultSchema(Schema):
+    restored = fields.List(fields.Nested(ObjectSchema), required=True)
 
 
 class ExistsRequestSchema(RequestSchema):
@@ -125,6 +150,7 @@ class ProjectUsageSchema(Schema):
     object_count = fields.Integer(required=True)
     quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
     quota_is_default = fields.Boolean(required=True)
+    trash_bytes = fields.Integer(required=True)
 
 
 class UsageQuerySchema(RequestSchema):

@@ -1,0 +1,116 @@
+"""A project's trash: what DELETE (an object, a collection, `dvc gc -c`) took, listed and restored for
+REGISTRY_TRASH_RETENTION, then purged by the worker. A `.dir` manifest comes back with the files it lists
+that are in the trash too, or not at all while one of them is gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from app.auth import Authorizer
+from app.db.index import ObjectIndex
+from app.db.project_write import ProjectWrite
+from app.errors import Conflict, ObjectNotFound
+from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
+from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef, object_key
+from app.storage.base import StorageBackend
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    projects: int = 0
+    objects: int = 0
+    bytes: int = 0
+
+
+class Trash:
+    """Lists and restores trashed objects for callers GitLab lets delete (listing: read)."""
+
+    def __init__(
+        self, *, authorizer: Authorizer, index: ObjectIndex, storage: StorageBackend, retention: int
+    ) -> None:
+        self._authorizer = authorizer
+        self._index = index
+        self._storage = storage
+        self.retention = retention  # seconds
+
+    def purge_at(self, info: ObjectInfo) -> datetime | None:
+        """When a trashed object goes for good."""
+        return None if info.trashed_at is None else info.trashed_at + timedelta(seconds=self.retention)
+
+    def page(self, credential: Credential | None, ref: ProjectRef, listing: Listing) -> list[ObjectInfo]:
+        """A page of the project's trash."""
+        project = self._authorizer.authorize(credential, ref, Action.READ).project
+        self._index.require_active(project)
+        return self._index.page(project.id, Listing(**{**vars(listing), "trashed": True}))
+
+    def restore(self, credential: Credential | None, ref: ProjectRef, paths: list[str]) -> list[ObjectInfo]:
+        """Bring objects back (Maintainer): as `restore_paths`."""
+        project = self._authorizer.authorize(credential, ref, Action.DELETE).project
+        return self.restore_paths(project, paths)
+
+    def restore_paths(self, project: Project, paths: list[str]) -> list[ObjectInfo]:
+        """Bring the objects at paths back from the trash, each `.dir` with the trashed files it lists;
+        409 when one of its files is gone for good, 404 when a path is not in the trash. All or nothing."""
+        wanted = [ObjectPath(path).value for path in paths]
+        with self._index.writing(project) as tx:
+            restored = []
+            for path in wanted:
+                info = tx.restore(path)
+                if info is None:
+                    if tx.get(path) is not None:
+                        continue  # restored already (listed twice, or by its .dir)
+                    raise ObjectNotFound(f"Not in the trash: {path}")
+                restored.append(info)
+                restored += self._restore_listed(tx, project.id, info)
+        return restored
+
+    def _restore_listed(self, tx: ProjectWrite, project_id: int, info: ObjectInfo) -> list[ObjectInfo]:
+        """The trashed files a restored `.dir` lists, restored; Conflict when one is gone."""
+        address = ObjectPath(info.path).content_address
+        if address is None or not address.is_dir or info.size > MAX_MANIFEST_BYTES:
+            return []
+        try:
+            manifest = b"".join(self._storage.read(object_key(project_id, ObjectPath(info.path))))
+            children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))
+        except (InvalidManifest, ObjectNotFound):
+            return []
+        restored = []
+        for child in children:
+            if tx.get(child) is not None:
+                continue
+            back = tx.restore(child)
+            if back is None:
+                raise Conflict(f"{child}, listed in {info.path}, is gone for good; push it again first")
+            restored.append(back)
+        return restored
+
+
+def purge_trash(
+    index: ObjectIndex,
+    storage: StorageBackend,
+    projects: list[Project],
+    *,
+    retention: int,
+    now: datetime | None = None,
+    batch: int = 1000,
+) -> PurgeReport:
+    """Delete objects trashed more than `retention` seconds ago: rows and blobs together under each
+    project's lock, a batch at a time."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=retention)
+    purged_projects = objects = size = 0
+    for project in projects:
+        expired = [
+            info
+            for info in index.find(project.id, prefix="", trashed=True)
+            if info.trashed_at is not None and info.trashed_at < cutoff
+        ]
+        for start in range(0, len(expired), batch):
+            chunk = {info.path: info for info in expired[start : start + batch]}
+            with index.writing(project) as tx:
+                gone = [path for path in chunk if tx.trashed(path) is not None and tx.remove(path)]
+                storage.delete_many([object_key(project.id, ObjectPath(path)) for path in gone])
+            objects += len(gone)
+            size += sum(chunk[path].size for path in gone)
+        purged_projects += bool(expired)
+    return PurgeReport(projects=purged_projects, objects=objects, bytes=size)
