@@ -1,4 +1,4 @@
-"""The `data-registry` command: serve (gunicorn), worker, db upgrade, quota, usage, objects."""
+"""The `data-registry` command: serve (gunicorn), worker, db upgrade, quota, usage, objects, trash."""
 
 from __future__ import annotations
 
@@ -138,6 +138,37 @@ def _objects_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trash(args: argparse.Namespace) -> int:
+    from app.components import build_components
+    from app.errors import RegistryError
+    from app.model import Listing, Project, Visibility
+
+    parts = build_components()
+    record = parts.index.project(args.project_id)
+    if record is None:
+        print(f"data-registry: project {args.project_id} has no data here", file=sys.stderr)
+        return 1
+    if args.trash_command == "restore":
+        project = Project(record.id, record.path, Visibility.PRIVATE)
+        try:
+            restored = parts.trash.restore_paths(project, args.paths)
+        except RegistryError as e:
+            print(f"data-registry: {e.message}", file=sys.stderr)
+            return 1
+        for info in restored:
+            print(f"restored {info.path}")
+        return 0
+    after: tuple[None, str] | None = None
+    while page := parts.index.page(
+        record.id, Listing(prefix=args.prefix, after=after, limit=1000, trashed=True)
+    ):
+        for info in page:
+            purge_at = parts.trash.purge_at(info)
+            print(f"{info.md5}  {info.size:>12}  purged {purge_at:%Y-%m-%d %H:%M}  {info.path}")
+        after = (None, page[-1].path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="data-registry", description="GitLab Data Registry")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     objects_ls.add_argument("project_id", type=int, help="GitLab project id")
     objects_ls.add_argument("prefix", nargs="?", default="", help="only paths starting with this")
     objects_ls.set_defaults(run=_objects_ls)
+
+    trash = commands.add_parser(
+        "trash", help="a project's deleted objects, kept for REGISTRY_TRASH_RETENTION"
+    )
+    trash_commands = trash.add_subparsers(dest="trash_command", required=True)
+    trash_ls = trash_commands.add_parser("ls", help="list the trash (md5, size, when it is purged, path)")
+    trash_ls.add_argument("project_id", type=int, help="GitLab project id")
+    trash_ls.add_argument("prefix", nargs="?", default="", help="only paths starting with this")
+    trash_restore = trash_commands.add_parser("restore", help="bring objects back (a .dir brings its files)")
+    trash_restore.add_argument("project_id", type=int, help="GitLab project id")
+    trash_restore.add_argument("paths", nargs="+", metavar="PATH", help="object paths in the project")
+    for command in (trash_ls, trash_restore):
+        command.set_defaults(run=_trash)
 
     db = commands.add_parser("db", help="index database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 
 from scripts.harness import RegistryServer
 from tests.conftest import TOKENS
@@ -97,15 +98,58 @@ def test_gc_deletes_exactly_the_unused_objects(registry: RegistryServer, project
     (project.root / "big.bin").write_bytes(os.urandom(4096))
     project.run("add", "big.bin")
     project.run("push", "-r", "dav")
-    remote = registry.storage / "projects" / "101" / "dav-gc"
-    before = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()}
+    before = listed(registry, "dav-gc/")
 
     gc = project.run("gc", "-c", "-w", "--force", "-r", "dav")
-    after = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()}
+    after = listed(registry, "dav-gc/")
     old_md5 = hashlib.md5(old_big).hexdigest()
-    assert before - after == {f"files/md5/{old_md5[:2]}/{old_md5[2:]}"}, gc.stdout
-    assert any(p.startswith("runs/") for p in after)  # gc -c never touches the run-cache
+    assert before - after == {f"dav-gc/files/md5/{old_md5[:2]}/{old_md5[2:]}"}, gc.stdout
+    assert any(p.startswith("dav-gc/runs/") for p in after)  # gc -c never touches the run-cache
     assert "in sync" in project.run("status", "-c", "-r", "dav").stdout
+    assert listed(registry, "dav-gc/", trash=True) == before - after  # restorable for the retention
+
+
+def listed(registry: RegistryServer, prefix: str, *, trash: bool = False) -> set[str]:
+    """The paths of the project's objects (or of its trash) under prefix, through the JSON API."""
+    url = f"{registry.url}/api/v1/projects/101/{'trash' if trash else 'objects'}"
+    answer = requests.get(
+        url,
+        params={"prefix": prefix, "limit": 1000},
+        headers={"Authorization": f"Bearer {TOKENS['reporter']}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return {o["path"] for o in answer.json()["objects"]}
+
+
+def test_a_colleagues_gc_is_undone_from_the_trash(
+    registry: RegistryServer, project: Dvc, tmp_path: Path
+) -> None:
+    """Two checkouts share a remote; one Maintainer's `dvc gc -c -w` takes the other's objects. They come
+    back from the trash, and the other checkout pulls them byte for byte."""
+    add_dav_remote(project, "dav", dav_url(registry, "shared"), TOKENS["developer"])
+    project.run("push", "-r", "dav")
+    original = tmp_path / "original"
+    shutil.copytree(project.root / "data", original)
+    other = Dvc(tmp_path / "other")
+    (other.root / "theirs").mkdir(parents=True)
+    (other.root / "theirs" / "t.bin").write_bytes(os.urandom(5000))
+    other.run("init", "--no-scm")
+    other.run("add", "theirs")
+    add_dav_remote(other, "dav", dav_url(registry, "shared"), TOKENS["maintainer"])
+    other.run("push", "-r", "dav")
+    other.run("gc", "-c", "-w", "--force", "-r", "dav")  # keeps only what `other` uses
+    trashed = listed(registry, "shared/", trash=True)
+    assert len(trashed) > 40
+
+    restored = requests.post(
+        f"{registry.url}/api/v1/projects/101/trash/restore",
+        json={"paths": sorted(trashed)},
+        headers={"Authorization": f"Bearer {TOKENS['maintainer']}"},
+    )
+    assert restored.status_code == 200 and len(restored.json()["restored"]) == len(trashed), restored.text
+    project.forget_local_data()
+    project.run("pull", "-r", "dav")
+    assert same_tree(original, project.root / "data")
 
 
 def test_http_and_webdav_share_the_objects(registry: RegistryServer, project: Dvc, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,20 @@ def test_objects_ls(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> N
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[-1] for line in lines] == ["dvc/a", "dvc/b"]
     assert lines[0].split()[:2] == ["a" * 32, "2048"]
+
+
+def test_trash_ls_and_restore(index: ObjectIndex, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for name, body in (("dvc/a", b"a" * 2048), ("dvc/b", b"b" * 1024)):  # the blobs the fixture indexed
+        (tmp_path / "projects/101" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "projects/101" / name).write_bytes(body)
+    with index.writing(Project(101, "ml/vision", Visibility.PRIVATE)) as tx:
+        tx.trash("dvc/a", datetime.now(UTC))
+    assert main(["trash", "ls", "101"]) == 0
+    listed = capsys.readouterr().out
+    assert "dvc/a" in listed and "dvc/b" not in listed and "purged" in listed
+    assert main(["trash", "restore", "101", "dvc/zzz"]) == 1
+    assert "Not in the trash: dvc/zzz" in capsys.readouterr().err
+    assert main(["trash", "restore", "101", "dvc/a"]) == 0
+    assert "restored dvc/a" in capsys.readouterr().out
+    assert quota_of(index, 101)[0] == 3072
+    assert main(["trash", "ls", "999"]) == 1
