@@ -273,10 +273,7 @@ class Registry:
         """Deleted objects go to the trash (their bytes stay until purged), or, with no retention, are
         gone: rows and blobs under the lock, so the usage sweep never sees a blob whose row is gone."""
         if self._trash_retention:
-            now = datetime.now(UTC)
-            for path in paths:
-                tx.trash(path, now)
+            tx.trash_many(paths, datetime.now(UTC))
             return
-        for path in paths:
-            tx.remove(path)
-        self._storage.delete_many([object_key(project_id, ObjectPath(path)) for path in paths])
+        gone = tx.remove_many(paths)
+        self._storage.delete_many([object_key(project_id, ObjectPath(path)) for path in gone])

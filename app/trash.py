@@ -100,17 +100,15 @@ def purge_trash(
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=retention)
     purged_projects = objects = size = 0
     for project in projects:
-        expired = [
-            info
-            for info in index.find(project.id, prefix="", trashed=True)
-            if info.trashed_at is not None and info.trashed_at < cutoff
-        ]
-        for start in range(0, len(expired), batch):
-            chunk = {info.path: info for info in expired[start : start + batch]}
-            with index.writing(project) as tx:
-                gone = [path for path in chunk if tx.trashed(path) is not None and tx.remove(path)]
+        project_purged = 0
+        while paths := index.expired_trash(project.id, cutoff, batch):
+            with index.writing(project) as tx:  # restored or replaced meanwhile: not purged
+                gone = tx.remove_many(paths, trashed=True, before=cutoff)
                 storage.delete_many([object_key(project.id, ObjectPath(path)) for path in gone])
-            objects += len(gone)
-            size += sum(chunk[path].size for path in gone)
-        purged_projects += bool(expired)
+            project_purged += len(gone)
+            size += sum(gone.values())
+            if not gone:
+                break
+        objects += project_purged
+        purged_projects += bool(project_purged)
     return PurgeReport(projects=purged_projects, objects=objects, bytes=size)

@@ -227,6 +227,14 @@ class ObjectIndex:
                 if len(rows) < page:
                     return
 
+    def expired_trash(self, project_id: int, before: datetime, limit: int) -> list[str]:
+        """Paths of up to `limit` of the project's objects trashed before `before`."""
+        with database_errors(), self._reader.connect() as conn:
+            rows = conn.execute(
+                select(_O.path).where(_O.project_id == project_id, _O.trashed_at < before).limit(limit)
+            ).scalars()
+            return list(rows)
+
     def has_prefix(self, project_id: int, prefix: str) -> bool:
         """Whether any object's path starts with prefix."""
         with database_errors(), self._reader.connect() as conn:

@@ -3,11 +3,12 @@ removals, moves to and from the trash, each keeping the project's usage and tras
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, insert, select, update
 
 from app.db.models import Base
 from app.db.projects import PROJECTS
@@ -23,6 +24,7 @@ _SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at, _O.trashed_at).where(*_T
 _INSERT_OBJECT = insert(_OBJECTS)
 _UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
 _DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
+_IN_LIST = 500  # paths per IN list
 _ADD_USAGE = (
     update(PROJECTS)
     .where(_P.id == bindparam("b_project"))
@@ -141,6 +143,45 @@ class ProjectWrite:
         self._add(live=(existing.size, 1), trash=(-existing.size, -1))
         self._seen[path] = restored = replace(existing, trashed_at=None)
         return restored
+
+    def trash_many(self, paths: Sequence[str], when: datetime) -> int:
+        """Move the live objects at paths to the trash in a few statements; returns how many moved."""
+        moved = 0
+        for start in range(0, len(paths), _IN_LIST):
+            live = self._among(paths[start : start + _IN_LIST], trashed=False)
+            size, count = self._conn.execute(
+                select(func.coalesce(func.sum(_O.size), 0), func.count()).where(live)
+            ).one()
+            self._conn.execute(update(_OBJECTS).where(live).values(trashed_at=when))
+            self._add(live=(-size, -count), trash=(size, count))
+            moved += count
+        self._seen.clear()
+        return moved
+
+    def remove_many(
+        self, paths: Sequence[str], *, trashed: bool = False, before: datetime | None = None
+    ) -> dict[str, int]:
+        """Drop the live (or trashed, and trashed before `before`) objects at paths in a few statements;
+        returns the size of each path dropped."""
+        dropped: dict[str, int] = {}
+        for start in range(0, len(paths), _IN_LIST):
+            rows = self._among(paths[start : start + _IN_LIST], trashed=trashed)
+            if before is not None:
+                rows = and_(rows, _O.trashed_at < before)
+            found = self._conn.execute(select(_O.path, _O.size).where(rows)).all()
+            self._conn.execute(delete(_OBJECTS).where(rows))
+            size, count = sum(r.size for r in found), len(found)
+            if trashed:
+                self._add(trash=(-size, -count))
+            else:
+                self._add(live=(-size, -count))
+            dropped.update((r.path, r.size) for r in found)
+        self._seen.clear()
+        return dropped
+
+    def _among(self, paths: Sequence[str], *, trashed: bool) -> ColumnElement[bool]:
+        state = _O.trashed_at.is_not(None) if trashed else _O.trashed_at.is_(None)
+        return and_(_O.project_id == self.project.id, _O.path.in_(list(paths)), state)
 
     def reserved(self, *, besides: str | None = None) -> int:
         """Room the project's open direct uploads hold (read on this transaction's connection: another
