@@ -4,7 +4,7 @@ that are in the trash too, or not at all while one of them is gone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from app.auth import Authorizer
@@ -42,7 +42,7 @@ class Trash:
         """A page of the project's trash."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
-        return self._index.page(project.id, Listing(**{**vars(listing), "trashed": True}))
+        return self._index.page(project.id, replace(listing, trashed=True))
 
     def restore(self, credential: Credential | None, ref: ProjectRef, paths: list[str]) -> list[ObjectInfo]:
         """Bring objects back (Maintainer): as `restore_paths`."""

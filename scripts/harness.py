@@ -128,9 +128,18 @@ def start_registry(
         **env,
     }
     subprocess.run([BIN / "data-registry", "db", "upgrade"], env=environ, check=True, capture_output=True)
+    return serve_registry(root, environ, serve_args=serve_args)
+
+
+def serve_registry(
+    root: Path, environ: dict[str, str], *, serve_args: tuple[str, ...] = ()
+) -> RegistryServer:
+    """`data-registry serve` on a free loopback port over an index and storage set up already (a restart);
+    waits for health."""
+    storage = Path(environ["REGISTRY_STORAGE_URL"].removeprefix("file://"))
     port = free_port()
     log = root / "registry.log"
-    with log.open("wb") as log_file:
+    with log.open("ab") as log_file:
         process = subprocess.Popen(
             [BIN / "data-registry", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", *serve_args],
             env=environ,

@@ -67,6 +67,10 @@ class LocalBackend:
         final = self._path(staged.key)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
+            # modified = made visible, from the clock the index's times come from (the file system's own
+            # is coarse): the usage sweep compares the two
+            now = time.time_ns()
+            os.utime(str(staged.handle), ns=(now, now))
             os.replace(str(staged.handle), final)
             staged.handle = None  # the temp name is free again; discard must not touch it
         except (NotADirectoryError, FileExistsError, IsADirectoryError):

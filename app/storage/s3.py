@@ -46,10 +46,13 @@ def _streamed_part(number: int, base: int, max_parts: int) -> int:
     return streamed_part_size(number, base, max_parts)
 
 
-def _blob(key: str, size: int, etag: str, modified: datetime | None) -> BlobInfo:
-    """A blob's info; its ETag is its md5 unless it was a multipart upload."""
-    etag = etag.strip('"')
-    return BlobInfo(key=key, size=size, md5=etag if len(etag) == 32 else None, modified=modified)
+def _blob(key: str, size: int, meta: dict[str, Any]) -> BlobInfo:
+    """A blob's info from HeadObject's answer or a listing entry; its ETag is its md5 unless it was a
+    multipart upload."""
+    etag = str(meta.get("ETag", "")).strip('"')
+    return BlobInfo(
+        key=key, size=size, md5=etag if len(etag) == 32 else None, modified=meta.get("LastModified")
+    )
 
 
 @dataclass
@@ -296,7 +299,7 @@ class S3Backend:
             head = self._call("head_object", Key=self._key(key))
         except NotFound:
             return None
-        return _blob(key, int(head["ContentLength"]), str(head.get("ETag", "")), head.get("LastModified"))
+        return _blob(key, int(head["ContentLength"]), head)
 
     def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         params: dict[str, Any] = {"Key": self._key(key)}
@@ -314,12 +317,7 @@ class S3Backend:
         try:
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield _blob(
-                        item["Key"][len(self._prefix) :],
-                        int(item["Size"]),
-                        str(item.get("ETag", "")),
-                        item.get("LastModified"),
-                    )
+                    yield _blob(item["Key"][len(self._prefix) :], int(item["Size"]), item)
         except (ClientError, BotoCoreError) as e:
             raise StorageUnavailable("S3 listing failed") from e
 

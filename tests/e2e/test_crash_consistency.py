@@ -20,7 +20,7 @@ import requests
 
 from app.components import build_components
 from app.jobs.usage_sweep import sweep_usage
-from scripts.harness import BIN, RegistryServer, Simulator, free_port, start_registry
+from scripts.harness import RegistryServer, Simulator, serve_registry, start_registry
 from tests.conftest import TOKENS
 
 pytestmark = pytest.mark.e2e
@@ -28,29 +28,6 @@ AUTH = {"Authorization": f"Bearer {TOKENS['developer']}"}
 # 50 rounds on the SQLite pass; the PostgreSQL pass repeats 10 of them (each round restarts gunicorn).
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "10" if os.environ.get("REGISTRY_TEST_POSTGRES_URL") else "50"))
 PATHS = [f"models/m{i}.bin" for i in range(4)]
-
-
-def serve(env: dict[str, str], root: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """`data-registry serve` again on the same storage and index."""
-    port = free_port()
-    with (root / "serve.log").open("ab") as log:
-        process = subprocess.Popen(
-            [BIN / "data-registry", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/-/health", timeout=1).status_code == 200:
-                return url, process
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise RuntimeError("the registry did not restart")
 
 
 def kill_all(process: subprocess.Popen[bytes]) -> None:
@@ -115,6 +92,7 @@ def test_sigkill_during_overwrites_never_leaves_wrong_bytes_indexed(
         used = sum(info.size for info in parts.index.find(101, prefix=""))
         record = parts.index.project(101)
         assert record is not None and record.used_bytes == used
-        url, process = serve(env, tmp_path)
+        restarted = serve_registry(tmp_path, env)
+        url, process = restarted.url, restarted.process
     first.process = process  # stopped by the fixture
     assert checked > ROUNDS

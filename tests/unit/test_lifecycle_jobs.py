@@ -236,6 +236,23 @@ def test_usage_sweep_corrects_rows_whose_bytes_changed(
     assert sweep_usage(parts.lifecycle, parts.index, parts.storage).corrected == 0
 
 
+def test_usage_sweep_sees_bytes_staged_before_the_row_but_committed_after(
+    parts: Components, client: FlaskClient
+) -> None:
+    """Two overwrites race: the loser staged its bytes before the winner's row was written, then was killed
+    between committing them and indexing. The bytes count as written when they were made visible."""
+    late = parts.storage.stage("projects/101/notes.txt", iter([b"loser's!"]))  # staged first
+    assert (
+        client.put("/ml/vision/-/data/notes.txt", data=b"winner's", headers=bearer("developer")).status_code
+        == 201
+    )
+    parts.storage.commit(late)  # ... and the process died before its index transaction
+    report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
+    assert report.corrected == 1
+    head = client.head("/ml/vision/-/data/notes.txt", headers=bearer("developer"))
+    assert head.headers["X-Checksum-MD5"] == hashlib.md5(b"loser's!").hexdigest()
+
+
 def test_stale_uploads_are_removed(parts: Components, client: FlaskClient) -> None:
     session = client.post(
         "/api/v1/projects/101/uploads", json={"path": "big.bin", "size": 4}, headers=bearer("developer")
