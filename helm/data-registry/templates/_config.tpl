@@ -24,6 +24,7 @@ REGISTRY_DATABASE_URL: "sqlite:////var/lib/data-registry/registry.db"
 {{- with .Values.registry }}
 REGISTRY_SIGNED_URL_TTL: {{ .signedUrlTtl | quote }}
 REGISTRY_UPLOAD_SESSION_TTL: {{ .uploadSessionTtl | quote }}
+REGISTRY_TRASH_RETENTION: {{ .trashRetention | quote }}
 REGISTRY_DOWNLOAD_MODE: {{ .downloadMode | quote }}
 REGISTRY_DEFAULT_QUOTA: {{ .defaultQuota | quote }}
 REGISTRY_MAX_FILE_SIZE: {{ .maxFileSize | quote }}
