@@ -121,7 +121,13 @@ def build_components(
             default_quota=settings.default_quota,
             trash_retention=settings.trash_retention,
         ),
-        trash=Trash(authorizer=authorizer, index=index, storage=storage, retention=settings.trash_retention),
+        trash=Trash(
+            authorizer=authorizer,
+            index=index,
+            storage=storage,
+            retention=settings.trash_retention,
+            default_quota=settings.default_quota,
+        ),
         uploads=Uploads(
             authorizer=authorizer,
             index=index,

@@ -27,12 +27,19 @@ class Trash:
     """Lists and restores trashed objects for callers GitLab lets delete (listing: read)."""
 
     def __init__(
-        self, *, authorizer: Authorizer, index: ObjectIndex, storage: StorageBackend, retention: int
+        self,
+        *,
+        authorizer: Authorizer,
+        index: ObjectIndex,
+        storage: StorageBackend,
+        retention: int,
+        default_quota: int = 0,
     ) -> None:
         self._authorizer = authorizer
         self._index = index
         self._storage = storage
         self.retention = retention  # seconds
+        self._default_quota = default_quota
 
     def purge_at(self, info: ObjectInfo) -> datetime | None:
         """When a trashed object goes for good."""
@@ -51,7 +58,8 @@ class Trash:
 
     def restore_paths(self, project: Project, paths: list[str]) -> list[ObjectInfo]:
         """Bring the objects at paths back from the trash, each `.dir` with the trashed files it lists;
-        409 when one of its files is gone for good, 404 when a path is not in the trash. All or nothing."""
+        409 when one of its files is gone for good, 404 when a path is not in the trash, 413 when they do not
+        fit in the project's quota any more. All or nothing."""
         wanted = [ObjectPath(path).value for path in paths]
         with self._index.writing(project) as tx:
             restored = []
@@ -63,6 +71,10 @@ class Trash:
                     raise ObjectNotFound(f"Not in the trash: {path}")
                 restored.append(info)
                 restored += self._restore_listed(tx, project.id, info)
+            back = sum(info.size for info in restored)
+            before = replace(tx.project, used_bytes=tx.project.used_bytes - back)
+            if not before.admits(back, self._default_quota):
+                raise before.over_quota(self._default_quota)
         return restored
 
     def _restore_listed(self, tx: ProjectWrite, project_id: int, info: ObjectInfo) -> list[ObjectInfo]:

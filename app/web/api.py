@@ -122,7 +122,7 @@ def trash(project_id: int, query: dict[str, Any]) -> Response:
 @operation(
     body=RestoreRequestSchema,
     returns={200: ("restored", RestoreResultSchema)},
-    refusals={409: "a .dir lists a file that is gone for good"},
+    refusals={409: "a .dir lists a file that is gone for good", 413: "they no longer fit in the quota"},
 )
 def restore(project_id: int, body: dict[str, Any]) -> Response:
     """Bring objects back from the trash (Maintainer); a .dir brings back the files it lists."""

@@ -132,3 +132,19 @@ def test_no_retention_deletes_at_once(make_app: Callable[..., Flask]) -> None:
     assert client.delete(f"{DATA}/a.bin", headers=bearer("maintainer")).status_code == 204
     assert storage_files(app) == set()
     assert client.get(f"{API}/trash", headers=bearer("reporter")).json["objects"] == []
+
+
+def test_a_restore_that_no_longer_fits_the_quota_is_refused(client: FlaskClient, app: Flask) -> None:
+    client.put(f"{DATA}/old.bin", data=b"o" * 600_000, headers=bearer("developer"))
+    client.delete(f"{DATA}/old.bin", headers=bearer("maintainer"))
+    assert client.put(f"{DATA}/new.bin", data=b"n" * 600_000, headers=bearer("developer")).status_code == 201
+    refused = client.post(f"{API}/trash/restore", json={"paths": ["old.bin"]}, headers=bearer("maintainer"))
+    assert refused.status_code == 413 and refused.json["error"]["code"] == "quota_exceeded"
+    assert client.head(f"{DATA}/old.bin", headers=bearer("reporter")).status_code == 404
+    client.delete(f"{DATA}/new.bin", headers=bearer("maintainer"))
+    assert (
+        client.post(
+            f"{API}/trash/restore", json={"paths": ["old.bin"]}, headers=bearer("maintainer")
+        ).status_code
+        == 200
+    )
