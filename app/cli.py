@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,9 +14,13 @@ from app.errors import ConfigurationError
 def _serve(args: argparse.Namespace) -> int:
     import tempfile
 
+    from app import logs
     from app.settings import load_settings
 
-    load_settings()  # fail fast, naming the variable, before gunicorn forks
+    settings = load_settings()  # fail fast, naming the variable, before gunicorn forks
+    logs.configure(settings.log_level, settings.log_format)
+    for feature, how in settings.features_off().items():  # once, here: not again in every worker
+        logging.getLogger("app").warning("%s: off (%s)", feature, how)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's metrics in one scrape
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registry-metrics-")
     if not args.access_log:

@@ -3,7 +3,6 @@ validated settings, into the one container both serve from."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +101,6 @@ def build_components(
         refusals=RateLimiter(rate=REFUSED_LOOKUPS_PER_SECOND, burst=REFUSED_LOOKUPS_BURST),
     )
     upload_sessions = UploadSessions(engine)
-    for feature, how in settings.features_off().items():
-        logging.getLogger("app").warning("%s: off (%s)", feature, how)
     return Components(
         settings=settings,
         storage=storage,

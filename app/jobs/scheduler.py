@@ -103,6 +103,8 @@ def run_forever(parts: Components) -> None:
         log.info("signal %s: stopping after the running jobs", signum)
         scheduler.shutdown(wait=False)
 
+    if parts.service is None:  # the only job with a prerequisite of its own
+        log.warning("job reconcile: off (set REGISTRY_GITLAB_SERVICE_TOKEN, an administrator's token)")
     if parts.settings.worker_metrics_port:
         parts.metrics.serve(parts.settings.worker_metrics_port)
     signal.signal(signal.SIGTERM, stop)

@@ -54,4 +54,8 @@ def test_scripts_run_serves_with_the_worker_and_stops_both(tmp_path: Path) -> No
             os.killpg(run.pid, signal.SIGTERM)
             run.wait(timeout=60)
     assert not workers[0].is_running() or workers[0].status() == psutil.STATUS_ZOMBIE
-    assert "job deletions done" in (tmp_path / "run.log").read_text()
+    text = (tmp_path / "run.log").read_text()
+    assert "job deletions done" in text
+    # what is off is said once, by the server before its workers start; the worker names only its own job
+    for feature in ("deploy tokens", "CI ID tokens", "GitLab hooks (/-/hooks/gitlab)", "job reconcile"):
+        assert text.count(f"{feature}: off") == 1, text
