@@ -53,7 +53,20 @@ class Authorizer:
         self._grants = GrantCache(policy, shared, observe or (lambda _: None))
 
     def authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
-        """The caller's grant on the project if it allows the action; raise the reason otherwise."""
+        """The caller's grant on the project if it allows the action; raise the reason otherwise. A
+        project the caller cannot see is GitLab's 404 for reads; for changes it is one 403 (401 without a
+        credential) that does not tell a missing project from a hidden one, because DVC prints the reason
+        of a refused upload's 403 and only a URL for a 404."""
+        try:
+            return self._authorize(credential, ref, action)
+        except ProjectNotFound:
+            if action is Action.READ:
+                raise
+            if credential is None:
+                raise AuthenticationRequired(f"Authentication required to write to {ref}") from None
+            raise PermissionDenied(f"Project {ref} does not exist or you cannot write to it") from None
+
+    def _authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
         key = (credential.fingerprint if credential else None, ref.lookup_key)
         try:
             grant = self._grants.load(key, lambda: self._ask(credential, ref))

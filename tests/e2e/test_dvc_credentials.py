@@ -192,3 +192,13 @@ def test_no_credential_in_the_logs(registry: RegistryServer, gitlab: Simulator) 
     for secret in (*SECRETS.values(), *TOKENS.values(), SERVICE_TOKEN):
         assert secret not in log
     assert "eyJ" not in log  # no JWT (their header always starts so)
+
+
+def test_a_push_to_a_mistyped_project_says_why(
+    registry: RegistryServer, dataset: Path, tmp_path: Path
+) -> None:
+    """DVC prints a refused upload's reason phrase, never a 404's: a project that does not exist (or that
+    the token cannot see) is one 403 for writes."""
+    dvc = workspace(tmp_path, dataset)
+    dvc.add_remote("r", url(registry, "typo", project="ml/visoin"), auth="bearer", token=TOKENS["developer"])
+    assert "Project ml/visoin does not exist or you cannot write to it" in refused(dvc, "r")

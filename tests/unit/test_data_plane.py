@@ -157,7 +157,12 @@ def test_other_projects_are_invisible(client: FlaskClient) -> None:
     response = client.get("/other/secret/-/data/x", headers=bearer("developer"))
     assert response.status_code == 404
     by_id = client.put("/-/projects/105/data/x", data=b"1", headers=bearer("developer"))
-    assert by_id.status_code == 404
+    assert by_id.status == "403 Project project 105 does not exist or you cannot write to it"
+    missing = client.put("/-/projects/999/data/x", data=b"1", headers=bearer("developer"))
+    assert missing.status == "403 Project project 999 does not exist or you cannot write to it"
+    typo = client.put("/ml/visoin/-/data/x", data=b"1", headers=bearer("developer"))
+    assert typo.status == "403 Project ml/visoin does not exist or you cannot write to it"
+    assert client.put("/ml/visoin/-/data/x", data=b"1").status_code == 401  # anonymous: sign in first
 
 
 def test_anonymous_reads_public_but_cannot_write(client: FlaskClient) -> None:

@@ -39,9 +39,14 @@ PROJECTS = {"public": 201, "internal": 202, "private": 203}
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 OK, DENIED, HIDDEN = "ok", "denied", "hidden"
-# For a user's token (access token, OAuth): (role, visibility) -> outcome of (read, write, delete).
+# For a user's token (access token, OAuth): (role, visibility) -> outcome of (read, write, delete). A
+# project the user cannot see is GitLab's 404 for reads; changes get one 403 for hidden and missing alike.
 USER_TABLE = {
-    "none": {"public": (OK, DENIED, DENIED), "internal": (OK, DENIED, DENIED), "private": (HIDDEN,) * 3},
+    "none": {
+        "public": (OK, DENIED, DENIED),
+        "internal": (OK, DENIED, DENIED),
+        "private": (HIDDEN, DENIED, DENIED),
+    },
     "guest": {"public": (OK, DENIED, DENIED), "internal": (OK, DENIED, DENIED), "private": (DENIED,) * 3},
     "reporter": {v: (OK, DENIED, DENIED) for v in PROJECTS},
     "developer": {v: (OK, OK, DENIED) for v in PROJECTS},
