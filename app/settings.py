@@ -76,7 +76,7 @@ class Settings:
         if not self.gitlab_service_token:
             for feature in (
                 "deploy tokens",
-                "CI tokens on other projects and on project paths",
+                "CI tokens on other projects",
                 "reconciler (data of projects GitLab deleted while no hook reached us)",
             ):
                 off[feature] = "set REGISTRY_GITLAB_SERVICE_TOKEN"

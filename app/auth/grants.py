@@ -243,15 +243,19 @@ class GrantResolver:
         return Grant(project=project, actor=actor), self._ttl(expires_at)
 
     def _ci_project(self, ref: ProjectRef, own_id: int, own_path: str | None) -> Project:
-        """The target of a CI token. Without a service token only the job's own project can be named."""
+        """The target of a CI token. Without a service token only the job's own project (by id, or by the
+        path GitLab gave for the job) can be named."""
         if self._service is not None:
             return self._gateway.project(self._service, ref)
-        if ref.id == own_id or (ref.path is not None and ref.path == own_path):
+        own = ref.id == own_id or (
+            ref.path is not None and own_path is not None and ref.path.lower() == own_path.lower()
+        )  # GitLab's paths are case-insensitive
+        if own:
             # Visibility and archived state are unknown here; private (the strictest) is assumed.
             return Project(id=own_id, path=own_path or str(ref), visibility=Visibility.PRIVATE)
         raise PermissionDenied(
-            f"CI tokens reach {ref} only through /-/projects/{own_id}/data/ URLs of their own project:"
-            f" {_NEEDS_SERVICE}"
+            f"CI tokens reach other projects than their own ({own_path or f'project {own_id}'}), such as"
+            f" {ref}, only when {_NEEDS_SERVICE.replace('has no', 'has a')}"
         )
 
     def _ci_role(self, project: Project, own_id: int, user_id: int) -> AccessLevel:
@@ -269,7 +273,7 @@ class GrantResolver:
         )
         if job.status != "running":
             raise InvalidCredential(f"CI job token belongs to a job that is {job.status}, no longer running")
-        project = self._ci_project(ref, job.project_id, None)
+        project = self._ci_project(ref, job.project_id, job.project_path)
         role = self._ci_role(project, job.project_id, job.user_id)
         allowlisted = project.id == job.project_id
         if not allowlisted and self._service is not None:

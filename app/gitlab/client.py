@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import gitlab
 import requests
@@ -197,7 +197,17 @@ class PythonGitLabGateway:
             status=str(data.get("status", "")),
             project_id=int(data["pipeline"]["project_id"]),
             user_id=int(data["user"]["id"]),
+            project_path=self._project_path_of(str(data.get("web_url") or "")),
         )
+
+    def _project_path_of(self, web_url: str) -> str | None:
+        """The project's full path in a job's web_url, under this instance's own path (a GitLab served
+        under a relative URL root such as /gitlab); None when the URL has no job path."""
+        path, marker, _ = unquote(urlsplit(web_url).path).partition("/-/jobs/")
+        root = urlsplit(self._url).path.rstrip("/")
+        if not marker or not path.startswith(root + "/"):
+            return None
+        return path[len(root) + 1 :] or None
 
     def deploy_token_info(self, service: Credential, token: Credential) -> DeployTokenInfo:
         try:

@@ -38,6 +38,7 @@ class JobInfo:
     status: str
     project_id: int
     user_id: int
+    project_path: str | None = None  # from the job's web_url: <instance>/<project path>/-/jobs/<id>
 
 
 class ProjectStatus(Enum):

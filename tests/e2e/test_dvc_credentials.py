@@ -202,3 +202,20 @@ def test_a_push_to_a_mistyped_project_says_why(
     dvc = workspace(tmp_path, dataset)
     dvc.add_remote("r", url(registry, "typo", project="ml/visoin"), auth="bearer", token=TOKENS["developer"])
     assert "Project ml/visoin does not exist or you cannot write to it" in refused(dvc, "r")
+
+
+def test_a_job_token_on_its_own_projects_path_without_a_service_token(
+    gitlab: Simulator, dataset: Path, tmp_path: Path
+) -> None:
+    """No REGISTRY_GITLAB_SERVICE_TOKEN: GitLab's /job answer names the job's project, so the README's
+    path-style URL works for a CI job; another project's path still needs the service token and says so."""
+    bare = start_registry(tmp_path / "bare", gitlab.url)
+    try:
+        dvc = workspace(tmp_path, dataset)
+        dvc.add_remote("r", url(bare, "ci"), auth="basic", token=SECRETS["job"], user="gitlab-ci-token")
+        round_trip(dvc, "r", dataset)
+        other = url(bare, "ci", project="ml/pipeline")
+        dvc.add_remote("other", other, auth="basic", token=SECRETS["job"], user="gitlab-ci-token")
+        assert "only when the registry has a service token" in refused(dvc, "other")
+    finally:
+        bare.stop()

@@ -184,3 +184,34 @@ def test_current_user(gateway: PythonGitLabGateway) -> None:
     responses.get(f"{API}/user", status=401, json={"message": "401 Unauthorized"})
     with pytest.raises(InvalidCredential):
         gateway.current_user(TOKEN)
+
+
+def job_answer(web_url: str) -> dict[str, object]:
+    """GET /job as GitLab documents it (doc/api/jobs.md, "Retrieve a job by job token"), trimmed."""
+    return {
+        "id": 7,
+        "status": "running",
+        "stage": "train",
+        "name": "train",
+        "ref": "main",
+        "user": {"id": 3, "username": "maya"},
+        "pipeline": {"id": 70, "project_id": 42, "ref": "main", "status": "running"},
+        "web_url": web_url,
+    }
+
+
+@pytest.mark.parametrize(
+    ("instance", "web_url", "path"),
+    [
+        ("http://gitlab.test", "http://gitlab.test/ml/vision/-/jobs/7", "ml/vision"),
+        ("http://gitlab.test/gitlab", "http://gitlab.test/gitlab/ml/deep/vision/-/jobs/7", "ml/deep/vision"),
+        ("http://gitlab.test", "http://gitlab.test/ml/vision/-/pipelines/7", None),
+    ],
+)
+def test_a_jobs_project_path_comes_from_its_web_url(instance: str, web_url: str, path: str | None) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{instance}/api/v4/job", json=job_answer(web_url))
+        job = PythonGitLabGateway(url=instance, timeout=5).job(
+            Credential(CredentialKind.JOB_TOKEN, "glcbt-x")
+        )
+    assert (job.project_id, job.project_path) == (42, path)
