@@ -22,8 +22,8 @@ from app.storage.base import StorageBackend
 from app.trash import Trash
 from app.uploads import Uploads
 
-# GitLab look-ups an address may spend on tokens GitLab refuses: a burst, then one a second.
-REFUSED_LOOKUPS_BURST, REFUSED_LOOKUPS_PER_SECOND = 6, 1.0
+# GitLab look-ups an address may spend on tokens GitLab refuses: a burst, then one every two seconds.
+REFUSED_LOOKUPS_BURST, REFUSED_LOOKUPS_PER_SECOND = 6, 0.5
 
 
 @dataclass(frozen=True)
