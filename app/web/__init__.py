@@ -13,12 +13,15 @@ def build_web_app(svc: Components) -> Flask:
     from app.web import api, blobs, data, errors, gitlab_hooks, observability, ops
     from app.web.context import EXTENSION, AnyPathConverter
     from app.web.limits import limit_rate
+    from app.web.project_ids import EncodedProjectPaths, ProjectConverter
 
     app = Flask("app")
     app.extensions[EXTENSION] = svc
     app.url_map.merge_slashes = False  # object paths are validated, never silently rewritten
     app.url_map.strict_slashes = False
     app.url_map.converters["anypath"] = AnyPathConverter
+    app.url_map.converters["project"] = ProjectConverter
+    app.wsgi_app = EncodedProjectPaths(app.wsgi_app)  # type: ignore[method-assign]
     errors.register(app)
     observability.register(app)
     for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)

@@ -84,68 +84,66 @@ def _absolute(url: str) -> str:
     return request.host_url.rstrip("/") + url if url.startswith("/") else url
 
 
-@bp.get("/projects/<int:project_id>")
+@bp.get("/projects/<project:project_id>")
 @operation(returns={200: ("OK", ProjectSchema)})
-def project(project_id: int) -> Response:
+def project(project_id: ProjectRef) -> Response:
     """Project registry info: usage, quota, object count, last upload."""
-    stats = services().registry.stats(credential_from(request), ProjectRef(id=project_id))
+    stats = services().registry.stats(credential_from(request), project_id)
     return jsonify(ProjectSchema().dump(stats))
 
 
-@bp.get("/projects/<int:project_id>/objects")
+@bp.get("/projects/<project:project_id>/objects")
 @operation(query=ListQuerySchema, returns={200: ("OK", ObjectPageSchema)})
-def objects(project_id: int, query: dict[str, Any]) -> Response:
+def objects(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging."""
     order_by, sort = query["order_by"], query["sort"]
-    page = services().registry.list_objects(
-        credential_from(request), ProjectRef(id=project_id), _listing(query)
-    )
+    page = services().registry.list_objects(credential_from(request), project_id, _listing(query))
     more = len(page) > query["limit"]
     page = page[: query["limit"]]
     next_cursor = _cursor(order_by, sort, page[-1]) if more else None
     return jsonify(ObjectPageSchema().dump({"objects": page, "next_cursor": next_cursor}))
 
 
-@bp.get("/projects/<int:project_id>/trash")
+@bp.get("/projects/<project:project_id>/trash")
 @operation(query=ListQuerySchema, returns={200: ("OK", TrashPageSchema)})
-def trash(project_id: int, query: dict[str, Any]) -> Response:
+def trash(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     """Deleted objects kept for the retention period, with when each goes for good; cursor paging."""
     trash = services().trash
     listing, limit = _listing(query), query["limit"]
-    page = trash.page(credential_from(request), ProjectRef(id=project_id), listing)
+    page = trash.page(credential_from(request), project_id, listing)
     objects = [{**vars(info), "purge_at": trash.purge_at(info)} for info in page[:limit]]
     next_cursor = _cursor(query["order_by"], query["sort"], page[limit - 1]) if len(page) > limit else None
     return jsonify(TrashPageSchema().dump({"objects": objects, "next_cursor": next_cursor}))
 
 
-@bp.post("/projects/<int:project_id>/trash/restore")
+@bp.post("/projects/<project:project_id>/trash/restore")
 @operation(
     body=RestoreRequestSchema,
     returns={200: ("restored", RestoreResultSchema)},
     refusals={409: "a .dir lists a file that is gone for good", 413: "they no longer fit in the quota"},
 )
-def restore(project_id: int, body: dict[str, Any]) -> Response:
+def restore(project_id: ProjectRef, body: dict[str, Any]) -> Response:
     """Bring objects back from the trash (Maintainer); a .dir brings back the files it lists."""
-    restored = services().trash.restore(credential_from(request), ProjectRef(id=project_id), body["paths"])
+    restored = services().trash.restore(credential_from(request), project_id, body["paths"])
     return jsonify(RestoreResultSchema().dump({"restored": restored}))
 
 
-@bp.post("/projects/<int:project_id>/objects/exists")
+@bp.post("/projects/<project:project_id>/objects/exists")
 @operation(body=ExistsRequestSchema, returns={200: ("OK", ExistsResponseSchema)})
-def exists(project_id: int, body: dict[str, Any]) -> Response:
+def exists(project_id: ProjectRef, body: dict[str, Any]) -> Response:
     """Batch existence of up to 1,000 paths and 1,000 md5s in one request."""
     paths, md5s = services().registry.exists(
-        credential_from(request), ProjectRef(id=project_id), paths=body["paths"], md5s=body["md5s"]
+        credential_from(request), project_id, paths=body["paths"], md5s=body["md5s"]
     )
     return jsonify({"paths": paths, "md5s": md5s})
 
 
-@bp.get("/projects/<int:project_id>/objects/download")
+@bp.get("/projects/<project:project_id>/objects/download")
 @operation(query=DownloadQuerySchema, returns={200: ("OK", DownloadSchema)})
-def download(project_id: int, query: dict[str, Any]) -> Response:
+def download(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     """A signed URL that downloads the object straight from storage."""
     got = services().registry.download(
-        credential_from(request), ProjectRef(id=project_id), query["path"], as_attachment=query["attachment"]
+        credential_from(request), project_id, query["path"], as_attachment=query["attachment"]
     )
     body = {
         "url": _absolute(got.url.url),
@@ -156,23 +154,23 @@ def download(project_id: int, query: dict[str, Any]) -> Response:
     return jsonify(DownloadSchema().dump(body))
 
 
-@bp.delete("/projects/<int:project_id>/objects")
+@bp.delete("/projects/<project:project_id>/objects")
 @operation(query=PathQuerySchema, returns={204: ("deleted", None)})
-def delete(project_id: int, query: dict[str, Any]) -> Response:
+def delete(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     """Delete an object (Maintainer)."""
-    services().registry.delete(credential_from(request), ProjectRef(id=project_id), query["path"])
+    services().registry.delete(credential_from(request), project_id, query["path"])
     return Response(status=204)
 
 
-@bp.post("/projects/<int:project_id>/uploads")
+@bp.post("/projects/<project:project_id>/uploads")
 @operation(
     body=UploadRequestSchema,
     returns={201: ("session opened", UploadSessionSchema)},
     refusals={409: "a different object exists", 413: "over quota or file-size limit"},
 )
-def start_upload(project_id: int, body: dict[str, Any]) -> tuple[Response, int]:
+def start_upload(project_id: ProjectRef, body: dict[str, Any]) -> tuple[Response, int]:
     """Open a direct upload: signed URLs that take the file straight to storage."""
-    session, direct = services().uploads.start(credential_from(request), ProjectRef(id=project_id), **body)
+    session, direct = services().uploads.start(credential_from(request), project_id, **body)
     dumped = UploadSessionSchema().dump(
         {
             "id": session.id,
@@ -190,7 +188,7 @@ def start_upload(project_id: int, body: dict[str, Any]) -> tuple[Response, int]:
     return jsonify(dumped), 201
 
 
-@bp.post("/projects/<int:project_id>/uploads/<session_id>/complete")
+@bp.post("/projects/<project:project_id>/uploads/<session_id>/complete")
 @operation(
     returns={
         201: ("stored", UploadResultSchema),
@@ -198,19 +196,19 @@ def start_upload(project_id: int, body: dict[str, Any]) -> tuple[Response, int]:
     },
     refusals={409: "not all bytes have arrived yet, or a conflict", 413: "over quota"},
 )
-def complete_upload(project_id: int, session_id: str) -> tuple[Response, int]:
+def complete_upload(project_id: ProjectRef, session_id: str) -> tuple[Response, int]:
     """Verify the uploaded file (size, md5) and index it; 201 new, 200 identical object already there."""
-    done = services().uploads.complete(credential_from(request), ProjectRef(id=project_id), session_id)
+    done = services().uploads.complete(credential_from(request), project_id, session_id)
     return jsonify(UploadResultSchema().dump({"object": done.info, "created": done.created})), (
         201 if done.created else 200
     )
 
 
-@bp.delete("/projects/<int:project_id>/uploads/<session_id>")
+@bp.delete("/projects/<project:project_id>/uploads/<session_id>")
 @operation(returns={204: ("aborted", None)})
-def abort_upload(project_id: int, session_id: str) -> Response:
+def abort_upload(project_id: ProjectRef, session_id: str) -> Response:
     """Abort a direct upload and drop what it stored."""
-    services().uploads.abort(credential_from(request), ProjectRef(id=project_id), session_id)
+    services().uploads.abort(credential_from(request), project_id, session_id)
     return Response(status=204)
 
 

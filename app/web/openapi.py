@@ -33,6 +33,7 @@ COMMON_ERRORS = {
 }
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[^:<>]+):)?(?P<name>[^<>]+)>")
 _TYPES = {"int": "integer", "float": "number"}  # other converters are strings
+_DESCRIPTIONS = {"project": "a project's numeric id, or its full path URL-encoded (ml%2Fvision)"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,11 @@ def build_spec(app: Flask, *, prefix: str = "/api/v1/") -> APISpec:
                     "required": True,
                     "schema": {"type": _TYPES.get(match["converter"] or "", "string")},
                 }
+                | (
+                    {"description": _DESCRIPTIONS[match["converter"]]}
+                    if match["converter"] in _DESCRIPTIONS
+                    else {}
+                )
                 for match in _ARGUMENT.finditer(rule.rule)
             ]
             paths.setdefault(path, {})[method.lower()] = _document(spec, summary, parameters, op)

@@ -223,3 +223,11 @@ def test_fuzzed_requests_never_get_a_5xx(server: RegistryServer, seed: int) -> N
     assert requests.get(f"{server.url}/-/health", timeout=5).status_code == 200
     log = Path(server.log).read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_the_api_takes_a_url_encoded_project_path_through_gunicorn(server: RegistryServer) -> None:
+    """gunicorn decodes %2F before routing; the registry reads it back from the raw URI."""
+    by_path = requests.get(
+        f"{server.url}/api/v1/projects/ml%2Fvision", headers={"Authorization": DEV}, timeout=10
+    )
+    assert by_path.status_code == 200 and by_path.json()["id"] == 101, by_path.text

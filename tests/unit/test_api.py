@@ -170,3 +170,19 @@ def test_download_as_attachment(client: FlaskClient) -> None:
         f"{API}/objects/download", query_string={"path": "reports/a report.txt"}, headers=bearer("reporter")
     ).json
     assert plain["url"] != got["url"] and "Content-Disposition" not in client.get(plain["url"]).headers
+
+
+def test_a_project_by_its_url_encoded_path_like_gitlabs_api(client: FlaskClient) -> None:
+    client.put("/ml/vision/-/data/dvc/a.bin", data=b"a", headers=bearer("developer"))
+    by_id = client.get(API, headers=bearer("reporter"))
+    by_path = client.get("/api/v1/projects/ml%2Fvision", headers=bearer("reporter"))
+    assert by_path.status_code == 200 and by_path.json == by_id.json
+    listed = client.get(
+        "/api/v1/projects/ml%2Fvision/objects", query_string={"prefix": "dvc/a.b"}, headers=bearer("reporter")
+    )
+    assert [o["path"] for o in listed.json["objects"]] == ["dvc/a.bin"]
+    missing = client.get("/api/v1/projects/ml%2Fnope", headers=bearer("reporter"))
+    assert missing.status_code == 404 and "ml/nope" in missing.json["error"]["message"]
+    assert (
+        client.get("/api/v1/projects/ml/vision", headers=bearer("reporter")).status_code == 404
+    )  # not encoded
