@@ -89,7 +89,7 @@ def _decide_ci(grant: Grant, action: Action, *, id_token_protected_writes: bool)
     )
 
 
-def hides_project(grant: Grant, *, id_token_protected_writes: bool = False) -> bool:
+def hides_project(grant: Grant) -> bool:
     """Whether the project's existence is to be kept from a CI job's token: a private project, not the
     job's own, that it may not even read must look like one that does not exist. (User tokens see a
     project through GitLab's eyes, which answered 404 already; deploy tokens are refused as such when
@@ -103,7 +103,7 @@ def hides_project(grant: Grant, *, id_token_protected_writes: bool = False) -> b
     ):
         return False
     try:
-        decide(grant, Action.READ, id_token_protected_writes=id_token_protected_writes)
+        decide(grant, Action.READ)
     except PermissionDenied:
         return True
     return False

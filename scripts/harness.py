@@ -136,7 +136,9 @@ def serve_registry(
 ) -> RegistryServer:
     """`data-registry serve` on a free loopback port over an index and storage set up already (a restart);
     waits for health."""
-    storage = Path(environ["REGISTRY_STORAGE_URL"].removeprefix("file://"))
+    storage_url = environ["REGISTRY_STORAGE_URL"]
+    local = storage_url.startswith("file://")
+    storage = Path(storage_url.removeprefix("file://")) if local else root / "storage"
     port = free_port()
     log = root / "registry.log"
     with log.open("ab") as log_file:

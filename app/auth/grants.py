@@ -67,9 +67,17 @@ def attempts(credential: Credential) -> int:
     """How many kinds a credential may be tried as: each a GitLab look-up when it is refused."""
     if credential.kind is CredentialKind.BEARER and not looks_like_jwt(credential.secret):
         return len(_bearer_kinds(credential.secret))
-    if credential.kind is CredentialKind.ACCESS_TOKEN and credential.username is not None:
-        return 1 if credential.secret.startswith("glpat-") else 2  # then as a deploy token
-    return 1
+    return 2 if _may_be_deploy_token(credential) else 1
+
+
+def _may_be_deploy_token(credential: Credential) -> bool:
+    """HTTP Basic with a username of one's own and no access-token prefix: GitLab lets deploy tokens
+    have custom usernames, so such a password is tried as a deploy token when it is no access token."""
+    return (
+        credential.kind is CredentialKind.ACCESS_TOKEN
+        and credential.username is not None
+        and not credential.secret.startswith("glpat-")
+    )
 
 
 def first_accepted(
@@ -164,11 +172,7 @@ class GrantResolver:
                 except (CredentialExpired, CredentialRevoked):
                     raise
                 except InvalidCredential:
-                    if (
-                        credential.username is None
-                        or self._service is None
-                        or credential.secret.startswith("glpat-")
-                    ):
+                    if self._service is None or not _may_be_deploy_token(credential):
                         raise
                     # Basic with a custom deploy-token username: GitLab allows those too.
                     return self._deploy_grant(replace(credential, kind=CredentialKind.DEPLOY_TOKEN), ref)

@@ -124,16 +124,6 @@ class ProjectWrite:
         self._seen[path] = None
         return True
 
-    def trash(self, path: str, when: datetime) -> bool:
-        """Move the live object at path to the trash (its bytes stay); False when there is none."""
-        existing = self.get(path)
-        if existing is None:
-            return False
-        self._conn.execute(_UPDATE_OBJECT.values(trashed_at=when), self._where(path))
-        self._add(live=(-existing.size, -1), trash=(existing.size, 1))
-        self._seen[path] = replace(existing, trashed_at=when)
-        return True
-
     def restore(self, path: str) -> ObjectInfo | None:
         """Bring the object at path back from the trash; None when it is not there."""
         existing = self.trashed(path)

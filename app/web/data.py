@@ -37,10 +37,12 @@ def by_path(project_path: str, object_path: str) -> Response:
 
 
 def _dispatch(ref: ProjectRef, path: str) -> Response:
-    try:  # WSGI hands the path over as latin-1; werkzeug would turn invalid UTF-8 into U+FFFD silently
-        request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        raise InvalidPath("Invalid path: not valid UTF-8") from None
+    raw = request.environ.get("PATH_INFO", "")
+    if not raw.isascii():  # WSGI hands the path over as latin-1; werkzeug would make bad UTF-8 U+FFFD
+        try:
+            raw.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise InvalidPath("Invalid path: not valid UTF-8") from None
     handler = {
         "HEAD": _head,
         "GET": _get,

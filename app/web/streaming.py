@@ -22,19 +22,10 @@ def bounded_body(request: Request, limit: int) -> bytes:
     too_large = BodyTooLarge(f"Request body too large: the limit is {human_size(limit)}")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    body = b"".join(_up_to(request, limit + 1))
+    body = b"".join(request_chunks(request, stop_after=limit + 1))  # one byte past the limit tells
     if len(body) > limit:
         raise too_large
     return body
-
-
-def _up_to(request: Request, limit: int) -> Iterator[bytes]:
-    remaining = limit
-    for chunk in request_chunks(request, stop_after=limit):
-        yield chunk[:remaining]
-        remaining -= len(chunk)
-        if remaining <= 0:
-            return
 
 
 def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:

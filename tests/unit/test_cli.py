@@ -70,7 +70,7 @@ def test_trash_ls_and_restore(index: ObjectIndex, capsys: pytest.CaptureFixture[
         (tmp_path / "projects/101" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "projects/101" / name).write_bytes(body)
     with index.writing(Project(101, "ml/vision", Visibility.PRIVATE)) as tx:
-        tx.trash("dvc/a", datetime.now(UTC))
+        tx.trash_many(["dvc/a"], datetime.now(UTC))
     assert main(["trash", "ls", "101"]) == 0
     listed = capsys.readouterr().out
     assert "dvc/a" in listed and "dvc/b" not in listed and "purged" in listed
