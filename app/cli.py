@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
         "--workers",
         str(args.workers),
         "--worker-class",
-        "gthread",
+        args.worker_class,
         "--threads",
         str(args.threads),
         # gthread heartbeats do not depend on request length, so long streamed uploads are fine;
@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", default="0.0.0.0:8080")
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=16)
+    serve.add_argument(
+        "--worker-class",
+        default="app.gunicorn_worker.GuardedThreadWorker",
+        help="gunicorn worker class (default: gthread that gathers requests in its poller, so slow clients "
+        "cost no thread; plain `gthread` for comparison)",
+    )
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(run=_serve)
 

@@ -50,6 +50,8 @@ def request_chunks(request: Request, stop_after: int | None = None) -> Iterator[
     while stop_after is None or received < stop_after:
         try:
             chunk = stream.read(CHUNK_SIZE if stop_after is None else min(CHUNK_SIZE, stop_after - received))
+        except TimeoutError:  # the server's worker gives up on clients that send too slowly
+            raise UploadIncomplete("Upload incomplete: the client sent too slowly") from None
         except (OSError, ClientDisconnected):
             raise UploadIncomplete("Upload incomplete: the client disconnected") from None
         if not chunk:
