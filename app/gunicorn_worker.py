@@ -23,6 +23,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 HEADER_LIMIT = 64 * 1024  # the whole header block; gunicorn's own per-line limits apply after
 BODY_BUFFER = 1024 * 1024  # a body up to this (JSON, hooks, small objects) arrives before a thread sees it
 GATHER_BUDGET = 32 * 1024 * 1024  # per worker: beyond it, bodies go to threads as they come
+RECV_SIZE = 64 * 1024  # per read in the poller: below malloc's mmap threshold, so no syscalls to allocate
 GRACE, MIN_RATE, MAX_WAIT = 20.0, 500, 40.0  # seconds, bytes/s after the grace, seconds in all
 PACE_WINDOW, PACE_BYTES = 10.0, 16 * 1024  # a thread reading a body waits at most this long per 16 KiB
 LINGER, LINGER_BYTES = 2.0, 64 * 1024  # a closing connection's unread bytes are drained this long
@@ -216,7 +217,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _on_readable(self, arrival: Arrival, _sock: socket.socket) -> None:
         try:
-            data = arrival.conn.sock.recv(BODY_BUFFER)
+            data = arrival.conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -321,7 +322,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _drain(self, conn: GuardedConn, sock: socket.socket) -> None:
         try:
-            data = sock.recv(LINGER_BYTES)
+            data = sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,11 @@ def helm(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
+PUBLIC_URL = ["--set", "publicUrl=https://data.example.com"]  # the one value without a default
+
+
 def values_args(case: Path | None, *extra: str) -> list[str]:
-    return [*(["-f", str(case)] if case else []), *extra]
+    return [*(["-f", str(case)] if case else PUBLIC_URL), *extra]
 
 
 def render(
@@ -124,6 +128,7 @@ def test_important_content(case: Path | None, tmp_path: Path) -> None:
         assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
         assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "upgrade"]
     for ingress in by_kind(docs, "Ingress"):
+        assert ingress["spec"]["rules"][0]["host"] == "data.example.com"  # from publicUrl
         notes = ingress["metadata"]["annotations"]
         assert notes["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
         assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
@@ -185,33 +190,84 @@ def test_values_that_break_the_schema_fail_lint(extra: list[str], message: str, 
             ["--set", "storage.kind=s3,storage.s3.bucket=b,database.kind=postgresql"],
             "existingSecret is required",
         ),
+        (
+            ["--set", "ingress.enabled=true,ingress.host=other.example.com"],
+            "differs from the host of publicUrl",
+        ),
     ],
 )
 def test_combinations_the_chart_refuses(extra: list[str], message: str, tmp_path: Path) -> None:
     """Rules across values: `helm template` (and install) stop with the reason (lint only reports it)."""
-    done = helm("template", "reg", str(CHART), *extra, tmp_path=tmp_path)
+    done = helm("template", "reg", str(CHART), *PUBLIC_URL, *extra, tmp_path=tmp_path)
     assert done.returncode != 0 and message in done.stderr
 
 
-def test_notes_print_the_dvc_remote_and_the_hook_url(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [
+        ("gcs", ["publicUrl is required", "storage.gcs.bucket is required", "database.kind=sqlite needs"]),
+        ("s3", ["publicUrl is required", "storage.s3.bucket is required", "database.kind=sqlite needs"]),
+        ("local", ["publicUrl is required"]),
+    ],
+)
+def test_every_missing_value_in_one_run(kind: str, missing: list[str], tmp_path: Path) -> None:
+    done = helm("template", "reg", str(CHART), "--set", f"storage.kind={kind}", tmp_path=tmp_path)
+    assert done.returncode != 0
+    assert f"{len(missing)} value(s) to fix" in done.stderr, done.stderr
+    for message in missing:
+        assert message in done.stderr, done.stderr
+
+
+def rendered_notes(tmp_path: Path, *values: str) -> str:
     chart = tmp_path / "chart"
-    shutil.copytree(CHART, chart)
+    shutil.copytree(CHART, chart, dirs_exist_ok=True)
     (chart / "templates" / "zz-notes.yaml").write_text('notes: {{ include "registry.notes" . | toJson }}\n')
     done = helm(
-        "template",
-        "reg",
-        str(chart),
-        "--show-only",
-        "templates/zz-notes.yaml",
-        "-f",
-        str(CHART / "examples" / "s3-minio.yaml"),
-        tmp_path=tmp_path,
+        "template", "reg", str(chart), "--show-only", "templates/zz-notes.yaml", *values, tmp_path=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    notes = yaml.safe_load(done.stdout)["notes"]
+    notes: str = yaml.safe_load(done.stdout)["notes"]
+    return notes
+
+
+def test_notes_print_the_dvc_remote_and_the_hook_url(tmp_path: Path) -> None:
+    notes = rendered_notes(tmp_path, "-f", str(CHART / "examples" / "s3-minio.yaml"))
     assert "dvc remote add -d registry https://data.example.com/group/project/-/data/dvc" in notes
+    assert "dvc remote add -d registry webdavs://data.example.com/group/project/-/data/dvc" in notes
+    assert 'dvc remote modify --local registry password "Bearer $GITLAB_TOKEN"' in notes
+    assert 'dvc remote modify --local registry token "$GITLAB_TOKEN"' in notes
+    assert "Access tokens" in notes and "read_api" in notes
     assert "https://data.example.com/-/hooks/gitlab" in notes and "System hooks" in notes
     assert "Hooks are OFF" not in notes
+
+
+def test_notes_follow_the_scheme_of_the_public_url(tmp_path: Path) -> None:
+    notes = rendered_notes(tmp_path, "--set", "publicUrl=http://registry.internal:8080/")
+    assert "dvc remote add -d registry http://registry.internal:8080/group/project/-/data/dvc" in notes
+    assert "dvc remote add -d registry webdav://registry.internal:8080/group/project/-/data/dvc" in notes
+    assert "https://" not in notes and "webdavs://" not in notes
+    assert "Hooks are OFF" in notes and "http://registry.internal:8080/-/hooks/gitlab" in notes
+
+
+def test_every_value_is_described(tmp_path: Path) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def undescribed(node: dict[str, Any], path: str) -> list[str]:
+        found = []
+        for key, child in node.get("properties", {}).items():
+            if not child.get("description"):
+                found.append(f"{path}{key}")
+            found += undescribed(child, f"{path}{key}.")
+        return found
+
+    assert undescribed(schema, "") == []
+
+
+def test_chart_readme_table_is_current() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.chart_readme", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_values_schema_is_json(tmp_path: Path) -> None:

@@ -130,6 +130,23 @@ def test_openapi_document_lists_every_operation(client: FlaskClient) -> None:
     assert "ObjectPage" in spec["components"]["schemas"]
 
 
+def test_docs_page_shows_every_operation_and_schema_from_the_document(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    for path, item in spec["paths"].items():
+        for method in item:
+            assert f'<span class="method {method}">{method.upper()}</span> <code>{path}</code>' in html
+    for name in spec["components"]["schemas"]:
+        assert f'id="schema-{name}"' in html
+    assert "at most 1000 items" in html and "matches ^[0-9a-f]{32}$" in html  # constraints, not just types
+    assert '<link rel="stylesheet" href="/api/v1/docs/static/api_docs.css">' in html
+    assert "<script" not in html and 'href="http' not in html  # nothing from elsewhere
+    with client.get("/api/v1/docs/static/api_docs.css") as css:
+        assert css.status_code == 200 and css.mimetype == "text/css"
+
+
 @pytest.mark.parametrize("order_by", ["path", "size", "created_at"])
 @pytest.mark.parametrize("sort", ["asc", "desc"])
 def test_sorted_listing_pages_through_everything_once(client: FlaskClient, order_by: str, sort: str) -> None:

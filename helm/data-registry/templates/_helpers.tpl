@@ -35,24 +35,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* Settings the chart cannot render sensibly: stop with a message instead. */}}
+{{/* Settings the chart cannot render sensibly: stop with every problem at once, each naming the value. */}}
 {{- define "registry.validate" -}}
-{{- $local := eq .Values.storage.kind "local" -}}
-{{- if and (eq .Values.database.kind "sqlite") (not $local) -}}
-{{- fail "database.kind=sqlite needs storage.kind=local (one replica); use PostgreSQL with a cloud bucket" -}}
+{{- $v := .Values -}}
+{{- $problems := list -}}
+{{- $local := eq $v.storage.kind "local" -}}
+{{- if not $v.publicUrl -}}
+{{- $problems = append $problems "publicUrl is required: the address DVC and browsers use, e.g. --set publicUrl=https://data.example.com" -}}
 {{- end -}}
-{{- if and $local (or (gt (int .Values.web.replicas) 1) .Values.web.autoscaling.enabled) -}}
-{{- fail "storage.kind=local runs one replica: set web.replicas=1 and web.autoscaling.enabled=false" -}}
+{{- if and (eq $v.database.kind "sqlite") (not $local) -}}
+{{- $problems = append $problems (printf "database.kind=sqlite needs storage.kind=local (one replica); with storage.kind=%s set database.kind=postgresql" $v.storage.kind) -}}
 {{- end -}}
-{{- if and (eq .Values.storage.kind "gcs") (not .Values.storage.gcs.bucket) -}}
-{{- fail "storage.gcs.bucket is required" -}}
+{{- if and (eq $v.database.kind "postgresql") (not $v.database.postgresql.existingSecret) -}}
+{{- $problems = append $problems "database.postgresql.existingSecret is required (a Secret holding the PostgreSQL URL)" -}}
 {{- end -}}
-{{- if and (eq .Values.storage.kind "s3") (not .Values.storage.s3.bucket) -}}
-{{- fail "storage.s3.bucket is required" -}}
+{{- if and $local (or (gt (int $v.web.replicas) 1) $v.web.autoscaling.enabled) -}}
+{{- $problems = append $problems "storage.kind=local runs one replica: set web.replicas=1 and web.autoscaling.enabled=false" -}}
 {{- end -}}
-{{- if and (eq .Values.database.kind "postgresql") (not .Values.database.postgresql.existingSecret) -}}
-{{- fail "database.postgresql.existingSecret is required (a Secret holding the PostgreSQL URL)" -}}
+{{- if and (eq $v.storage.kind "gcs") (not $v.storage.gcs.bucket) -}}
+{{- $problems = append $problems "storage.gcs.bucket is required" -}}
 {{- end -}}
+{{- if and (eq $v.storage.kind "s3") (not $v.storage.s3.bucket) -}}
+{{- $problems = append $problems "storage.s3.bucket is required" -}}
+{{- end -}}
+{{- if and $v.ingress.enabled $v.ingress.host $v.publicUrl (ne $v.ingress.host (include "registry.publicHost" .)) -}}
+{{- $problems = append $problems (printf "ingress.host=%s differs from the host of publicUrl (%s): leave ingress.host empty to use it" $v.ingress.host (include "registry.publicHost" .)) -}}
+{{- end -}}
+{{- if $problems -}}
+{{- fail (printf "\n%d value(s) to fix:\n- %s" (len $problems) (join "\n- " $problems)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The host name of publicUrl (no port). */}}
+{{- define "registry.publicHost" -}}
+{{- regexReplaceAll ":[0-9]+$" (urlParse .Values.publicUrl).host "" -}}
 {{- end -}}
 
 {{- define "registry.storageUrl" -}}
