@@ -18,6 +18,7 @@ from app.model import Credential
 from app.ratelimit import RateLimiter
 from app.registry import Registry
 from app.settings import Settings
+from app.signin import SignIn
 from app.storage.base import StorageBackend
 from app.trash import Trash
 from app.uploads import Uploads
@@ -43,6 +44,7 @@ class Components:
     trash: Trash
     limiter: RateLimiter
     metrics: Metrics
+    signin: SignIn | None  # None without REGISTRY_OAUTH_CLIENT_ID
 
 
 def build_components(
@@ -136,4 +138,25 @@ def build_components(
         ),
         limiter=RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst),
         metrics=metrics,
+        signin=_signin(settings, engine, gateway),
+    )
+
+
+def _signin(settings: Settings, engine: Any, gateway: GitLabGateway) -> SignIn | None:
+    from datetime import timedelta
+
+    from app.db.browser_sessions import BrowserSessions
+    from app.gitlab.oauth import GitLabOAuth
+
+    if not settings.oauth_client_id:
+        return None
+    oauth = GitLabOAuth(
+        settings.gitlab_url,
+        settings.oauth_client_id,
+        settings.oauth_client_secret,
+        settings.oauth_scopes,
+        settings.gitlab_timeout,
+    )
+    return SignIn(
+        BrowserSessions(engine), oauth, gateway, session_ttl=timedelta(seconds=settings.session_ttl)
     )

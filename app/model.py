@@ -321,6 +321,39 @@ class UploadSession:
         return upload_key(self.id)
 
 
+@dataclass(frozen=True)
+class OAuthTokens:
+    """What GitLab's OAuth token endpoint answered: the access token (2 hours on GitLab) and its refresh
+    token."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A sign-in between our redirect to GitLab and GitLab's redirect back."""
+
+    state: str
+    nonce_hash: str
+    code_verifier: str = field(repr=False)
+    return_to: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser, as the server keeps it (the browser holds only a random cookie)."""
+
+    id_hash: str
+    user_id: int
+    username: str
+    tokens: OAuthTokens
+    csrf_token: str = field(repr=False)
+    expires_at: datetime
+
+
 _UNITS = {
     "": 1,
     "B": 1,

@@ -20,12 +20,14 @@ from app.errors import (
 )
 from app.manifests import manifest_listing
 from app.model import (
+    ACTIVE,
     Action,
     Credential,
     Grant,
     Listing,
     ObjectInfo,
     ObjectPath,
+    Project,
     ProjectRecord,
     ProjectRef,
     SignedURL,
@@ -159,6 +161,9 @@ class Registry:
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         known = self._index.record_of(project)
         known.require_active()
+        return self._stats(project, known)
+
+    def _stats(self, project: Project, known: ProjectRecord) -> ProjectStats:
         return ProjectStats(
             id=project.id,
             path=project.path,
@@ -169,6 +174,16 @@ class Registry:
             trash_bytes=known.trash_bytes,
             trash_count=known.trash_count,
         )
+
+    def my_projects(self, credential: Credential) -> list[ProjectStats]:
+        """The projects the credential's user is a member of that have data here, most used first."""
+        found = []
+        for project in self._authorizer.member_projects(credential):
+            known = self._index.project(project.id)
+            if known is None or known.state != ACTIVE or not (known.object_count or known.trash_count):
+                continue
+            found.append(self._stats(project, known))
+        return sorted(found, key=lambda stats: (-stats.used_bytes, stats.path))
 
     def usage(self, credential: Credential | None, *, limit: int) -> list[ProjectUsage]:
         """Admins: the projects using the most storage."""

@@ -18,7 +18,13 @@ from app.errors import ConfigurationError
 from app.model import parse_size
 
 PREFIX = "REGISTRY_"
-SECRET_NAMES = ("gitlab_service_token", "secret_key", "webhook_secret", "webhook_signing_secret")
+SECRET_NAMES = (
+    "gitlab_service_token",
+    "secret_key",
+    "webhook_secret",
+    "webhook_signing_secret",
+    "oauth_client_secret",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ class Settings:
     deletion_lease: int = 300  # seconds a worker holds a claimed deletion without progress
     stale_upload_age: int = 24 * 3600  # unfinished uploads older than this are removed
     admin_users: frozenset[str] = frozenset()  # GitLab usernames allowed the admin endpoints besides admins
+    oauth_client_id: str | None = None  # the GitLab OAuth application's id: sign-in for the browser UI
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_scopes: str = "read_api"
+    session_ttl: int = 7 * 24 * 3600  # how long a browser stays signed in
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, with the request id)
     access_log: bool = True
@@ -84,6 +94,10 @@ class Settings:
             off["CI ID tokens"] = "set REGISTRY_ID_TOKEN_AUDIENCE or REGISTRY_PUBLIC_URL"
         if not self.webhook_secret:
             off["GitLab hooks (/-/hooks/gitlab)"] = "set REGISTRY_WEBHOOK_SECRET"
+        if not self.oauth_client_id:
+            off["sign-in with GitLab (browser UI)"] = (
+                "set REGISTRY_OAUTH_CLIENT_ID and REGISTRY_OAUTH_CLIENT_SECRET"
+            )
         return off
 
     @property
@@ -199,6 +213,10 @@ class SettingsSchema(Schema):
     deletion_lease = mf.Integer(validate=validate.Range(min=1))
     stale_upload_age = mf.Integer(validate=validate.Range(min=60))
     admin_users = mf.String()
+    oauth_client_id = mf.String(validate=validate.Length(min=1))
+    oauth_client_secret = mf.String(validate=validate.Length(min=1))
+    oauth_scopes = mf.String(validate=validate.Regexp(r"^[a-z_]+( [a-z_]+)*$"))
+    session_ttl = mf.Integer(validate=validate.Range(min=300, max=90 * 24 * 3600))
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     log_format = mf.String(validate=validate.OneOf(["text", "json"]))
     access_log = mf.Boolean()

@@ -11,6 +11,7 @@ from app.access import decide, decide_admin, hides_project
 from app.auth.grant_cache import GrantCache
 from app.auth.grants import GrantResolver, attempts
 from app.auth.policy import AuthPolicy
+from app.cache import TTLCache
 from app.db.shared_cache import SharedAuthCache
 from app.errors import (
     AuthenticationRequired,
@@ -23,7 +24,7 @@ from app.errors import (
 )
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
-from app.model import Action, Credential, CredentialKind, Grant, ProjectRef
+from app.model import Action, Credential, CredentialKind, Grant, Project, ProjectRef
 from app.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Authorizer:
         # is held up (429) before it becomes GitLab traffic. Cached answers never count.
         self._refusals = refusals or RateLimiter(rate=0, burst=1)
         self._resolver = GrantResolver(gateway, policy, service=service, id_tokens=id_tokens)
+        self._gateway = gateway
+        self._memberships: TTLCache[list[Project]] = TTLCache(max_size=10_000)
         # observe: where each answer came from (local, shared, gitlab)
         self._grants = GrantCache(policy, shared, observe or (lambda _: None))
 
@@ -103,6 +106,15 @@ class Authorizer:
         if origin is not None and credential is not None and isinstance(answer, InvalidCredential):
             self._refusals.take(origin, cost=attempts(credential))
         return answer, ttl
+
+    def member_projects(self, credential: Credential) -> list[Project]:
+        """The projects the credential's user is a member of, as GitLab lists them (cached per credential
+        for the success TTL: a page view costs GitLab nothing after the first)."""
+        found = self._memberships.get(credential.fingerprint)
+        if found is None:
+            found = self._gateway.member_projects(credential)
+            self._memberships.put(credential.fingerprint, found, self._policy.success_ttl)
+        return found
 
     def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
         """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the

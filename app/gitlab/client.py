@@ -253,6 +253,20 @@ class PythonGitLabGateway:
             archived=bool(data.get("archived", False)),
         )
 
+    def member_projects(self, credential: Credential) -> list[Project]:
+        pages = self._call(
+            credential, "list", "/projects", query_data={"membership": True, "simple": True, "per_page": 100}
+        )
+        return [
+            Project(
+                id=int(data["id"]),
+                path=str(data["path_with_namespace"]),
+                visibility=Visibility(data.get("visibility", "private")),
+                archived=bool(data.get("archived", False)),
+            )
+            for data in pages
+        ]
+
     def project_status(self, service: Credential, project_id: int) -> ProjectStatus:
         try:
             data = self._call(service, "get", f"/projects/{project_id}")

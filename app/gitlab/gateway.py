@@ -110,6 +110,10 @@ class GitLabGateway(Protocol):
         """The user's effective role (inherited and shared-group membership included)."""
         ...
 
+    def member_projects(self, credential: Credential) -> list[Project]:
+        """Every project the credential's user is a member of (directly or through groups), all pages."""
+        ...
+
     def job_token_allows(self, service: Credential, target: Project, source: Project) -> bool:
         """Whether the target's job-token allowlist lets jobs of the source project in."""
         ...

@@ -27,7 +27,7 @@ DELIVERY_RECORD_AGE = 30 * 24 * 3600  # how long a handled hook delivery is reme
 def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
     """Each job as a function of no arguments, with its interval in seconds."""
     settings = parts.settings
-    return {
+    found: dict[str, tuple[Callable[[], object], int]] = {
         "deletions": (
             lambda: delete_queued_projects(
                 parts.lifecycle, parts.storage, batch=settings.deletion_batch, lease=settings.deletion_lease
@@ -60,6 +60,9 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
             STALE_UPLOADS_INTERVAL,
         ),
     }
+    if parts.signin is not None:
+        found["browser_sessions"] = (parts.signin.purge, STALE_UPLOADS_INTERVAL)
+    return found
 
 
 def _logged(parts: Components, name: str, job: Callable[[], object]) -> Callable[[], bool]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 
-from scripts.gitlab_sim.world import MAINTAINER, World
+from scripts.gitlab_sim import oauth
+from scripts.gitlab_sim.world import GUEST, MAINTAINER, World
 
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
 CREATED = "2026-01-15T10:00:00.000Z"
@@ -149,6 +152,8 @@ def create_simulator(world: World) -> Flask:
                 raise _Refused(401, EXPIRED if state == "expired" else REVOKED)
             return "access", token
         if secret in world.oauth_tokens:
+            if world.oauth_token_expired(world.oauth_tokens[secret]):
+                raise _Refused(401, EXPIRED)
             return "oauth", world.oauth_tokens[secret]
         raise _Refused(401, UNAUTHORIZED)
 
@@ -203,17 +208,19 @@ def create_simulator(world: World) -> Flask:
     @sim.get("/oauth/token/info")
     def oauth_info() -> Any:
         token = world.oauth_tokens.get(bearer() or "")
-        if token is None:
+        if token is None or world.oauth_token_expired(token):
             raise _Refused(
                 401, {"error": "invalid_token", "error_description": "The access token is invalid"}
             )
         return jsonify(
             resource_owner_id=token["user_id"],
             scope=token["scopes"],
-            expires_in=token.get("expires_in", 7200),
+            expires_in=max(0, int(token["created_at"] + token.get("expires_in", 7200) - time.time())),
             application={"uid": "sim-app"},
             created_at=token["created_at"],
         )
+
+    oauth.register(sim, world)
 
     @sim.get("/oauth/discovery/keys")
     def jwks() -> Any:
@@ -271,6 +278,25 @@ def create_simulator(world: World) -> Flask:
                 expires_at=token.get("expires_at"),
             )
         raise _Refused(404, {"message": "404 Not Found"})
+
+    @sim.get("/api/v4/projects")
+    def projects() -> Any:
+        """GET /projects?membership=true (simple, paged as GitLab pages: Link rel=next, X-Total)."""
+        user_id = api_user()
+        if user_id is None or request.args.get("membership") not in ("true", "True", "1"):
+            raise _Refused(400, {"error": "the simulator lists members' projects only"})
+        mine = [p for p in world.projects.values() if world.access_level(p, user_id) >= GUEST]
+        per_page = min(int(request.args.get("per_page", 20)), 100)
+        page = int(request.args.get("page", 1))
+        chunk = mine[(page - 1) * per_page : page * per_page]
+        response = jsonify([_project(world, p, user_id) for p in chunk])
+        response.headers["X-Total"] = str(len(mine))
+        response.headers["X-Page"] = str(page)
+        if page * per_page < len(mine):
+            query = {**request.args.to_dict(), "page": page + 1}
+            response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+            response.headers["X-Next-Page"] = str(page + 1)
+        return response
 
     @sim.get("/api/v4/projects/<path:rest>")
     def project_routes(rest: str) -> Any:

@@ -32,6 +32,11 @@ class World:
     oauth_tokens: dict[str, dict[str, Any]]
     deploy_tokens: dict[str, dict[str, Any]]
     jobs: dict[str, dict[str, Any]]
+    oauth_apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> secret, redirect_uri
+    signed_in_user: str | None = "dev"  # who /oauth/authorize signs in (None: the user denies)
+    oauth_lifetime: int = 7200  # seconds an issued access token lives (GitLab: 2 hours)
+    oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     fault: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +75,7 @@ class World:
             oauth_tokens=oauth,
             deploy_tokens=deploy,
             jobs=jobs,
+            oauth_apps={a["client_id"]: a for a in seed.get("oauth_apps", [])},
         )
 
     def total_calls(self) -> int:
@@ -117,6 +123,11 @@ class World:
         if user_id is None:
             return False
         return project["visibility"] == "internal" or self.access_level(project, user_id) >= GUEST
+
+    def oauth_token_expired(self, token: dict[str, Any]) -> bool:
+        return bool(token.get("created_at")) and time.time() > token["created_at"] + token.get(
+            "expires_in", 7200
+        )
 
     def access_token_state(self, token: dict[str, Any]) -> str:
         if token.get("revoked"):

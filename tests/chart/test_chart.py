@@ -194,6 +194,7 @@ def test_values_that_break_the_schema_fail_lint(extra: list[str], message: str, 
             ["--set", "ingress.enabled=true,ingress.host=other.example.com"],
             "differs from the host of publicUrl",
         ),
+        (["--set", "oauth.clientId=abc"], "oauth.existingSecret is required with oauth.clientId"),
     ],
 )
 def test_combinations_the_chart_refuses(extra: list[str], message: str, tmp_path: Path) -> None:
@@ -247,6 +248,18 @@ def test_notes_follow_the_scheme_of_the_public_url(tmp_path: Path) -> None:
     assert "dvc remote add -d registry webdav://registry.internal:8080/group/project/-/data/dvc" in notes
     assert "https://" not in notes and "webdavs://" not in notes
     assert "Hooks are OFF" in notes and "http://registry.internal:8080/-/hooks/gitlab" in notes
+    assert (
+        "redirect URI\n     http://registry.internal:8080/-/auth/callback" in notes
+    )  # how to turn sign-in on
+
+
+def test_oauth_values_reach_the_pods_by_reference(tmp_path: Path) -> None:
+    docs = render(None, tmp_path, "--set", "oauth.clientId=app-id,oauth.existingSecret=registry-oauth")
+    config = by_kind(docs, "ConfigMap")[0]["data"]
+    assert config["REGISTRY_OAUTH_CLIENT_ID"] == "app-id" and config["REGISTRY_OAUTH_SCOPES"] == "read_api"
+    web = named(docs, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
+    secret = next(e for e in web["env"] if e["name"] == "REGISTRY_OAUTH_CLIENT_SECRET")
+    assert secret["valueFrom"]["secretKeyRef"] == {"name": "registry-oauth", "key": "oauth-client-secret"}
 
 
 def test_every_value_is_described(tmp_path: Path) -> None:

@@ -184,9 +184,11 @@ def test_ready_says_which_features_are_off(bare_client: FlaskClient, client: Fla
         "reconciler (data of projects GitLab deleted while no hook reached us)",
         "CI ID tokens",
         "GitLab hooks (/-/hooks/gitlab)",
+        "sign-in with GitLab (browser UI)",
     }
     assert client.get("/-/ready").get_json()["features_off"] == {
-        "GitLab hooks (/-/hooks/gitlab)": "set REGISTRY_WEBHOOK_SECRET"
+        "GitLab hooks (/-/hooks/gitlab)": "set REGISTRY_WEBHOOK_SECRET",
+        "sign-in with GitLab (browser UI)": "set REGISTRY_OAUTH_CLIENT_ID and REGISTRY_OAUTH_CLIENT_SECRET",
     }
 
 

@@ -21,6 +21,10 @@ REGISTRY_S3_ADDRESSING_STYLE: {{ .addressingStyle | quote }}
 {{- if eq .Values.database.kind "sqlite" }}
 REGISTRY_DATABASE_URL: "sqlite:////var/lib/data-registry/registry.db"
 {{- end }}
+{{- if .Values.oauth.clientId }}
+REGISTRY_OAUTH_CLIENT_ID: {{ .Values.oauth.clientId | quote }}
+REGISTRY_OAUTH_SCOPES: {{ .Values.oauth.scopes | quote }}
+{{- end }}
 {{- with .Values.registry }}
 REGISTRY_SIGNED_URL_TTL: {{ .signedUrlTtl | quote }}
 REGISTRY_UPLOAD_SESSION_TTL: {{ .uploadSessionTtl | quote }}

@@ -58,6 +58,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and (eq $v.storage.kind "s3") (not $v.storage.s3.bucket) -}}
 {{- $problems = append $problems "storage.s3.bucket is required" -}}
 {{- end -}}
+{{- if and $v.oauth.clientId (not $v.oauth.existingSecret) -}}
+{{- $problems = append $problems "oauth.existingSecret is required with oauth.clientId (a Secret holding the OAuth application's secret)" -}}
+{{- end -}}
 {{- if and $v.ingress.enabled $v.ingress.host $v.publicUrl (ne $v.ingress.host (include "registry.publicHost" .)) -}}
 {{- $problems = append $problems (printf "ingress.host=%s differs from the host of publicUrl (%s): leave ingress.host empty to use it" $v.ingress.host (include "registry.publicHost" .)) -}}
 {{- end -}}
@@ -103,6 +106,11 @@ file:///var/lib/data-registry
 - name: REGISTRY_DATABASE_URL
   valueFrom:
     secretKeyRef: {name: {{ .Values.database.postgresql.existingSecret }}, key: {{ .Values.database.postgresql.key }}}
+{{- end }}
+{{- if and .Values.oauth.clientId .Values.oauth.existingSecret }}
+- name: REGISTRY_OAUTH_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.oauth.existingSecret }}, key: {{ .Values.oauth.secretKey }}}
 {{- end }}
 {{- with .Values.secretKey }}
 {{- if .existingSecret }}

@@ -35,6 +35,15 @@ GitLab Data Registry {{ .Chart.AppVersion }} is installed as "{{ .Release.Name }
      {{ $url }}/-/hooks/gitlab with that token as a system hook (self-managed: Admin > System hooks)
      or a group webhook with "Project events" (gitlab.com: each top-level group > Settings > Webhooks).
 {{- end }}
+
+5. Sign-in with GitLab for the browser UI ({{ $url }}/):
+{{- if .Values.oauth.clientId }}
+     on ({{ .Values.oauth.scopes }}); the GitLab application's redirect URI must be {{ $url }}/-/auth/callback
+{{- else }}
+     OFF. In GitLab, Admin > Applications: add an application with redirect URI
+     {{ $url }}/-/auth/callback, Confidential, scope read_api; then set oauth.clientId and a Secret
+     with its secret in oauth.existingSecret.
+{{- end }}
 {{- if not .Values.gitlab.serviceToken.existingSecret }}
 
    Without gitlab.serviceToken the reconciler, deploy tokens and CI tokens on other projects are off.

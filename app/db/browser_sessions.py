@@ -1,0 +1,100 @@
+"""Sign-ins in progress and signed-in browser sessions in the index database (the browser only ever holds
+random values whose hashes key these rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from app.db.models import Base
+from app.db.sql import database_errors, utc
+from app.model import BrowserSession, OAuthTokens, PendingSignIn
+
+_SIGN_INS = Base.metadata.tables["sign_ins"]
+_SESSIONS = Base.metadata.tables["browser_sessions"]
+
+
+class BrowserSessions:
+    """Rows of `sign_ins` (each taken once) and `browser_sessions`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._writer = engine.execution_options(writer=True)
+        self._reader = engine.execution_options(reader=True)
+
+    def begin_sign_in(self, pending: PendingSignIn) -> None:
+        with database_errors(), self._writer.begin() as conn:
+            conn.execute(insert(_SIGN_INS).values(**vars(pending)))
+
+    def take_sign_in(self, state: str) -> PendingSignIn | None:
+        """The sign-in with that state, removed: a second callback with it finds nothing."""
+        with database_errors(), self._writer.begin() as conn:
+            row = conn.execute(
+                delete(_SIGN_INS).where(_SIGN_INS.c.state == state).returning(_SIGN_INS)
+            ).first()
+        if row is None:
+            return None
+        return PendingSignIn(
+            state=row.state,
+            nonce_hash=row.nonce_hash,
+            code_verifier=row.code_verifier,
+            return_to=row.return_to,
+            created_at=utc(row.created_at),
+        )
+
+    def create(self, session: BrowserSession, now: datetime) -> None:
+        with database_errors(), self._writer.begin() as conn:
+            conn.execute(
+                insert(_SESSIONS).values(
+                    id_hash=session.id_hash,
+                    user_id=session.user_id,
+                    username=session.username,
+                    access_token=session.tokens.access_token,
+                    refresh_token=session.tokens.refresh_token,
+                    access_expires_at=session.tokens.expires_at,
+                    csrf_token=session.csrf_token,
+                    created_at=now,
+                    expires_at=session.expires_at,
+                )
+            )
+
+    def get(self, id_hash: str, now: datetime) -> BrowserSession | None:
+        with database_errors(), self._reader.connect() as conn:
+            row = conn.execute(
+                select(_SESSIONS).where(_SESSIONS.c.id_hash == id_hash, _SESSIONS.c.expires_at > now)
+            ).first()
+        if row is None:
+            return None
+        return BrowserSession(
+            id_hash=row.id_hash,
+            user_id=row.user_id,
+            username=row.username,
+            tokens=OAuthTokens(row.access_token, row.refresh_token, utc(row.access_expires_at)),
+            csrf_token=row.csrf_token,
+            expires_at=utc(row.expires_at),
+        )
+
+    def replace_tokens(self, id_hash: str, old_access_token: str, tokens: OAuthTokens) -> bool:
+        """Store refreshed tokens unless another request refreshed them first (False then)."""
+        with database_errors(), self._writer.begin() as conn:
+            done = conn.execute(
+                update(_SESSIONS)
+                .where(_SESSIONS.c.id_hash == id_hash, _SESSIONS.c.access_token == old_access_token)
+                .values(
+                    access_token=tokens.access_token,
+                    refresh_token=tokens.refresh_token,
+                    access_expires_at=tokens.expires_at,
+                )
+            )
+        return bool(done.rowcount)
+
+    def end(self, id_hash: str) -> None:
+        with database_errors(), self._writer.begin() as conn:
+            conn.execute(delete(_SESSIONS).where(_SESSIONS.c.id_hash == id_hash))
+
+    def purge(self, sessions_before: datetime, sign_ins_before: datetime) -> int:
+        """Drop expired sessions and abandoned sign-ins; how many rows went."""
+        with database_errors(), self._writer.begin() as conn:
+            gone = conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at <= sessions_before)).rowcount
+            gone += conn.execute(delete(_SIGN_INS).where(_SIGN_INS.c.created_at <= sign_ins_before)).rowcount
+        return int(gone)

@@ -1,0 +1,126 @@
+"""The browser side of sign-in with GitLab: `/-/auth/sign_in`, `/-/auth/callback`, `/-/auth/sign_out`,
+the session and sign-in cookies, and the signed-in session of the current request."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.errors import InvalidCredential
+from app.model import BrowserSession
+from app.signin import SignIn
+from app.web.context import services
+
+bp = Blueprint(
+    "sessions", __name__, template_folder="templates", static_folder="static", static_url_path="/-/ui"
+)
+SESSION_COOKIE, SIGN_IN_COOKIE = "registry_session", "registry_sign_in"
+
+
+def safe_return_to(value: str | None) -> str:
+    """A path of this registry to go back to after signing in; "/" for anything else (other hosts,
+    scheme-relative `//host`, backslashes, control characters), so sign-in is never an open redirect."""
+    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "/"
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else "/"
+
+
+def _base_url() -> str:
+    public = services().settings.public_url
+    return public if public else request.host_url.rstrip("/") + request.script_root
+
+
+def _secure() -> bool:
+    return _base_url().startswith("https://") or request.is_secure
+
+
+def _cookie_path() -> str:
+    return (urlsplit(_base_url()).path or "").rstrip("/") + "/"
+
+
+def signin_service() -> SignIn | None:
+    return services().signin
+
+
+def current_session() -> BrowserSession | None:
+    """The signed-in session of this request (its access token refreshed when due), once per request."""
+    if "browser_session" not in g:
+        signin = signin_service()
+        g.browser_session = signin.session(request.cookies.get(SESSION_COOKIE)) if signin else None
+    session: BrowserSession | None = g.browser_session
+    return session
+
+
+def message(title: str, text: str, status: int) -> tuple[str, int]:
+    """A page that says what went wrong and offers to sign in again."""
+    return render_template("message.html", title=title, text=text, session=current_session()), status
+
+
+@bp.get("/-/auth/sign_in")
+def sign_in() -> ResponseReturnValue:
+    """Off to GitLab to sign in; back to `return_to` (a path of ours) afterwards."""
+    signin = signin_service()
+    if signin is None:
+        return message("Sign-in is off", "The admin has not set REGISTRY_OAUTH_CLIENT_ID.", 404)
+    url, nonce = signin.begin(safe_return_to(request.args.get("return_to")), _base_url() + "/-/auth/callback")
+    response = redirect(url)
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        nonce,
+        max_age=600,
+        httponly=True,
+        secure=_secure(),
+        samesite="Lax",
+        path=_cookie_path() + "-/auth/",
+    )
+    return response
+
+
+@bp.get("/-/auth/callback")
+def callback() -> ResponseReturnValue:
+    """GitLab's redirect back: check the state against this browser, exchange the code, start a session."""
+    signin = signin_service()
+    if signin is None:
+        return message("Sign-in is off", "The admin has not set REGISTRY_OAUTH_CLIENT_ID.", 404)
+    if request.args.get("error"):
+        return message("Not signed in", f"GitLab did not sign you in ({request.args['error'][:100]}).", 400)
+    try:
+        cookie, return_to = signin.finish(
+            request.args.get("state", ""),
+            request.args.get("code", ""),
+            request.cookies.get(SIGN_IN_COOKIE, ""),
+            _base_url() + "/-/auth/callback",
+        )
+    except InvalidCredential as e:
+        return message("Not signed in", e.message, 400)
+    response = redirect(request.script_root + return_to)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=services().settings.session_ttl,
+        httponly=True,
+        secure=_secure(),
+        samesite="Lax",
+        path=_cookie_path(),
+    )
+    response.delete_cookie(SIGN_IN_COOKIE, path=_cookie_path() + "-/auth/")
+    return response
+
+
+@bp.post("/-/auth/sign_out")
+def sign_out() -> ResponseReturnValue:
+    """End the session (a form with the session's CSRF token)."""
+    session, signin = current_session(), signin_service()
+    if session is None or signin is None:
+        return redirect(url_for("ui.landing"))
+    if not signin.csrf_ok(session, request.form.get("csrf_token")):
+        return message("Refused", "The form was not sent by this page (CSRF token missing or wrong).", 403)
+    signin.sign_out(request.cookies.get(SESSION_COOKIE))
+    response = redirect(url_for("ui.landing"))
+    response.delete_cookie(SESSION_COOKIE, path=_cookie_path())
+    return response

@@ -1,0 +1,58 @@
+"""Sign-in with GitLab in a real Chromium against the registry under gunicorn and the simulator's OAuth
+provider: click "Sign in", come back signed in to the page you started from, see your projects with
+data, sign out. Screenshots land beside the registry's log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from scripts.harness import RegistryServer, Simulator, start_registry
+from tests.conftest import TOKENS
+
+pytestmark = pytest.mark.e2e
+CLIENT_ID, CLIENT_SECRET = "sim-registry-app", "gloas-sim-registry-secret"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Iterator[RegistryServer]:
+    server = start_registry(
+        tmp_path_factory.mktemp("registry"),
+        gitlab.url,
+        REGISTRY_OAUTH_CLIENT_ID=CLIENT_ID,
+        REGISTRY_OAUTH_CLIENT_SECRET=CLIENT_SECRET,
+    )
+    gitlab.world.oauth_apps[CLIENT_ID]["redirect_uri"] = f"{server.url}/-/auth/callback"
+    requests.put(
+        f"{server.url}/ml/vision/-/data/dvc/files/md5/00/11",
+        data=b"model weights",
+        headers={"Authorization": f"Bearer {TOKENS['developer']}"},
+        timeout=10,
+    ).raise_for_status()
+    yield server
+    server.stop()
+
+
+def test_sign_in_and_out_in_a_browser(registry: RegistryServer, gitlab: Simulator, page: Page) -> None:
+    page.goto(f"{registry.url}/")
+    expect(page.get_by_role("heading", name="Data for every GitLab project")).to_be_visible()
+    page.screenshot(path=str(registry.log.parent / "landing-signed-out.png"))
+
+    page.get_by_role("link", name="Sign in with GitLab").first.click()  # to GitLab and back
+    expect(page.get_by_text("Signed in as @dev")).to_be_visible()
+    assert page.url == f"{registry.url}/"
+    expect(page.get_by_role("link", name="ml/vision")).to_have_attribute("href", "/ml/vision/-/data/")
+    expect(page.get_by_role("cell", name="13 bytes")).to_be_visible()
+    page.screenshot(path=str(registry.log.parent / "landing-signed-in.png"))
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["registry_session"]["httpOnly"] and cookies["registry_session"]["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie") == ""  # nothing for scripts to read
+
+    page.keyboard.press("Tab")  # the page works from the keyboard: focus reaches the sign-out button
+    page.get_by_role("button", name="Sign out").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Sign in with GitLab").first).to_be_visible()
+    assert "registry_session" not in {c["name"] for c in page.context.cookies()}
