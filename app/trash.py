@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
 from app.db.project_write import ProjectWrite
-from app.errors import Conflict, ObjectNotFound
+from app.errors import AuthenticationRequired, Conflict, NotFound, ObjectNotFound, PermissionDenied
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef, object_key
 from app.storage.base import StorageBackend
@@ -50,6 +50,14 @@ class Trash:
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
         return self._index.page(project.id, replace(listing, trashed=True))
+
+    def may_restore(self, credential: Credential | None, ref: ProjectRef) -> bool:
+        """Whether the caller may restore (and delete): what the UI offers is what would be allowed."""
+        try:
+            self._authorizer.authorize(credential, ref, Action.DELETE)
+        except (AuthenticationRequired, PermissionDenied, NotFound):
+            return False
+        return True
 
     def restore(self, credential: Credential | None, ref: ProjectRef, paths: list[str]) -> list[ObjectInfo]:
         """Bring objects back (Maintainer): as `restore_paths`."""

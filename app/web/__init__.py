@@ -10,7 +10,19 @@ from app.components import Components
 def build_web_app(svc: Components) -> Flask:
     """A Flask app serving the data plane, the JSON API, hooks, the local blob URLs and the ops endpoints."""
     from app.storage.local import LocalBackend
-    from app.web import api, api_docs, blobs, data, errors, gitlab_hooks, observability, ops, sessions, ui
+    from app.web import (
+        api,
+        api_docs,
+        blobs,
+        data,
+        errors,
+        gitlab_hooks,
+        observability,
+        ops,
+        project_pages,
+        sessions,
+        ui,
+    )
     from app.web.context import EXTENSION, AnyPathConverter
     from app.web.limits import limit_rate
     from app.web.project_ids import EncodedProjectPaths, ProjectConverter
@@ -31,6 +43,7 @@ def build_web_app(svc: Components) -> Flask:
     app.register_blueprint(api_docs.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(project_pages.bp)
     app.register_blueprint(gitlab_hooks.bp)
     if isinstance(svc.storage, LocalBackend):
         app.register_blueprint(blobs.bp)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 from flask import Blueprint, Response, json, request
+from flask.typing import ResponseReturnValue
 
 from app.components import Components
 from app.errors import InvalidPath, MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
-from app.web import webdav
+from app.web import project_pages, webdav
 from app.web.context import services
 from app.web.credentials import carries_basic_auth, credential_from
 from app.web.streaming import ranged_response, request_chunks
@@ -25,18 +26,18 @@ _REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
 @bp.route("/-/projects/<int:project_id>/data", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/-/projects/<int:project_id>/data/", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/-/projects/<int:project_id>/data/<anypath:object_path>", methods=METHODS)
-def by_id(project_id: int, object_path: str) -> Response:
+def by_id(project_id: int, object_path: str) -> ResponseReturnValue:
     return _dispatch(ProjectRef(id=project_id), object_path)
 
 
 @bp.route("/<anypath:project_path>/-/data", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/<anypath:project_path>/-/data/", methods=METHODS, defaults={"object_path": ""})
 @bp.route("/<anypath:project_path>/-/data/<anypath:object_path>", methods=METHODS)
-def by_path(project_path: str, object_path: str) -> Response:
+def by_path(project_path: str, object_path: str) -> ResponseReturnValue:
     return _dispatch(ProjectRef(path=project_path), object_path)
 
 
-def _dispatch(ref: ProjectRef, path: str) -> Response:
+def _dispatch(ref: ProjectRef, path: str) -> ResponseReturnValue:
     raw = request.environ.get("PATH_INFO", "")
     if not raw.isascii():  # WSGI hands the path over as latin-1; werkzeug would make bad UTF-8 U+FFFD
         try:
@@ -82,7 +83,11 @@ def _streams_downloads(svc: Components) -> bool:
     return not request.headers.get("User-Agent", "").startswith(_REDIRECT_SAFE_AGENTS)
 
 
-def _get(ref: ProjectRef, path: str) -> Response:
+def _get(ref: ProjectRef, path: str) -> ResponseReturnValue:
+    if path == "badge.svg":  # reserved at the data root: GitLab badges link here
+        return project_pages.badge(ref)
+    if (path == "" or path.endswith("/")) and project_pages.wants_page():
+        return project_pages.page(ref, path)
     svc = services()
     registry, credential = svc.registry, credential_from(request)
     if _streams_downloads(svc):

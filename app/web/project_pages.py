@@ -1,0 +1,159 @@
+"""A project's data page for browsers (`/<project>/-/data/<prefix>/` asked for as HTML): its files by
+folder with search and paging, its trash (restore for Maintainers), copy-paste set-up, usage against the
+quota; downloads through signed attachment URLs; and the badge. The data plane itself is unchanged:
+DVC, curl and WebDAV clients never name text/html in Accept."""
+
+from __future__ import annotations
+
+import base64
+import json
+from itertools import islice
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.errors import AuthenticationRequired, InvalidPath, NotFound, PermissionDenied
+from app.model import Credential, Listing, ObjectInfo, ProjectRef, human_size
+from app.signin import SignIn
+from app.web.context import services
+from app.web.sessions import current_session, message
+
+bp = Blueprint("project_pages", __name__, template_folder="templates")
+PAGE = 100  # rows per page of a search, of the trash
+FOLDER_LIMIT = 1000  # entries shown of one folder; past it, search narrows it down
+_HIDDEN = (AuthenticationRequired, PermissionDenied, NotFound)
+
+
+def wants_page() -> bool:
+    """A browser asking for a page: text/html named in Accept and no Authorization header."""
+    named = [value for value, _ in request.accept_mimetypes]
+    return "text/html" in named and "Authorization" not in request.headers
+
+
+def _credential() -> Credential | None:
+    session = current_session()
+    return SignIn.credential(session) if session else None
+
+
+def _hidden(ref: ProjectRef) -> ResponseReturnValue:
+    """What a project the visitor cannot see looks like: sign in first, else GitLab's 404."""
+    if current_session() is None and services().signin is not None:
+        return redirect(url_for("sessions.sign_in", return_to=request.full_path.rstrip("?")))
+    return message("Not found", f"Project {ref} does not exist or you cannot see it.", 404)
+
+
+def _cursor(info: ObjectInfo) -> str:
+    return base64.urlsafe_b64encode(json.dumps(info.path).encode()).decode()
+
+
+def _after(cursor: str | None) -> tuple[Any, str] | None:
+    if not cursor:
+        return None
+    try:
+        path = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        return None
+    return (path, path) if isinstance(path, str) else None
+
+
+def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
+    """The page for a project and a folder of it (`path` empty or ending in "/")."""
+    svc, credential = services(), _credential()
+    prefix = path.strip("/")
+    try:
+        stats = svc.registry.stats(credential, ref)
+    except _HIDDEN:
+        return _hidden(ref)
+    view = request.args.get("view", "files")
+    base = request.script_root + f"/{stats.path}/-/data/"
+    context: dict[str, Any] = {
+        "stats": stats,
+        "view": view,
+        "prefix": prefix,
+        "base": base,
+        "crumbs": _crumbs(prefix),
+        "session": current_session(),
+        "sign_in_enabled": svc.signin is not None,
+        "human_size": human_size,
+        "data_url": (svc.settings.public_url or request.host_url.rstrip("/") + request.script_root)
+        + f"/{stats.path}/-/data",
+        "gitlab_url": svc.settings.gitlab_url,
+    }
+    if view == "trash":
+        listing = Listing(
+            prefix=f"{prefix}/" if prefix else "", limit=PAGE + 1, after=_after(request.args.get("after"))
+        )
+        rows = svc.trash.page(credential, ref, listing)
+        context |= {
+            "trashed": [(info, svc.trash.purge_at(info)) for info in rows[:PAGE]],
+            "next": _cursor(rows[PAGE - 1]) if len(rows) > PAGE else None,
+            "may_restore": svc.trash.may_restore(credential, ref),
+        }
+    elif view == "files" and request.args.get("q"):
+        listing = Listing(
+            prefix=f"{prefix}/" if prefix else "",
+            search=request.args["q"][:200],
+            limit=PAGE + 1,
+            after=_after(request.args.get("after")),
+        )
+        rows = svc.registry.list_objects(credential, ref, listing)
+        context |= {"found": rows[:PAGE], "next": _cursor(rows[PAGE - 1]) if len(rows) > PAGE else None}
+    elif view == "files":
+        try:
+            browse = svc.registry.browse(credential, ref, prefix)
+        except InvalidPath as e:
+            return message("Invalid path", e.message, 400)
+        entries = list(islice(browse.children, FOLDER_LIMIT + 1))
+        context |= {"entries": entries[:FOLDER_LIMIT], "truncated": len(entries) > FOLDER_LIMIT}
+    return render_template("project.html", **context)
+
+
+def _crumbs(prefix: str) -> list[tuple[str, str]]:
+    """(name, prefix) of each folder on the way to this one."""
+    parts = prefix.split("/") if prefix else []
+    return [(name, "/".join(parts[: i + 1]) + "/") for i, name in enumerate(parts)]
+
+
+@bp.get("/-/ui/projects/<int:project_id>/download")
+def download(project_id: int) -> ResponseReturnValue:
+    """The object as a file saved under its own name: a signed attachment URL, no bytes through here."""
+    ref = ProjectRef(id=project_id)
+    try:
+        got = services().registry.download(
+            _credential(), ref, request.args.get("path", ""), as_attachment=True
+        )
+    except _HIDDEN:
+        return _hidden(ref)
+    return redirect(got.url.url)
+
+
+@bp.post("/-/ui/projects/<int:project_id>/trash/restore")
+def restore(project_id: int) -> ResponseReturnValue:
+    """Bring checked objects back from the trash (Maintainers; a form with the session's CSRF token)."""
+    session = current_session()
+    if session is None or not SignIn.csrf_ok(session, request.form.get("csrf_token")):
+        return message("Refused", "The form was not sent by this page (sign in, then use its buttons).", 403)
+    svc, ref = services(), ProjectRef(id=project_id)
+    paths = request.form.getlist("path")[:1000]
+    try:
+        restored = svc.trash.restore(SignIn.credential(session), ref, paths)
+    except _HIDDEN as e:
+        return message("Refused", e.message if isinstance(e, PermissionDenied) else "Not found.", 403)
+    project = svc.registry.stats(SignIn.credential(session), ref).path
+    return redirect(f"{request.script_root}/{quote(project)}/-/data/?view=trash&restored={len(restored)}")
+
+
+def badge(ref: ProjectRef) -> Response:
+    """`badge.svg`: the project's usage for whoever may read it (anonymous: public projects), a neutral
+    badge otherwise, so it never tells a private project from a missing one."""
+    try:
+        stats = services().registry.stats(_credential(), ref)
+        value, color = human_size(stats.used_bytes), "#1f75cb"
+    except _HIDDEN:
+        value, color = "registry", "#626168"
+    label = "data"
+    left, right = 6 * len(label) + 12, 7 * len(value) + 12
+    svg = render_template("badge.svg", label=label, value=value, color=color, left=left, right=right)
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache, max-age=0"})
