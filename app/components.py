@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import logs
+from app.datasets import Datasets
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
@@ -45,6 +46,7 @@ class Components:
     limiter: RateLimiter
     metrics: Metrics
     signin: SignIn | None  # None without REGISTRY_OAUTH_CLIENT_ID
+    datasets: Datasets
 
 
 def build_components(
@@ -139,6 +141,13 @@ def build_components(
         limiter=RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst),
         metrics=metrics,
         signin=_signin(settings, engine, gateway),
+        datasets=Datasets(
+            authorizer=authorizer,
+            gateway=gateway,
+            index=index,
+            storage=storage,
+            cache_ttl=min(settings.auth_cache_ttl, 60),
+        ),
     )
 
 

@@ -119,14 +119,20 @@ class Registry:
         return self._readable(credential, ref, path)[0]
 
     def download(
-        self, credential: Credential | None, ref: ProjectRef, path: str, *, as_attachment: bool = False
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        path: str,
+        *,
+        as_attachment: bool = False,
+        filename: str | None = None,
     ) -> Download:
         """The object and a signed URL valid for the configured TTL (as_attachment: the bucket answers
-        with a Content-Disposition that saves it under its own name, for browsers)."""
+        with a Content-Disposition that saves it under its own name, or `filename`, for browsers)."""
         info, key = self._readable(credential, ref, path)
-        disposition = attachment(info.path) if as_attachment else None
+        disposition = attachment(filename or info.path) if as_attachment else None
         url, _ = self._signed.load(
-            (key, info.md5, as_attachment),
+            (key, info.md5, disposition),
             lambda: (self._storage.sign_download(key, ttl=self._ttl, disposition=disposition), self._ttl / 2),
         )
         return Download(info=info, url=url)

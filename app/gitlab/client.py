@@ -27,6 +27,7 @@ from app.gitlab.gateway import (
     JobInfo,
     OAuthTokenInfo,
     ProjectStatus,
+    RepositoryRefs,
     UserInfo,
 )
 from app.model import (
@@ -252,6 +253,51 @@ class PythonGitLabGateway:
             visibility=Visibility(data.get("visibility", "private")),
             archived=bool(data.get("archived", False)),
         )
+
+    def repository_files(self, credential: Credential | None, project_id: int, ref: str) -> list[str]:
+        try:
+            entries = self._call(
+                credential,
+                "list",
+                f"/projects/{project_id}/repository/tree",
+                query_data={"recursive": True, "ref": ref, "per_page": 100},
+            )
+        except _NotFound:
+            return []
+        except _Forbidden:
+            raise PermissionDenied("You cannot read this project's repository") from None
+        return [str(e["path"]) for e in entries if e.get("type") == "blob"]
+
+    def raw_file(self, credential: Credential | None, project_id: int, path: str, ref: str) -> bytes | None:
+        try:
+            response = self._call(
+                credential,
+                "get",
+                f"/projects/{project_id}/repository/files/{_encode(path)}/raw",
+                query_data={"ref": ref},
+                raw=True,
+            )
+        except _NotFound:
+            return None
+        except _Forbidden:
+            raise PermissionDenied("You cannot read this project's repository") from None
+        return bytes(response.content)
+
+    def repository_refs(self, credential: Credential | None, project_id: int) -> RepositoryRefs:
+        try:
+            branches = self._call(
+                credential, "get", f"/projects/{project_id}/repository/branches", query_data={"per_page": 100}
+            )
+            tags = self._call(
+                credential, "get", f"/projects/{project_id}/repository/tags", query_data={"per_page": 100}
+            )
+        except (_NotFound, _Forbidden):
+            return RepositoryRefs(default=None, branches=[], tags=[])
+        default = next((str(b["name"]) for b in branches if b.get("default")), None)
+        names = sorted(str(b["name"]) for b in branches)
+        if default is not None:
+            names = [default, *(n for n in names if n != default)]
+        return RepositoryRefs(default=default, branches=names, tags=[str(t["name"]) for t in tags])
 
     def member_projects(self, credential: Credential) -> list[Project]:
         pages = self._call(

@@ -50,6 +50,15 @@ class ProjectStatus(Enum):
 
 
 @dataclass(frozen=True)
+class RepositoryRefs:
+    """A repository's branches (the default one first) and tags, first page of each."""
+
+    default: str | None
+    branches: list[str]
+    tags: list[str]
+
+
+@dataclass(frozen=True)
 class UserInfo:
     """GitLab's answer to GET /user: who holds the credential, and whether they administer GitLab."""
 
@@ -108,6 +117,19 @@ class GitLabGateway(Protocol):
 
     def member_access_level(self, credential: Credential, project_id: int, user_id: int) -> AccessLevel:
         """The user's effective role (inherited and shared-group membership included)."""
+        ...
+
+    def repository_files(self, credential: Credential | None, project_id: int, ref: str) -> list[str]:
+        """Paths of every file in the repository at ref (the recursive tree, all pages); [] for an
+        unknown ref; PermissionDenied when the caller may not read the code."""
+        ...
+
+    def raw_file(self, credential: Credential | None, project_id: int, path: str, ref: str) -> bytes | None:
+        """A file of the repository at ref, None when there is none."""
+        ...
+
+    def repository_refs(self, credential: Credential | None, project_id: int) -> RepositoryRefs:
+        """Branches and tags to choose a ref from."""
         ...
 
     def member_projects(self, credential: Credential) -> list[Project]:

@@ -145,20 +145,27 @@ class LocalBackend:
 
     def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
         expires = int(time.time()) + ttl
-        flag = b"1" if disposition else b"0"  # the blob route sends the object's own name as attachment
-        token = self._signer.sign(_encode(key) + b"." + str(expires).encode() + b"." + flag).decode()
+        # The Content-Disposition the blob route is to send, signed with the rest ("0": none), as a
+        # bucket signs response-content-disposition.
+        sent = b"d" + base64.urlsafe_b64encode(disposition.encode()).rstrip(b"=") if disposition else b"0"
+        token = self._signer.sign(_encode(key) + b"." + str(expires).encode() + b"." + sent).decode()
         return SignedURL(
             url=f"{self._public_url}{BLOB_ROUTE}{token}",
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def resolve_signed(self, token: str) -> tuple[str, bool]:
-        """(key, whether to send it as an attachment) a signed blob token grants, or PermissionDenied
-        when it is forged or expired."""
-        key, (expires, as_attachment) = _unsign(self._signer, token, 2)
+    def resolve_signed(self, token: str) -> tuple[str, str | None]:
+        """(key, the Content-Disposition to answer with or None) a signed blob token grants, or
+        PermissionDenied when it is forged or expired."""
+        key, (expires, sent) = _unsign(self._signer, token, 2, digits=1)
         if int(expires) < time.time():
             raise PermissionDenied("Signed URL expired")
-        return key, as_attachment == b"1"
+        if sent == b"0":
+            return key, None
+        try:
+            return key, base64.urlsafe_b64decode(sent[1:] + b"=" * (-len(sent[1:]) % 4)).decode()
+        except ValueError:
+            raise PermissionDenied("Signed URL is invalid") from None
 
     def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
         """One app-signed URL taking the whole file with a PUT (the app is the bucket here)."""
@@ -211,12 +218,13 @@ def _encode(key: str) -> bytes:
     return base64.urlsafe_b64encode(key.encode()).rstrip(b"=")
 
 
-def _unsign(signer: Signer, token: str, fields: int) -> tuple[str, list[bytes]]:
-    """The key and trailing fields of a token `signer` made, or PermissionDenied."""
+def _unsign(signer: Signer, token: str, fields: int, digits: int | None = None) -> tuple[str, list[bytes]]:
+    """The key and trailing fields of a token `signer` made (the first `digits` of them, default all,
+    numbers), or PermissionDenied."""
     try:
         encoded_key, *rest = signer.unsign(token).split(b".")
         key = base64.urlsafe_b64decode(encoded_key + b"=" * (-len(encoded_key) % 4)).decode()
-        if len(rest) != fields or not all(field.isdigit() for field in rest):
+        if len(rest) != fields or not all(field.isdigit() for field in rest[:digits]):
             raise ValueError("malformed token")
     except (BadSignature, ValueError):
         raise PermissionDenied("Signed URL is invalid") from None

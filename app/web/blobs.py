@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from app.errors import FileTooLarge, NotFound, ObjectNotFound
-from app.model import attachment
 from app.storage.local import BLOB_ROUTE, LocalBackend
 from app.web.context import services
 from app.web.streaming import ranged_response, request_chunks
@@ -26,13 +25,13 @@ def _local() -> LocalBackend:
 def blob(token: str) -> Response:
     """Stream the blob a valid, unexpired token names; no credential needed, like a signed bucket URL."""
     storage = _local()
-    key, as_attachment = storage.resolve_signed(token)
+    key, disposition = storage.resolve_signed(token)
     info = storage.stat(key)
     if info is None:
         raise ObjectNotFound("Object not found")
     headers = {"Cache-Control": "private, max-age=60"}
-    if as_attachment:
-        headers["Content-Disposition"] = attachment(key)
+    if disposition:
+        headers["Content-Disposition"] = disposition
     return ranged_response(
         request, info.size, lambda start, stop: storage.read(key, start=start, end=stop), headers
     )

@@ -66,7 +66,7 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         stats = svc.registry.stats(credential, ref)
     except _HIDDEN:
         return _hidden(ref)
-    view = request.args.get("view", "files")
+    view = request.args.get("view", "files" if prefix else "datasets")
     base = request.script_root + f"/{stats.path}/-/data/"
     context: dict[str, Any] = {
         "stats": stats,
@@ -81,7 +81,31 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         + f"/{stats.path}/-/data",
         "gitlab_url": svc.settings.gitlab_url,
     }
-    if view == "trash":
+    if view == "datasets" and request.args.get("dataset"):
+        folder = request.args.get("dir", "")
+        offset = max(0, request.args.get("offset", 0, type=int) or 0)
+        try:
+            folders, files, total = svc.datasets.files(
+                credential, ref, request.args["dataset"], folder, offset=offset, limit=PAGE
+            )
+        except NotFound:
+            return message("Not found", "That dataset is not in this registry.", 404)
+        context |= {
+            "dataset": request.args["dataset"],
+            "name": request.args.get("name", ""),
+            "folder": folder.strip("/"),
+            "folders": folders,
+            "files": files,
+            "total": total,
+            "offset": offset,
+            "page_size": PAGE,
+        }
+    elif view == "datasets":
+        try:
+            context["datasets"] = svc.datasets.at_ref(credential, ref, request.args.get("ref"))
+        except PermissionDenied as e:
+            context["datasets_problem"] = e.message
+    elif view == "trash":
         listing = Listing(
             prefix=f"{prefix}/" if prefix else "", limit=PAGE + 1, after=_after(request.args.get("after"))
         )
@@ -118,11 +142,13 @@ def _crumbs(prefix: str) -> list[tuple[str, str]]:
 
 @bp.get("/-/ui/projects/<int:project_id>/download")
 def download(project_id: int) -> ResponseReturnValue:
-    """The object as a file saved under its own name: a signed attachment URL, no bytes through here."""
+    """The object as a file saved under its own name (or `name`: a dataset file's name in the repository):
+    a signed attachment URL, no bytes through here."""
     ref = ProjectRef(id=project_id)
+    name = request.args.get("name", "").rpartition("/")[2] or None
     try:
         got = services().registry.download(
-            _credential(), ref, request.args.get("path", ""), as_attachment=True
+            _credential(), ref, request.args.get("path", ""), as_attachment=True, filename=name
         )
     except _HIDDEN:
         return _hidden(ref)

@@ -7,6 +7,7 @@ tokens, CI job tokens of running and finished jobs, and CI ID tokens signed with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -286,13 +287,22 @@ def create_simulator(world: World) -> Flask:
         if user_id is None or request.args.get("membership") not in ("true", "True", "1"):
             raise _Refused(400, {"error": "the simulator lists members' projects only"})
         mine = [p for p in world.projects.values() if world.access_level(p, user_id) >= GUEST]
+        return paged([_project(world, p, user_id) for p in mine])
+
+    def repository(ident: str, user_id: int | None) -> tuple[dict[str, Any], dict[str, dict[str, bytes]]]:
+        project = visible_project(ident, user_id)
+        if not world.reads_code(project, user_id):
+            raise _Refused(403, {"message": "403 Forbidden"})
+        return project, world.repositories.get(project["id"], {})
+
+    def paged(items: list[Any]) -> Response:
+        """GitLab's offset pagination: per_page (max 100), page, X-Total, X-Next-Page, Link rel=next."""
         per_page = min(int(request.args.get("per_page", 20)), 100)
         page = int(request.args.get("page", 1))
-        chunk = mine[(page - 1) * per_page : page * per_page]
-        response = jsonify([_project(world, p, user_id) for p in chunk])
-        response.headers["X-Total"] = str(len(mine))
+        response = jsonify(items[(page - 1) * per_page : page * per_page])
+        response.headers["X-Total"] = str(len(items))
         response.headers["X-Page"] = str(page)
-        if page * per_page < len(mine):
+        if page * per_page < len(items):
             query = {**request.args.to_dict(), "page": page + 1}
             response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
             response.headers["X-Next-Page"] = str(page + 1)
@@ -301,6 +311,45 @@ def create_simulator(world: World) -> Flask:
     @sim.get("/api/v4/projects/<path:rest>")
     def project_routes(rest: str) -> Any:
         user_id = api_user()
+        if match := re.fullmatch(r"(.+)/repository/tree", rest):
+            _, refs = repository(match[1], user_id)
+            files = refs.get(request.args.get("ref", "main"))
+            if files is None:
+                raise _Refused(404, {"message": "404 Tree Not Found"})
+            if request.args.get("recursive") not in ("true", "True", "1"):
+                raise _Refused(400, {"error": "the simulator lists trees recursively only"})
+            dirs = sorted({"/".join(f.split("/")[:i]) for f in files for i in range(1, f.count("/") + 1)})
+            entries = [{"path": d, "type": "tree"} for d in dirs] + [
+                {"path": f, "type": "blob"} for f in sorted(files)
+            ]
+            return paged(
+                [
+                    {
+                        "id": hashlib.sha1(e["path"].encode()).hexdigest(),
+                        "name": e["path"].rpartition("/")[2],
+                        "type": e["type"],
+                        "path": e["path"],
+                        "mode": "040000" if e["type"] == "tree" else "100644",
+                    }
+                    for e in entries
+                ]
+            )
+        if match := re.fullmatch(r"(.+)/repository/files/(.+)/raw", rest):
+            _, refs = repository(match[1], user_id)
+            content = refs.get(request.args.get("ref", "main"), {}).get(match[2])
+            if content is None:
+                raise _Refused(404, {"message": "404 File Not Found"})
+            return Response(content, mimetype="text/plain")
+        if match := re.fullmatch(r"(.+)/repository/(branches|tags)", rest):
+            project, refs = repository(match[1], user_id)
+            tags = world.tags.get(project["id"], set())
+            wanted = [r for r in sorted(refs) if (r in tags) == (match[2] == "tags")]
+            return paged(
+                [
+                    {"name": r, "default": r == "main", "protected": r == "main", "commit": {"id": "0" * 40}}
+                    for r in wanted
+                ]
+            )
         if match := re.fullmatch(r"(.+)/members/all/(\d+)", rest):
             project = visible_project(match[1], user_id)
             level = world.access_level(project, int(match[2]))

@@ -37,6 +37,9 @@ class World:
     oauth_lifetime: int = 7200  # seconds an issued access token lives (GitLab: 2 hours)
     oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # project id -> ref (branch or tag name) -> file path -> content: what the repository holds
+    repositories: dict[int, dict[str, dict[str, bytes]]] = field(default_factory=dict)
+    tags: dict[int, set[str]] = field(default_factory=dict)  # which of a project's refs are tags
     calls: Counter[str] = field(default_factory=Counter)
     fault: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -113,6 +116,14 @@ class World:
             )
             levels.append(min(inherited, share["access_level"]))
         return max(levels)
+
+    def reads_code(self, project: dict[str, Any], user_id: int | None) -> bool:
+        """Repository read access: public projects for all, internal for users, else Reporter and up."""
+        if project["visibility"] == "public" or self.is_admin(user_id):
+            return True
+        if user_id is None:
+            return False
+        return project["visibility"] == "internal" or self.access_level(project, user_id) >= 20
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and bool(self.users[user_id].get("admin"))

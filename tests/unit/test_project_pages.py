@@ -53,7 +53,7 @@ def test_public_project_page_lists_folders_and_downloads_by_name(app: Flask) -> 
     put(client, "ml/open-data", "images/cat.png", b"meow" * 10)
     put(client, "ml/open-data", "images/raw/dog.png", b"woof")
     put(client, "ml/open-data", "README.md", b"# data")
-    root = client.get("/ml/open-data/-/data/", headers=HTML)
+    root = client.get("/ml/open-data/-/data/?view=files", headers=HTML)
     assert root.status_code == 200 and root.mimetype == "text/html"
     html = root.get_data(as_text=True)
     assert 'href="/ml/open-data/-/data/images/">images/</a>' in html and ">README.md</a>" in html
@@ -98,7 +98,7 @@ def test_a_private_project_sends_anonymous_visitors_to_sign_in(
 def test_signed_in_members_see_their_private_project(app: Flask, simulator: Simulator) -> None:
     put(app.test_client(), "ml/vision", "models/m.bin", b"weights")
     dev = signed_in(app, simulator, "dev")
-    html = dev.get("/ml/vision/-/data/", headers=HTML).get_data(as_text=True)
+    html = dev.get("/ml/vision/-/data/?view=files", headers=HTML).get_data(as_text=True)
     assert "models/</a>" in html and "1 objects, 7 B" in html
     assert dev.get("/-/ui/projects/101/download?path=models/m.bin").status_code == 302
     olive = signed_in(app, simulator, "olive")  # not a member

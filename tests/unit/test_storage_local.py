@@ -92,7 +92,12 @@ def test_signed_urls_resolve_only_unexpired_and_untampered(storage: LocalBackend
     url = storage.sign_download("projects/1/a", ttl=60).url
     assert url.startswith("http://registry.test/-/blobs/")
     token = url.rsplit("/", 1)[1]
-    assert storage.resolve_signed(token) == ("projects/1/a", False)
+    assert storage.resolve_signed(token) == ("projects/1/a", None)
+    named = storage.sign_download("projects/1/a", ttl=60, disposition='attachment; filename="cat.jpg"').url
+    assert storage.resolve_signed(named.rsplit("/", 1)[1]) == (
+        "projects/1/a",
+        'attachment; filename="cat.jpg"',
+    )
     with pytest.raises(Exception, match="invalid"):
         storage.resolve_signed(token[:5] + ("A" if token[5] != "A" else "B") + token[6:])
     expired = storage.sign_download("projects/1/a", ttl=-5).url.rsplit("/", 1)[1]
