@@ -170,7 +170,15 @@ def storage_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
     return {}
 
 
-_INDEPENDENT = ("tests/storage/", "tests/chart/")  # never touch the index database
+_INDEPENDENT = (  # never touch the index database, or only as every other test does
+    "tests/storage/",
+    "tests/chart/",
+    "tests/e2e/test_slow_clients.py",  # the gunicorn worker class
+    "tests/e2e/test_api_docs_page.py",
+    "tests/e2e/test_ci_fragment.py",
+    "tests/unit/test_request_arrival.py",
+    "tests/unit/test_datasets.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

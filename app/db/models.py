@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -61,7 +62,12 @@ class ObjectRow(Base):
     """One stored object of a project: the index the data plane answers HEAD and GET from."""
 
     __tablename__ = "objects"
-    __table_args__ = (UniqueConstraint("project_id", "path", name="uq_objects_project_path"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "path", name="uq_objects_project_path"),
+        # a project's objects by content (batch existence, a dataset's completeness) and by age (last upload)
+        Index("ix_objects_project_md5", "project_id", "md5"),
+        Index("ix_objects_project_created", "project_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("projects.id", ondelete="CASCADE"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Ite
     server = start_registry(tmp_path_factory.mktemp("registry"), gitlab.url)
     yield server
     server.stop()
+
+
+OAUTH_APP = ("sim-registry-app", "gloas-sim-registry-secret")  # the simulator's seeded OAuth application
+
+
+def start_signin_registry(root: Path, gitlab: Simulator, **env: str) -> RegistryServer:
+    """The registry with sign-in with GitLab on, registered as the simulator's OAuth application."""
+    client_id, secret = OAUTH_APP
+    server = start_registry(
+        root, gitlab.url, REGISTRY_OAUTH_CLIENT_ID=client_id, REGISTRY_OAUTH_CLIENT_SECRET=secret, **env
+    )
+    gitlab.world.oauth_apps[client_id]["redirect_uri"] = f"{server.url}/-/auth/callback"
+    return server
 
 
 @pytest.fixture(scope="module", params=["local", "s3", "gcs"])

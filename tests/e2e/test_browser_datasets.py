@@ -16,25 +16,19 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-from scripts.harness import BIN, RegistryServer, Simulator, start_registry
+from scripts.harness import BIN, RegistryServer, Simulator
 from tests.conftest import TOKENS
+from tests.e2e.conftest import start_signin_registry
 from tests.e2e.dvc import Dvc
 
 pytestmark = pytest.mark.e2e
-CLIENT_ID, CLIENT_SECRET = "sim-registry-app", "gloas-sim-registry-secret"
 VISION = 101
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Iterator[RegistryServer]:
-    server = start_registry(
-        tmp_path_factory.mktemp("registry"),
-        gitlab.url,
-        REGISTRY_OAUTH_CLIENT_ID=CLIENT_ID,
-        REGISTRY_OAUTH_CLIENT_SECRET=CLIENT_SECRET,
-        REGISTRY_AUTH_CACHE_TTL="1",  # dataset pages are cached no longer than permissions
-    )
-    gitlab.world.oauth_apps[CLIENT_ID]["redirect_uri"] = f"{server.url}/-/auth/callback"
+    # dataset pages are cached no longer than permissions: 1 s here
+    server = start_signin_registry(tmp_path_factory.mktemp("registry"), gitlab, REGISTRY_AUTH_CACHE_TTL="1")
     yield server
     server.stop()
 

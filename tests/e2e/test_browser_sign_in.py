@@ -10,22 +10,16 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from scripts.harness import RegistryServer, Simulator, start_registry
+from scripts.harness import RegistryServer, Simulator
 from tests.conftest import TOKENS
+from tests.e2e.conftest import start_signin_registry
 
 pytestmark = pytest.mark.e2e
-CLIENT_ID, CLIENT_SECRET = "sim-registry-app", "gloas-sim-registry-secret"
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Iterator[RegistryServer]:
-    server = start_registry(
-        tmp_path_factory.mktemp("registry"),
-        gitlab.url,
-        REGISTRY_OAUTH_CLIENT_ID=CLIENT_ID,
-        REGISTRY_OAUTH_CLIENT_SECRET=CLIENT_SECRET,
-    )
-    gitlab.world.oauth_apps[CLIENT_ID]["redirect_uri"] = f"{server.url}/-/auth/callback"
+    server = start_signin_registry(tmp_path_factory.mktemp("registry"), gitlab)
     requests.put(
         f"{server.url}/ml/vision/-/data/dvc/files/md5/00/11",
         data=b"model weights",

@@ -1,4 +1,5 @@
-"""Sign-in with GitLab: sign-ins in progress and signed-in browser sessions.
+"""Sign-in with GitLab: sign-ins in progress and signed-in browser sessions; a project's objects indexed
+by md5 and by age (a dataset's completeness, the last upload: O(log n) instead of the project's rows).
 
 Revision ID: 0006
 Revises: 0005
@@ -39,9 +40,13 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_browser_sessions_expires_at", "browser_sessions", ["expires_at"])
+    op.create_index("ix_objects_project_md5", "objects", ["project_id", "md5"])
+    op.create_index("ix_objects_project_created", "objects", ["project_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_objects_project_created", "objects")
+    op.drop_index("ix_objects_project_md5", "objects")
     op.drop_index("ix_browser_sessions_expires_at", "browser_sessions")
     op.drop_table("browser_sessions")
     op.drop_index("ix_sign_ins_created_at", "sign_ins")
