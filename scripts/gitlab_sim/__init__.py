@@ -3,7 +3,8 @@ shapes GitLab documents, seeded from a JSON file (scripts/gitlab_sim/seed.json).
 
 Tokens of every kind the registry accepts: personal/project/group access tokens, OAuth tokens, deploy
 tokens, CI job tokens of running and finished jobs, and CI ID tokens signed with the simulator's own key
-(published at /oauth/discovery/keys). `/-/sim/stats` counts API calls, `POST /-/sim/fault` breaks them."""
+(published at /oauth/discovery/keys); GitLab's OAuth provider and repository files for the browser UI.
+`/-/sim/stats` counts API calls, `POST /-/sim/fault` breaks them, `POST /-/sim/repository` sets files."""
 
 from __future__ import annotations
 
@@ -413,6 +414,17 @@ def create_simulator(world: World) -> Flask:
     def set_fault() -> Any:
         world.fault = (request.get_json(silent=True) or {}).get("status")
         return jsonify(fault=world.fault)
+
+    @sim.post("/-/sim/repository")
+    def set_repository() -> Any:
+        """Set a repository's files at a ref: {"project": path, "ref": "main", "files": {path: text}}."""
+        spec = request.get_json(force=True)
+        project = world.project_by(str(spec["project"]))
+        if project is None:
+            raise _Refused(404, {"message": "no such project"})
+        files = {path: str(text).encode() for path, text in spec["files"].items()}
+        world.repositories.setdefault(project["id"], {})[spec.get("ref", "main")] = files
+        return jsonify(project=project["path_with_namespace"], files=sorted(files))
 
     @sim.get("/-/sim/id_token")
     def id_token() -> Any:

@@ -179,3 +179,24 @@ def test_a_read_api_sign_in_offers_no_restore_even_to_maintainers(
         "/-/ui/projects/101/trash/restore", data={"csrf_token": csrf(trash or ""), "path": "old/b.csv"}
     )
     assert refused.status_code == 403
+
+
+def test_pages_work_behind_a_path_prefix(app: Flask, simulator: Simulator) -> None:
+    """Mounted at /registry (SCRIPT_NAME, as a reverse proxy sets it): every link and redirect keeps it."""
+    client = app.test_client()
+    put(client, "ml/open-data", "images/cat.png", b"meow")
+    prefixed = {"SCRIPT_NAME": "/registry"}
+    html = client.get("/ml/open-data/-/data/?view=files", headers=HTML, environ_overrides=prefixed).get_data(
+        as_text=True
+    )
+    assert 'href="/registry/ml/open-data/-/data/images/"' in html
+    assert 'href="/registry/-/ui/ui.css"' in html
+    assert "http://localhost/registry/ml/open-data/-/data/dvc" in client.get(
+        "/ml/open-data/-/data/?view=setup", headers=HTML, environ_overrides=prefixed
+    ).get_data(as_text=True)
+    to_sign_in = client.get("/ml/vision/-/data/", headers=HTML, environ_overrides=prefixed)
+    assert to_sign_in.headers["Location"] == "/registry/-/auth/sign_in?return_to=/ml/vision/-/data/"
+    begun = client.get("/-/auth/sign_in", environ_overrides=prefixed)
+    assert "Path=/registry/-/auth/" in begun.headers["Set-Cookie"]
+    redirect_uri = parse_qs(urlsplit(begun.headers["Location"]).query)["redirect_uri"]
+    assert redirect_uri == ["http://localhost/registry/-/auth/callback"]
