@@ -14,11 +14,11 @@ from urllib.parse import quote
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.errors import AuthenticationRequired, InvalidPath, NotFound, PermissionDenied
+from app.errors import AuthenticationRequired, Conflict, InvalidPath, NotFound, PermissionDenied
 from app.model import Credential, Listing, ObjectInfo, ProjectRef, human_size
 from app.signin import SignIn
 from app.web.context import services
-from app.web.sessions import current_session, message
+from app.web.sessions import FORGED, current_session, message
 
 bp = Blueprint("project_pages", __name__, template_folder="templates")
 PAGE = 100  # rows per page of a search, of the trash
@@ -130,7 +130,11 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         except InvalidPath as e:
             return message("Invalid path", e.message, 400)
         entries = list(islice(browse.children, FOLDER_LIMIT + 1))
-        context |= {"entries": entries[:FOLDER_LIMIT], "truncated": len(entries) > FOLDER_LIMIT}
+        context |= {
+            "entries": entries[:FOLDER_LIMIT],
+            "truncated": len(entries) > FOLDER_LIMIT,
+            "may_delete": svc.trash.may_restore(credential, ref),  # the same right: Maintainer, scope api
+        }
     return render_template("project.html", **context)
 
 
@@ -160,7 +164,7 @@ def restore(project_id: int) -> ResponseReturnValue:
     """Bring checked objects back from the trash (Maintainers; a form with the session's CSRF token)."""
     session = current_session()
     if session is None or not SignIn.csrf_ok(session, request.form.get("csrf_token")):
-        return message("Refused", "The form was not sent by this page (sign in, then use its buttons).", 403)
+        return message("Refused", FORGED, 403)
     svc, ref = services(), ProjectRef(id=project_id)
     paths = request.form.getlist("path")[:1000]
     try:
@@ -169,6 +173,30 @@ def restore(project_id: int) -> ResponseReturnValue:
         return message("Refused", e.message if isinstance(e, PermissionDenied) else "Not found.", 403)
     project = svc.registry.stats(SignIn.credential(session), ref).path
     return redirect(f"{request.script_root}/{quote(project)}/-/data/?view=trash&restored={len(restored)}")
+
+
+@bp.post("/-/ui/projects/<int:project_id>/delete")
+def delete(project_id: int) -> ResponseReturnValue:
+    """Move checked objects to the trash (Maintainers; a form with the session's CSRF token). Only object
+    paths: a folder is never deleted from here."""
+    session = current_session()
+    if session is None or not SignIn.csrf_ok(session, request.form.get("csrf_token")):
+        return message("Refused", FORGED, 403)
+    svc, ref, credential = services(), ProjectRef(id=project_id), SignIn.credential(session)
+    paths = request.form.getlist("path")[:1000]
+    try:
+        for path in paths:
+            svc.registry.stat(credential, ref, path)  # an object, or ObjectNotFound
+            svc.registry.delete(credential, ref, path)
+    except _HIDDEN as e:
+        return message("Refused", e.message if isinstance(e, PermissionDenied) else "Not found.", 403)
+    except Conflict as e:
+        return message("Not deleted", e.message, 409)
+    project = svc.registry.stats(credential, ref).path
+    folder = request.form.get("folder", "").strip("/")
+    return redirect(
+        f"{request.script_root}/{quote(project)}/-/data/{quote(folder + '/' if folder else '')}?view=files"
+    )
 
 
 def badge(ref: ProjectRef) -> Response:

@@ -17,6 +17,7 @@ bp = Blueprint(
     "sessions", __name__, template_folder="templates", static_folder="static", static_url_path="/-/ui"
 )
 SESSION_COOKIE, SIGN_IN_COOKIE = "registry_session", "registry_sign_in"
+FORGED = "The form was not sent by this page (CSRF token missing or wrong): reload the page and try again."
 
 
 def safe_return_to(value: str | None) -> str:
@@ -119,7 +120,7 @@ def sign_out() -> ResponseReturnValue:
     if session is None or signin is None:
         return redirect(url_for("ui.landing"))
     if not signin.csrf_ok(session, request.form.get("csrf_token")):
-        return message("Refused", "The form was not sent by this page (CSRF token missing or wrong).", 403)
+        return message("Refused", FORGED, 403)
     signin.sign_out(request.cookies.get(SESSION_COOKIE))
     response = redirect(url_for("ui.landing"))
     response.delete_cookie(SESSION_COOKIE, path=_cookie_path())

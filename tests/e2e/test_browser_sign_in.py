@@ -50,3 +50,43 @@ def test_sign_in_and_out_in_a_browser(registry: RegistryServer, gitlab: Simulato
     page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="Sign in with GitLab").first).to_be_visible()
     assert "registry_session" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_reporters_get_no_controls_and_forged_forms_are_refused(
+    registry: RegistryServer, gitlab: Simulator, page: Page
+) -> None:
+    requests.delete(
+        f"{registry.url}/ml/vision/-/data/dvc/files/md5/00/11",
+        headers={"Authorization": f"Bearer {TOKENS['maintainer']}"},
+        timeout=10,
+    ).raise_for_status()
+    gitlab.world.signed_in_user = "rita"  # a Reporter of ml/vision
+    page.goto(f"{registry.url}/ml/vision/-/data/?view=trash")  # private: sign in first, then back here
+    expect(page.get_by_text("Signed in as @rita")).to_be_visible()
+    expect(page.get_by_role("cell", name="dvc/files/md5/00/11")).to_be_visible()
+    expect(page.get_by_role("checkbox")).to_have_count(0)
+    expect(page.get_by_role("button", name="Restore the checked objects")).to_have_count(0)
+
+    csrf = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    restore = f"{registry.url}/-/ui/projects/101/trash/restore"
+    forged = page.request.post(restore, form={"csrf_token": csrf or "", "path": "dvc/files/md5/00/11"})
+    assert forged.status == 403  # a Reporter's own valid form: GitLab's role says no
+    without_csrf = page.request.post(restore, form={"path": "dvc/files/md5/00/11"})
+    assert without_csrf.status == 403 and "CSRF" in without_csrf.text()
+
+
+def test_an_expired_access_token_is_refreshed_transparently(
+    registry: RegistryServer, gitlab: Simulator, page: Page
+) -> None:
+    gitlab.world.signed_in_user = "dev"
+    gitlab.world.oauth_lifetime = 30  # GitLab's tokens now expire within the refresh margin
+    try:
+        page.goto(f"{registry.url}/-/auth/sign_in?return_to=/")
+        expect(page.get_by_text("Signed in as @dev")).to_be_visible()
+        refreshes = gitlab.world.calls["POST /oauth/token"]
+        page.reload()
+        expect(page.get_by_text("Signed in as @dev")).to_be_visible()
+        expect(page.get_by_role("link", name="ml/vision")).to_be_visible()
+        assert gitlab.world.calls["POST /oauth/token"] == refreshes + 1  # one refresh, no sign-in page
+    finally:
+        gitlab.world.oauth_lifetime = 7200

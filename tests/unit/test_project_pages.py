@@ -200,3 +200,29 @@ def test_pages_work_behind_a_path_prefix(app: Flask, simulator: Simulator) -> No
     assert "Path=/registry/-/auth/" in begun.headers["Set-Cookie"]
     redirect_uri = parse_qs(urlsplit(begun.headers["Location"]).query)["redirect_uri"]
     assert redirect_uri == ["http://localhost/registry/-/auth/callback"]
+
+
+def test_maintainers_move_objects_to_the_trash_and_never_a_folder(app: Flask, simulator: Simulator) -> None:
+    client = app.test_client()
+    put(client, "ml/vision", "runs/a.json", b"{}")
+    put(client, "ml/vision", "runs/b.json", b"[]")
+    rita = signed_in(app, simulator, "rita")
+    page = rita.get("/ml/vision/-/data/runs/", headers=HTML).get_data(as_text=True)
+    assert 'type="checkbox"' not in page and "Move the checked" not in page
+    forged = rita.post("/-/ui/projects/101/delete", data={"csrf_token": csrf(page), "path": "runs/a.json"})
+    assert forged.status_code == 403
+
+    maya = signed_in(app, simulator, "maya")
+    page = maya.get("/ml/vision/-/data/runs/", headers=HTML).get_data(as_text=True)
+    assert 'name="path" value="runs/a.json"' in page
+    assert maya.post("/-/ui/projects/101/delete", data={"path": "runs/a.json"}).status_code == 403  # no CSRF
+    folder = maya.post("/-/ui/projects/101/delete", data={"csrf_token": csrf(page), "path": "runs"})
+    assert folder.status_code == 403  # not an object: nothing under it goes
+    done = maya.post(
+        "/-/ui/projects/101/delete", data={"csrf_token": csrf(page), "path": "runs/a.json", "folder": "runs"}
+    )
+    assert done.status_code == 302 and done.headers["Location"] == "/ml/vision/-/data/runs/?view=files"
+    assert client.head("/ml/vision/-/data/runs/a.json", headers=bearer("developer")).status_code == 404
+    assert client.head("/ml/vision/-/data/runs/b.json", headers=bearer("developer")).status_code == 200
+    trash = maya.get("/ml/vision/-/data/?view=trash", headers=HTML).get_data(as_text=True)
+    assert 'value="runs/a.json"' in trash
