@@ -106,7 +106,11 @@ def test_datasets_by_name(registry: RegistryServer, gitlab: Simulator, pushed: P
         == (pushed / "data" / "images" / "cats" / "cat-03.jpg").read_bytes()
     )
 
+    page.set_viewport_size({"width": 375, "height": 740})  # a phone: nothing wider than the screen
     page.goto(f"{registry.url}/ml/vision/-/data/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(rows.filter(has_text="data/").get_by_text("complete")).to_be_visible()  # what matters stays
+    page.screenshot(path=str(registry.log.parent / "datasets-phone.png"))
     page.get_by_label("Branch or tag").select_option("v1")
     page.get_by_role("button", name="Show").click()
     expect(rows).to_have_count(1)  # no dvc.lock at v1
