@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from app.errors import ConfigurationError
+from app.model import ProjectRecord
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -86,7 +88,7 @@ def _db_upgrade(_: argparse.Namespace) -> int:
 def _quota(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
-    from app.model import ProjectRecord, human_size, parse_size
+    from app.model import human_size, parse_size
     from app.settings import load_settings
 
     settings = load_settings()
@@ -100,8 +102,18 @@ def _quota(args: argparse.Namespace) -> int:
             except ValueError as e:
                 print(f"data-registry: {e}", file=sys.stderr)
                 return 2
-    project = index.project(args.project_id) or ProjectRecord(args.project_id, f"project {args.project_id}")
+    project = index.project(args.project_id)
+    if project is None:
+        if args.quota_command == "get":
+            print(f"data-registry: project {args.project_id} has no data here", file=sys.stderr)
+            return 1
+        project = ProjectRecord(args.project_id, f"project {args.project_id}")
     quota = project.effective_quota(settings.default_quota)
+    if getattr(args, "json", False):
+        _print_json(
+            _usage_row(project, quota) | {"quota_origin": "default" if project.own_quota is None else "own"}
+        )
+        return 0
     limit = "unlimited" if quota == 0 else human_size(quota)
     origin = "default, REGISTRY_DEFAULT_QUOTA" if project.own_quota is None else "set for this project"
     print(
@@ -111,7 +123,22 @@ def _quota(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usage(_: argparse.Namespace) -> int:
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=None, default=str))
+
+
+def _usage_row(project: ProjectRecord, quota: int) -> dict[str, object]:
+    return {
+        "id": project.id,
+        "path": project.path,
+        "used_bytes": project.used_bytes,
+        "object_count": project.object_count,
+        "quota_bytes": quota,
+        "trash_bytes": project.trash_bytes,
+    }
+
+
+def _usage(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
     from app.model import human_size
@@ -119,6 +146,9 @@ def _usage(_: argparse.Namespace) -> int:
 
     settings = load_settings()
     projects = ObjectIndex(build_engine(settings.effective_database_url)).projects_by_usage()
+    if args.json:
+        _print_json([_usage_row(p, p.effective_quota(settings.default_quota)) for p in projects])
+        return 0
     print(f"{'id':>8}  {'used':>10}  {'objects':>9}  {'quota':>10}  project")
     for project in projects:
         quota = project.effective_quota(settings.default_quota)
@@ -138,7 +168,16 @@ def _objects_ls(args: argparse.Namespace) -> int:
     after: tuple[None, str] | None = None
     while page := index.page(args.project_id, Listing(prefix=args.prefix, after=after, limit=1000)):
         for info in page:
-            print(f"{info.md5}  {info.size:>12}  {info.created_at:%Y-%m-%d %H:%M}  {info.path}")
+            if args.json:  # one object per line: streams, and `jq` reads it as it comes
+                row = {
+                    "path": info.path,
+                    "size": info.size,
+                    "md5": info.md5,
+                    "created_at": info.created_at.isoformat(),
+                }
+                _print_json(row)
+            else:
+                print(f"{info.md5}  {info.size:>12}  {info.created_at:%Y-%m-%d %H:%M}  {info.path}")
         after = (None, page[-1].path)
     return 0
 
@@ -175,23 +214,36 @@ def _trash(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="data-registry", description="GitLab Data Registry")
-    commands = parser.add_subparsers(dest="command", required=True)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="data-registry",
+        description="GitLab Data Registry: a data registry for every GitLab project (REGISTRY_* variables "
+        "configure it; see the README)",
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the web server (gunicorn, gthread workers)")
-    serve.add_argument("--bind", default="0.0.0.0:8080")
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=16)
+    serve = commands.add_parser("serve", help="run the web server (gunicorn)", formatter_class=formatter)
+    serve.add_argument("--bind", default="0.0.0.0:8080", help="address:port to listen on")
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    serve.add_argument("--threads", type=int, default=16, help="threads per worker process")
     serve.add_argument(
         "--worker-class",
         default="app.gunicorn_worker.GuardedThreadWorker",
         help="gunicorn worker class (default: gthread that gathers requests in its poller, so slow clients "
         "cost no thread; plain `gthread` for comparison)",
     )
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument(
+        "--access-log", action=argparse.BooleanOptionalAction, default=True, help="one log line per request"
+    )
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="run the lifecycle jobs (deletions, reconciler, usage sweep)")
+    worker = commands.add_parser(
+        "worker",
+        help="run the lifecycle jobs (deletions, reconciler, usage sweep)",
+        formatter_class=formatter,
+    )
     worker.add_argument(
         "--once",
         nargs="*",
@@ -205,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     quota_commands = quota.add_subparsers(dest="quota_command", required=True)
     quota_get = quota_commands.add_parser("get", help="usage and quota of a project")
     quota_get.add_argument("project_id", type=int, help="GitLab project id")
+    quota_get.add_argument("--json", action="store_true", help="a JSON object instead of a sentence")
     quota_set = quota_commands.add_parser("set", help="give a project its own quota")
     quota_set.add_argument("project_id", type=int, help="GitLab project id")
     quota_set.add_argument("size", help="e.g. 100GiB, 0 (unlimited), or 'default'")
@@ -212,12 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(run=_quota)
 
     usage = commands.add_parser("usage", help="projects by storage used")
+    usage.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     usage.set_defaults(run=_usage)
     objects = commands.add_parser("objects", help="the objects of a project")
     objects_commands = objects.add_subparsers(dest="objects_command", required=True)
     objects_ls = objects_commands.add_parser("ls", help="list a project's objects (md5, size, time, path)")
     objects_ls.add_argument("project_id", type=int, help="GitLab project id")
     objects_ls.add_argument("prefix", nargs="?", default="", help="only paths starting with this")
+    objects_ls.add_argument("--json", action="store_true", help="one JSON object per line")
     objects_ls.set_defaults(run=_objects_ls)
 
     trash = commands.add_parser(
@@ -240,14 +295,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gitlab-data-registry")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `data-registry` console script."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
     except ConfigurationError as e:
         print(f"data-registry: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `data-registry objects ls 101 | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     return code
 
 

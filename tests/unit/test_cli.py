@@ -80,3 +80,60 @@ def test_trash_ls_and_restore(index: ObjectIndex, capsys: pytest.CaptureFixture[
     assert "restored dvc/a" in capsys.readouterr().out
     assert quota_of(index, 101)[0] == 3072
     assert main(["trash", "ls", "999"]) == 1
+
+
+def test_version_and_help_name_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("data-registry 0.")
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = capsys.readouterr().out
+    for option in ("--bind", "--workers", "--threads", "--worker-class", "--access-log"):
+        assert option in help_text
+    assert "(default: 0.0.0.0:8080)" in help_text and "(default: 16)" in help_text
+
+
+def test_json_output(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["usage", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(p["path"], p["used_bytes"], p["quota_bytes"]) for p in listed] == [
+        ("ml/vision", 3072, 2**30),
+        ("ml/open-data", 10, 2**30),
+    ]
+    assert main(["quota", "get", "101", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["id"], got["object_count"], got["quota_origin"]) == (101, 2, "default")
+    assert main(["objects", "ls", "101", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(o["path"], o["size"], o["md5"]) for o in lines] == [
+        ("dvc/a", 2048, "a" * 32),
+        ("dvc/b", 1024, "b" * 32),
+    ]
+
+
+def test_quota_of_an_unknown_project_says_so(index: ObjectIndex, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quota", "get", "999"]) == 1
+    assert capsys.readouterr().err == "data-registry: project 999 has no data here\n"
+
+
+def test_piping_into_head_ends_quietly(index: ObjectIndex, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from scripts.harness import BIN
+
+    with index.writing(Project(101, "ml/vision", Visibility.PRIVATE)) as tx:
+        for i in range(20_000):
+            tx.put(f"many/{i:05d}", size=1, md5="d" * 32, uploader_id=1)
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; '{BIN / 'data-registry'}' objects ls 101 | head -1"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.count("\n") == 1
