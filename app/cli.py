@@ -213,6 +213,20 @@ def _trash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from app.doctor import credential_headers, diagnose
+
+    token = args.token or next(
+        (os.environ[name] for name in ("DATA_REGISTRY_TOKEN", "GITLAB_TOKEN") if os.environ.get(name)), None
+    )
+    user = args.user
+    if token is None and os.environ.get("CI_JOB_TOKEN"):
+        token, user = os.environ["CI_JOB_TOKEN"], user or "gitlab-ci-token"
+    return diagnose(
+        args.url, credential_headers(token, user), lambda topic, text: print(f"{topic:>14}  {text}")
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -287,6 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
     trash_restore.add_argument("paths", nargs="+", metavar="PATH", help="object paths in the project")
     for command in (trash_ls, trash_restore):
         command.set_defaults(run=_trash)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="what works and what does not between a credential and a registry URL",
+        formatter_class=formatter,
+    )
+    doctor.add_argument("url", help="a data URL: https://<registry>/<group>/<project>/-/data/<prefix>")
+    doctor.add_argument(
+        "--token",
+        help="the credential (default: $DATA_REGISTRY_TOKEN, $GITLAB_TOKEN, then $CI_JOB_TOKEN; "
+        "none of them: anonymous)",
+    )
+    doctor.add_argument(
+        "--user", help="send the token as Basic auth with this user (deploy tokens; gitlab-ci-token for jobs)"
+    )
+    doctor.set_defaults(run=_doctor)
 
     db = commands.add_parser("db", help="index database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

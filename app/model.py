@@ -122,6 +122,14 @@ ACTIVE = "active"  # a project's state while its data is served; then `deleting`
 
 
 @dataclass(frozen=True)
+class Diagnosis:
+    """What a credential may do on a project and why not: for `whoami` and `data-registry doctor`."""
+
+    grant: Grant | None  # None when the caller may not even read (then who they are stays unsaid)
+    refusals: dict[Action, str | None]  # per action: None when allowed, else the reason
+
+
+@dataclass(frozen=True)
 class ProjectRecord:
     """What the registry keeps about a project: its cached path, state, own quota and usage. The quota
     rules live here and nowhere else."""

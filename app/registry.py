@@ -14,6 +14,8 @@ from app.db.project_write import ProjectWrite
 from app.errors import (
     AuthenticationRequired,
     Conflict,
+    InvalidCredential,
+    NotFound,
     ObjectNotFound,
     PermissionDenied,
     ProjectNotFound,
@@ -23,6 +25,7 @@ from app.model import (
     ACTIVE,
     Action,
     Credential,
+    Diagnosis,
     Grant,
     Listing,
     ObjectInfo,
@@ -161,6 +164,21 @@ class Registry:
                 raise Conflict(f"{obj_path} is listed in {manifest}; delete that .dir first")
         with self._index.writing(grant.project) as tx:
             self._discard(tx, grant.project.id, [obj_path.value])
+
+    def diagnose(self, credential: Credential | None, ref: ProjectRef) -> Diagnosis:
+        """Each action allowed or the reason it is not; an invalid credential is still a 401."""
+        grant: Grant | None = None
+        refusals: dict[Action, str | None] = {}
+        for action in Action:
+            try:
+                granted = self._authorizer.authorize(credential, ref, action)
+            except InvalidCredential:
+                raise
+            except (AuthenticationRequired, PermissionDenied, NotFound) as e:
+                refusals[action] = e.message
+                continue
+            grant, refusals[action] = grant or granted, None
+        return Diagnosis(grant=grant, refusals=refusals)
 
     def stats(self, credential: Credential | None, ref: ProjectRef) -> ProjectStats:
         """Usage, quota, object count and last upload of a project the caller may read."""

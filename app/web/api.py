@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -36,6 +36,8 @@ from app.web.schemas import (
     UploadSessionSchema,
     UsageQuerySchema,
     UsageSchema,
+    WhoamiQuerySchema,
+    WhoamiSchema,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -240,6 +242,36 @@ def set_quota(project_id: int, body: dict[str, Any]) -> Response:
         raise BadRequest(f"Invalid request: quota: {e}") from None
     done = services().registry.set_quota(credential_from(request), project_id, quota)
     return jsonify(ProjectUsageSchema().dump(done))
+
+
+@bp.get("/whoami")
+@operation(query=WhoamiQuerySchema, returns={200: ("OK", WhoamiSchema)})
+def whoami(query: dict[str, Any]) -> Response:
+    """Who the credential is and what it may do on a project, with the reason for each refusal."""
+    target = query["project"].strip("/")
+    ref = ProjectRef(id=int(target)) if target.isdigit() else ProjectRef(path=target)
+    diagnosis = services().registry.diagnose(credential_from(request), ref)
+    grant = diagnosis.grant
+    actor = grant.actor if grant else None
+    body = {
+        "credential": None
+        if actor is None
+        else {
+            "kind": actor.kind.value,
+            "user_id": actor.user_id,
+            "scopes": sorted(actor.scopes),
+            "expires_at": actor.expires_at,
+            "job_project_id": actor.job_project_id,
+        },
+        "project": {"id": grant.project.id, "path": grant.project.path} if grant else None,
+        "role": grant.role.name.replace("_", " ").title() if grant and actor else None,
+        "access": {
+            action.value: {"allowed": reason is None, "reason": reason}
+            for action, reason in diagnosis.refusals.items()
+        },
+        "server_time": datetime.now(UTC),
+    }
+    return jsonify(WhoamiSchema().dump(body))
 
 
 @bp.get("/openapi.json")

@@ -175,3 +175,40 @@ class QuotaRequestSchema(RequestSchema):
 
 class ErrorSchema(Schema):
     error = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class WhoamiQuerySchema(Schema):
+    project = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "a project's numeric id or full path (ml/vision)"},
+    )
+
+
+class DecisionSchema(Schema):
+    allowed = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True, required=True, metadata={"description": "why not, when not"})
+
+
+class CredentialInfoSchema(Schema):
+    kind = fields.String(
+        required=True, metadata={"description": "access token, OAuth token, deploy token, …"}
+    )
+    user_id = fields.Integer(allow_none=True, required=True)
+    scopes = fields.List(fields.String(), required=True)
+    expires_at = fields.DateTime(allow_none=True, required=True)
+    job_project_id = fields.Integer(allow_none=True, required=True)
+
+
+class WhoamiSchema(Schema):
+    credential = fields.Nested(
+        CredentialInfoSchema, allow_none=True, required=True, metadata={"description": "null: anonymous"}
+    )
+    project = fields.Dict(
+        allow_none=True, required=True, metadata={"description": "id and path, when readable"}
+    )
+    role = fields.String(allow_none=True, required=True)
+    access = fields.Dict(
+        keys=fields.String(), values=fields.Nested(DecisionSchema), required=True
+    )  # read, write, delete
+    server_time = fields.DateTime(required=True)

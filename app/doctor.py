@@ -1,0 +1,162 @@
+"""`data-registry doctor URL`: what stands between a credential and a registry URL, in words — who the
+credential is, what it may do on the project and why not, whether the URL answers as DVC's http and
+webdav remotes, and the clock skew. DVC itself only says "missing" when a pull is refused."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+_DATA = re.compile(
+    r"^(?P<root>.*?)/(?:-/projects/(?P<id>\d+)/data|(?P<path>.+?)/-/data)(?:/(?P<prefix>.*))?$"
+)
+_SCHEMES = {
+    "http": "http",
+    "https": "https",
+    "webdav": "http",
+    "webdavs": "https",
+    "dav": "http",
+    "davs": "https",
+}
+NO_DATA_URL = "The URL has no /-/data/ part: use https://<registry>/<group>/<project>/-/data/<prefix>"
+
+
+class DoctorError(Exception):
+    """A problem doctor reports instead of checking further."""
+
+
+@dataclass(frozen=True)
+class DataURL:
+    root: str  # scheme://host[/path prefix] of the registry
+    project: str  # numeric id or full path
+    url: str  # the data URL itself, as http(s)
+
+
+def parse(url: str) -> DataURL:
+    parts = urlsplit(url.strip())
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise DoctorError(f"Not a registry URL: {url} (http, https, webdav or webdavs)")
+    match = _DATA.match(parts.path)
+    if match is None:
+        raise DoctorError(NO_DATA_URL)
+    root = f"{scheme}://{parts.netloc}{match['root']}"
+    return DataURL(
+        root, match["id"] or match["path"].strip("/"), f"{scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    )
+
+
+def credential_headers(token: str | None, user: str | None) -> dict[str, str]:
+    """Basic when a user is given (deploy tokens, `gitlab-ci-token`), else Bearer; none for anonymous."""
+    if not token:
+        return {}
+    if user:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _reason(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.reason}"
+
+
+def diagnose(
+    url: str,
+    headers: Mapping[str, str],
+    say: Callable[[str, str], None],
+    *,
+    session: requests.Session | None = None,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Check everything, saying each finding as (topic, text); 0 when the URL can be read with the
+    credential, 1 when something refuses, 2 when the URL itself is wrong."""
+    http = session or requests.Session()
+    try:
+        target = parse(url)
+    except DoctorError as e:
+        say("url", str(e))
+        return 2
+    say("registry", target.root)
+    sent = clock()
+    try:
+        answer = http.get(
+            f"{target.root}/api/v1/whoami",
+            params={"project": target.project},
+            headers=dict(headers),
+            timeout=30,
+        )
+    except requests.RequestException as e:
+        say("registry", f"no answer: {e.__class__.__name__}")
+        return 1
+    received = clock()
+    if answer.status_code == 401:
+        say("credential", f"refused: {_reason(answer)}")
+        return 1
+    if answer.status_code != 200:
+        say("registry", f"whoami answered {_reason(answer)}")
+        return 1
+    found: dict[str, Any] = answer.json()
+    _say_credential(found, headers, say)
+    access = found["access"]
+    project = found["project"]
+    if project:
+        role = f", your role: {found['role']}" if found.get("role") else ""
+        say("project", f"{project['path']} (id {project['id']}){role}")
+    for action in ("read", "write", "delete"):
+        decision = access[action]
+        say(action, "yes" if decision["allowed"] else f"no: {decision['reason']}")
+    server = datetime.fromisoformat(found["server_time"]).timestamp()
+    skew = server - (sent + received) / 2
+    say("clock", f"the registry is {abs(skew):.1f} s {'ahead of' if skew >= 0 else 'behind'} this machine")
+    if not access["read"]["allowed"]:
+        return 1
+    return _probe_remotes(http, target, headers, say)
+
+
+def _say_credential(
+    found: dict[str, Any], headers: Mapping[str, str], say: Callable[[str, str], None]
+) -> None:
+    credential = found["credential"]
+    if credential is None:
+        say("credential", "anonymous" if not headers else "accepted (who it is shows only with read access)")
+        return
+    who = f"user {credential['user_id']}" if credential["user_id"] is not None else "no user"
+    scopes = ", ".join(credential["scopes"]) or "none"
+    expires = f", expires {credential['expires_at'][:10]}" if credential["expires_at"] else ", no expiry"
+    job = f", a job of project {credential['job_project_id']}" if credential["job_project_id"] else ""
+    say("credential", f"{credential['kind']} of {who}{job}; scopes {scopes}{expires}")
+
+
+def _probe_remotes(
+    http: requests.Session, target: DataURL, headers: Mapping[str, str], say: Callable[[str, str], None]
+) -> int:
+    """A real HEAD (DVC's http remote) and PROPFIND (its webdav remote) on the URL."""
+    status = 0
+    head = http.head(f"{target.url}/{quote('.data-registry-doctor')}", headers=dict(headers), timeout=30)
+    if head.status_code == 404:
+        say("http remote", "ok (a HEAD for a missing file answers 404)")
+    else:
+        say(
+            "http remote",
+            f"HEAD answered {head.status_code}: {head.headers.get('X-Error', '') or head.reason}",
+        )
+        status = 1
+    propfind = http.request(
+        "PROPFIND", f"{target.url}/", headers={**headers, "Depth": "0"}, timeout=30, allow_redirects=False
+    )
+    if propfind.status_code == 207:
+        say("webdav remote", "ok (PROPFIND answers 207)")
+    else:
+        say("webdav remote", f"PROPFIND answered {propfind.status_code} {propfind.reason}")
+        status = 1
+    return status

@@ -1,0 +1,128 @@
+"""`data-registry doctor URL` against the registry under gunicorn: for every credential kind it says who
+the credential is and what it may do, and for each usual mistake it names the problem DVC does not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from scripts.harness import BIN, RegistryServer, Simulator, start_registry
+from tests.conftest import TOKENS
+
+pytestmark = pytest.mark.e2e
+AUDIENCE = "https://data-registry.test"
+JOB = "glcbt-vision-running-job-5001"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Iterator[RegistryServer]:
+    server = start_registry(
+        tmp_path_factory.mktemp("registry"),
+        gitlab.url,
+        REGISTRY_GITLAB_SERVICE_TOKEN="glpat-service-admin-token-1",
+        REGISTRY_ID_TOKEN_AUDIENCE=AUDIENCE,
+    )
+    yield server
+    server.stop()
+
+
+def doctor(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GITLAB_TOKEN", "DATA_REGISTRY_TOKEN", "CI_JOB_TOKEN")
+    }
+    done = subprocess.run(
+        [BIN / "data-registry", "doctor", url, *args],
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_developer_token_works_everywhere(registry: RegistryServer) -> None:
+    code, said = doctor(f"{registry.url}/ml/vision/-/data/dvc", env={"GITLAB_TOKEN": TOKENS["developer"]})
+    assert code == 0, said
+    assert "access token of user 3; scopes api, no expiry" in said
+    assert "ml/vision (id 101), your role: Developer" in said
+    assert "read  yes" in said and "write  yes" in said
+    assert "delete  no: Maintainer role required to delete from ml/vision" in said
+    assert "http remote  ok" in said and "webdav remote  ok" in said
+    assert "the registry is 0." in said  # same machine: well under a second apart
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "kind"),
+    [
+        (
+            ["--user", "gitlab+deploy-token-1"],
+            {"DATA_REGISTRY_TOKEN": "gldt-vision-read-write-0001"},
+            "deploy token of no user",
+        ),
+        ([], {"CI_JOB_TOKEN": JOB}, "CI job token of user 3, a job of project 101"),
+        ([], {"DATA_REGISTRY_TOKEN": "oauth-developer-access-token-0001"}, "OAuth token of user 3"),
+    ],
+)
+def test_every_credential_kind_is_named(
+    registry: RegistryServer, args: list[str], env: dict[str, str], kind: str
+) -> None:
+    code, said = doctor(f"{registry.url}/ml/vision/-/data/dvc", *args, env=env)
+    assert code == 0, said
+    assert kind in said
+
+
+def test_a_ci_id_token_is_named(registry: RegistryServer, gitlab: Simulator) -> None:
+    token = gitlab.world.mint_id_token(JOB, AUDIENCE)
+    code, said = doctor(
+        f"webdavs://{registry.url.removeprefix('http://')}/ml/vision/-/data", "--token", token
+    )
+    # webdavs:// is https: the local registry speaks http only, so the scheme is taken as given
+    assert code == 1 and "no answer" in said
+    code, said = doctor(f"{registry.url}/ml/vision/-/data", "--token", token)
+    assert code == 0 and "CI ID token of user 3, a job of project 101" in said and "expires" in said
+
+
+@pytest.mark.parametrize(
+    ("url_path", "token", "problem", "exit_code"),
+    [
+        (
+            "ml/vision/-/data/dvc",
+            "glpat-not-a-real-token",
+            "refused: GitLab token is invalid, expired or revoked",
+            1,
+        ),
+        ("ml/vision/-/data/dvc", TOKENS["expired"], "refused: GitLab token has expired", 1),
+        (
+            "ml/vision/-/data/dvc",
+            TOKENS["reporter"],
+            "write  no: Developer role required to write to ml/vision",
+            0,
+        ),
+        ("ml/vision/-/data/dvc", TOKENS["outsider"], "read  no: Project ml/vision not found", 1),
+        ("ml/visoin/-/data/dvc", TOKENS["developer"], "read  no: Project ml/visoin not found", 1),
+        ("ml/vision/dvc", TOKENS["developer"], "The URL has no /-/data/ part", 2),
+    ],
+)
+def test_usual_mistakes_are_named(
+    registry: RegistryServer, url_path: str, token: str, problem: str, exit_code: int
+) -> None:
+    code, said = doctor(f"{registry.url}/{url_path}", "--token", token)
+    assert problem in said, said
+    assert code == exit_code
+
+
+def test_whoami_answers_curl_users_the_same(registry: RegistryServer) -> None:
+    answer = requests.get(
+        f"{registry.url}/api/v1/whoami",
+        params={"project": "ml/vision"},
+        headers={"Authorization": f"Bearer {TOKENS['reporter']}"},
+        timeout=10,
+    ).json()
+    assert answer["role"] == "Reporter" and answer["access"]["read"] == {"allowed": True, "reason": None}
+    assert answer["access"]["write"]["reason"] == "Developer role required to write to ml/vision"
