@@ -227,6 +227,20 @@ def _doctor(args: argparse.Namespace) -> int:
     )
 
 
+def _import_generic_packages(args: argparse.Namespace) -> int:
+    from app.importer import run
+
+    token = args.token or os.environ.get("GITLAB_TOKEN")
+    return run(
+        args.source_url,
+        args.dest_url,
+        token=token,
+        dest_token=args.dest_token,
+        jobs=args.jobs,
+        dry_run=args.dry_run,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -317,6 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", help="send the token as Basic auth with this user (deploy tokens; gitlab-ci-token for jobs)"
     )
     doctor.set_defaults(run=_doctor)
+
+    importer = commands.add_parser(
+        "import-generic-packages",
+        help="copy a DVC remote kept in GitLab's generic packages into the registry",
+        formatter_class=formatter,
+    )
+    importer.add_argument(
+        "source_url",
+        help="the remote URL from .dvc/config: https://<gitlab>/api/v4/projects/<id>/packages/generic/<name>",
+    )
+    importer.add_argument(
+        "dest_url", help="the new remote: https://<registry>/<group>/<project>/-/data/<prefix>"
+    )
+    importer.add_argument("--token", help="a GitLab token for both ends (default: $GITLAB_TOKEN)")
+    importer.add_argument("--dest-token", help="another token for the registry")
+    importer.add_argument("--jobs", type=int, default=8, help="files copied at once")
+    importer.add_argument("--dry-run", action="store_true", help="say what would be copied; copy nothing")
+    importer.set_defaults(run=_import_generic_packages)
 
     db = commands.add_parser("db", help="index database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

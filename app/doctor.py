@@ -38,6 +38,7 @@ class DataURL:
     root: str  # scheme://host[/path prefix] of the registry
     project: str  # numeric id or full path
     url: str  # the data URL itself, as http(s)
+    prefix: str  # the path under /-/data/
 
 
 def parse(url: str) -> DataURL:
@@ -50,7 +51,10 @@ def parse(url: str) -> DataURL:
         raise DoctorError(NO_DATA_URL)
     root = f"{scheme}://{parts.netloc}{match['root']}"
     return DataURL(
-        root, match["id"] or match["path"].strip("/"), f"{scheme}://{parts.netloc}{parts.path}".rstrip("/")
+        root,
+        match["id"] or match["path"].strip("/"),
+        f"{scheme}://{parts.netloc}{parts.path}".rstrip("/"),
+        (match["prefix"] or "").strip("/"),
     )
 
 

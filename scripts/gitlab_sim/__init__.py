@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 
-from scripts.gitlab_sim import oauth
+from scripts.gitlab_sim import oauth, packages
 from scripts.gitlab_sim.world import GUEST, MAINTAINER, World
 
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
@@ -127,8 +127,13 @@ def create_simulator(world: World) -> Flask:
         with world.lock:
             world.calls[f"{request.method} {request.path}"] += 1
         if world.fault:
+            if world.fault_count is not None:
+                world.fault_count -= 1
+                if world.fault_count < 0:
+                    world.fault = world.fault_count = None
+                    return None
             response = jsonify(message=f"{world.fault} simulated fault")
-            response.headers["Retry-After"] = "7"
+            response.headers["Retry-After"] = str(world.fault_retry_after)
             return response, world.fault
         return None
 
@@ -223,6 +228,22 @@ def create_simulator(world: World) -> Flask:
         )
 
     oauth.register(sim, world)
+
+    def package_user() -> int | None:
+        """The user behind a package request: PRIVATE-TOKEN, Bearer, Basic (the password is the token, as
+        DVC's http remote sends it), or a job token; deploy tokens act as no user here."""
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.password:
+            secret = auth.password
+            if secret in world.jobs:
+                job = world.jobs[secret]
+                return int(job["user_id"]) if job.get("status", "running") == "running" else None
+            record = world.access_tokens.get(secret) or world.oauth_tokens.get(secret)
+            if record is None:
+                raise _Refused(401, UNAUTHORIZED)
+            return int(record["user_id"])
+        found = caller(jobs=True)
+        return None if found is None else int(found[1]["user_id"])
 
     @sim.get("/oauth/discovery/keys")
     def jwks() -> Any:
@@ -412,8 +433,10 @@ def create_simulator(world: World) -> Flask:
 
     @sim.post("/-/sim/fault")
     def set_fault() -> Any:
-        world.fault = (request.get_json(silent=True) or {}).get("status")
-        return jsonify(fault=world.fault)
+        spec = request.get_json(silent=True) or {}
+        world.fault, world.fault_count = spec.get("status"), spec.get("count")
+        world.fault_retry_after = int(spec.get("retry_after", 7))
+        return jsonify(fault=world.fault, count=world.fault_count)
 
     @sim.post("/-/sim/repository")
     def set_repository() -> Any:
@@ -432,6 +455,15 @@ def create_simulator(world: World) -> Flask:
         if job is None:
             raise _Refused(404, {"message": "no such job"})
         return Response(world.mint_id_token(job, request.args["aud"]), mimetype="text/plain")
+
+    packages.register(
+        sim,
+        world,
+        package_user=package_user,
+        visible_project=visible_project,
+        paged=paged,
+        refused=_Refused,
+    )
 
     return sim
 

@@ -40,6 +40,11 @@ class World:
     # project id -> ref (branch or tag name) -> file path -> content: what the repository holds
     repositories: dict[int, dict[str, dict[str, bytes]]] = field(default_factory=dict)
     tags: dict[int, set[str]] = field(default_factory=dict)  # which of a project's refs are tags
+    # generic packages: project id -> (name, version) -> {"id", "files": {file_name: entry}}, and the bytes
+    packages: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
+    package_files: dict[tuple[int, str, str, str], bytes] = field(default_factory=dict)
+    fault_count: int | None = None  # answer `fault` this many more times, then recover
+    fault_retry_after: int = 7  # the Retry-After of a fault
     calls: Counter[str] = field(default_factory=Counter)
     fault: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
