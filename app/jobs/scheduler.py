@@ -3,6 +3,7 @@ on their intervals, one run of each job at a time. Never inside gunicorn."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable
@@ -65,6 +66,22 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
     return found
 
 
+def readable(report: object) -> str:
+    """A job's report for people: `2 objects, projects: 101, 104` rather than a dataclass repr."""
+    if not dataclasses.is_dataclass(report) or isinstance(report, type):
+        return f"{report:,}" if isinstance(report, int) else str(report)
+    said = []
+    for field in dataclasses.fields(report):
+        name, value = field.name.replace("_", " "), getattr(report, field.name)
+        if isinstance(value, bool) or not isinstance(value, int | float | list | tuple | set):
+            said.append(f"{name}: {value}")
+        elif isinstance(value, int | float):
+            said.append(f"{value:,} {name}")
+        else:
+            said.append(f"{name}: {', '.join(map(str, value)) or 'none'}")
+    return ", ".join(said)
+
+
 def _logged(parts: Components, name: str, job: Callable[[], object]) -> Callable[[], bool]:
     def run() -> bool:
         started = datetime.now(UTC)
@@ -75,7 +92,7 @@ def _logged(parts: Components, name: str, job: Callable[[], object]) -> Callable
             parts.metrics.job_runs.labels(job=name, outcome="failed").inc()
             return False
         seconds = (datetime.now(UTC) - started).total_seconds()
-        log.info("job %s done in %.1f s: %s", name, seconds, report)
+        log.info("job %s done in %.1f s: %s", name, seconds, readable(report))
         parts.metrics.job_runs.labels(job=name, outcome="ok").inc()
         return True
 

@@ -19,13 +19,13 @@ PROJECT = "ml/vision"
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """200 small files in a directory and one 50 MB file."""
+    """200 small files in a directory and one 20 MB file (several parts on S3, several chunks everywhere)."""
     root = tmp_path_factory.mktemp("dataset")
     files = root / "data"
     files.mkdir()
     for i in range(200):
         (files / f"sample-{i:03d}.bin").write_bytes(os.urandom(64 + (i * 37) % 4000))
-    (root / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+    (root / "big.bin").write_bytes(os.urandom(20 * 1024 * 1024))
     return root
 
 

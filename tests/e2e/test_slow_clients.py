@@ -105,7 +105,7 @@ def test_slow_anonymous_clients_starve_nobody(registry: RegistryServer, tmp_path
         time.sleep(2)
         for helper in helpers:
             helper.start()
-        probe.run_for(25)  # past the 20 s given to a request's headers: the slow ones are cut and return
+        probe.run_for(22)  # past the 20 s given to a request's headers: the slow ones are cut and return
         for helper in helpers[1:]:
             helper.join(timeout=120)
     done.set()

@@ -283,3 +283,14 @@ def test_old_hook_deliveries_are_forgotten(parts: Components) -> None:
     assert forget_old_deliveries(parts.lifecycle, age=30 * 86400, now=later) == 1
     with parts.lifecycle.writing() as tx:
         assert tx.first_delivery("delivery-1", "project_destroy")
+
+
+def test_job_reports_read_as_sentences() -> None:
+    from app.jobs.deletion import DeletionReport
+    from app.jobs.scheduler import readable
+    from app.jobs.usage_sweep import SweepReport
+
+    assert readable(DeletionReport([101, 104], 2_500)) == "projects: 101, 104, 2,500 objects"
+    assert readable(DeletionReport()) == "projects: none, 0 objects"
+    assert readable(SweepReport()) == "0 projects, 0 indexed, 0 dropped, 0 corrected"
+    assert readable(12_000) == "12,000" and readable(None) == "None"
