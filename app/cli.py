@@ -213,18 +213,44 @@ def _trash(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
-    from app.doctor import credential_headers, diagnose
+def _client_headers(args: argparse.Namespace) -> dict[str, str]:
+    """The credential of a client command: --token (and --user), else $DATA_REGISTRY_TOKEN, $GITLAB_TOKEN,
+    then $CI_JOB_TOKEN (as gitlab-ci-token); none of them: anonymous."""
+    from app.doctor import credential_headers
 
     token = args.token or next(
         (os.environ[name] for name in ("DATA_REGISTRY_TOKEN", "GITLAB_TOKEN") if os.environ.get(name)), None
     )
-    user = args.user
+    user = getattr(args, "user", None)
     if token is None and os.environ.get("CI_JOB_TOKEN"):
         token, user = os.environ["CI_JOB_TOKEN"], user or "gitlab-ci-token"
-    return diagnose(
-        args.url, credential_headers(token, user), lambda topic, text: print(f"{topic:>14}  {text}")
-    )
+    return credential_headers(token, user)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from app.doctor import diagnose
+
+    return diagnose(args.url, _client_headers(args), lambda topic, text: print(f"{topic:>14}  {text}"))
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.transfer import upload
+
+    file = Path(args.file)
+    if not file.is_file():
+        print(f"data-registry: no such file: {file}", file=sys.stderr)
+        return 2
+    return upload(file, args.url, _client_headers(args), jobs=args.jobs, overwrite=args.overwrite)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.transfer import download
+
+    return download(args.url, Path(args.file), _client_headers(args))
 
 
 def _import_generic_packages(args: argparse.Namespace) -> int:
@@ -331,6 +357,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", help="send the token as Basic auth with this user (deploy tokens; gitlab-ci-token for jobs)"
     )
     doctor.set_defaults(run=_doctor)
+
+    upload = commands.add_parser(
+        "upload",
+        help="one big file straight to the bucket (parallel parts, resumable)",
+        formatter_class=formatter,
+    )
+    upload.add_argument("file", help="the file to send")
+    upload.add_argument("url", help="where it goes: https://<registry>/<group>/<project>/-/data/<path>")
+    upload.add_argument("--token", help="the credential (default: as for doctor)")
+    upload.add_argument("--jobs", type=int, default=4, help="parts sent at once")
+    upload.add_argument("--overwrite", action="store_true", help="replace a different object at that path")
+    upload.set_defaults(run=_upload)
+    download = commands.add_parser(
+        "download",
+        help="one file straight from the bucket (resumable, md5 verified)",
+        formatter_class=formatter,
+    )
+    download.add_argument("url", help="the object: https://<registry>/<group>/<project>/-/data/<path>")
+    download.add_argument("file", help="where to save it")
+    download.add_argument("--token", help="the credential (default: as for doctor)")
+    download.set_defaults(run=_download)
 
     importer = commands.add_parser(
         "import-generic-packages",

@@ -84,9 +84,14 @@ class Retrying:
         self.session, self.attempts, self.patience, self.sleep = session, attempts, patience, sleep
         self.retries = 0
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, url: str, *, body: Callable[[], Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One request, retried; `body` makes the request's data afresh for every attempt."""
         failures, waited = 0, 0.0
         while True:
+            if body is not None:
+                kwargs["data"] = body()
             try:
                 response: requests.Response | None = self.session.request(method, url, timeout=60, **kwargs)
             except (requests.ConnectionError, requests.Timeout):

@@ -178,9 +178,9 @@ _INDEPENDENT = (  # never touch the index database, or only as every other test 
     "tests/e2e/test_ci_fragment.py",
     "tests/e2e/test_doctor.py",  # client-side tools: their index use is the API's, tested on both
     "tests/e2e/test_import_generic_packages.py",
+    "tests/e2e/test_upload_download.py",
     "tests/e2e/test_install.py",  # a clean venv installs and serves
     "tests/e2e/test_browser_",  # pages: the session and index queries run in the unit tests on both
-
     "tests/unit/test_request_arrival.py",
     "tests/unit/test_datasets.py",
 )
