@@ -16,7 +16,7 @@ from app.db import head_revision
 from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
-from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, utc
+from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, under, utc
 from app.errors import DatabaseUnavailable
 from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
 
@@ -143,7 +143,7 @@ class ObjectIndex:
         column = {"path": _O.path, "size": _O.size, "created_at": _O.created_at}[order_by]
         conditions = [
             _O.project_id == project_id,
-            _O.path.startswith(prefix, autoescape=True),
+            under(_O.path, prefix),
             _O.trashed_at.is_not(None) if listing.trashed else _LIVE,
         ]
         if search:
@@ -207,7 +207,7 @@ class ObjectIndex:
                     .where(
                         _O.project_id == project_id,
                         after,
-                        _O.path.startswith(prefix, autoescape=True),
+                        under(_O.path, prefix),
                         _LIVE,
                     )
                     .order_by(_O.path)
@@ -240,9 +240,7 @@ class ObjectIndex:
         with database_errors(), self._reader.connect() as conn:
             return (
                 conn.execute(
-                    select(_O.id)
-                    .where(_O.project_id == project_id, _O.path.startswith(prefix, autoescape=True), _LIVE)
-                    .limit(1)
+                    select(_O.id).where(_O.project_id == project_id, under(_O.path, prefix), _LIVE).limit(1)
                 ).first()
                 is not None
             )
@@ -279,7 +277,7 @@ class ObjectIndex:
                     select(ObjectRow)
                     .where(
                         ObjectRow.project_id == project_id,
-                        ObjectRow.path.startswith(prefix, autoescape=True),
+                        under(ObjectRow.path, prefix),
                         ObjectRow.path.endswith(suffix, autoescape=True),
                         ObjectRow.id > last_id,
                         *state,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table
+from sqlalchemy import Connection, Engine, Select, Table, and_, true
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,6 +27,27 @@ def insert_if_absent(conn: Connection, table: Table, unique: str, values: dict[s
         .returning(table.c[unique])  # rowcount is -1 here with psycopg: a returned row says it
     )
     return conn.execute(statement).first() is not None
+
+
+def under(column: Any, prefix: str) -> Any:
+    """`column` starts with `prefix`, as a range (`>= prefix AND < its successor`) that a B-tree on the
+    column serves on both databases; `LIKE 'prefix%'` is a scan on SQLite (its LIKE ignores case, so its
+    indexes cannot answer it). Paths compare by code point on both (SQLite BINARY, PostgreSQL COLLATE "C")."""
+    if not prefix:
+        return true()
+    successor = _successor(prefix)
+    return column >= prefix if successor is None else and_(column >= prefix, column < successor)
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with prefix; None when there is none."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    return stem[:-1] + chr(following)
 
 
 NOT_MIGRATED = "The index database is not set up: run `data-registry db upgrade`"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from app.db import build_engine, upgrade
 from app.db.index import ObjectIndex
 from app.errors import DatabaseUnavailable
-from app.model import Project, Visibility
+from app.model import Listing, Project, Visibility
 from scripts.harness import fresh_database_url
 from tests.conftest import usage_of
 
@@ -98,3 +102,77 @@ def test_children_of_a_big_prefix_page_through(index: ObjectIndex) -> None:
         tx.put("big/sub/x", size=1, md5="0" * 32, uploader_id=None)
     names = [n for n, _ in index.children(PROJECT.id, "big/")]
     assert names == [f"{i:05d}" for i in range(1234)] + ["sub"]
+
+
+def _plans(engine: Any, run: Callable[[], object]) -> list[str]:
+    """The query plans (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN without sequential scans) of
+    every SELECT on objects that `run` makes."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "objects" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    plans = []
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        cursor = raw.cursor()
+        for statement, parameters in seen:
+            if engine.dialect.name == "postgresql":
+                cursor.execute("SET enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append("\n".join(str(row[-1]) for row in cursor.fetchall()))
+    return plans
+
+
+def test_prefix_listings_stay_on_the_btree(tmp_path: Path) -> None:
+    """Listing a prefix, a folder's children and a prefix's existence use the (project, path) index with
+    a range on path on both databases: no LIKE, no scan of the project's rows (issue 16)."""
+    url = fresh_database_url(tmp_path)
+    upgrade(url)
+    engine = build_engine(url)
+    index = ObjectIndex(engine)
+    with index.writing(Project(1, "g/p", Visibility.PRIVATE)) as tx:
+        for i in range(3000):  # enough rows for PostgreSQL's planner to prefer the right index
+            tx.put(f"data/{i // 10:03d}/{i % 10}.bin", size=1, md5=f"{i:032x}", uploader_id=None)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE objects" if engine.dialect.name == "postgresql" else "ANALYZE")
+
+    plans = _plans(
+        engine,
+        lambda: (
+            index.page(1, Listing(prefix="data/01", limit=10)),
+            list(index.children(1, "data/")),
+            index.has_prefix(1, "data/0"),
+        ),
+    )
+    assert len(plans) >= 3
+    for plan in plans:
+        assert "LIKE" not in plan.upper() and "~~" not in plan, plan
+        if engine.dialect.name == "postgresql":
+            assert re.search(r"Index Cond: .*path\)?(::text)? >", plan), plan
+        else:
+            assert "SEARCH" in plan and "path>? AND path<?" in plan.replace("path>=?", "path>?"), plan
+
+
+def test_prefixes_are_exact_and_case_sensitive(index: ObjectIndex) -> None:
+    with index.writing(Project(1, "g/p", Visibility.PRIVATE)) as tx:
+        for path in ("Data/a", "data/a", "data/b/c", "data0", "data/\U0010ffff", "dat"):
+            tx.put(path, size=1, md5="0" * 32, uploader_id=None)
+    assert [i.path for i in index.page(1, Listing(prefix="data/"))] == [
+        "data/a",
+        "data/b/c",
+        "data/\U0010ffff",
+    ]
+    assert [i.path for i in index.page(1, Listing(prefix="data/\U0010ffff"))] == ["data/\U0010ffff"]
+    assert [name for name, _ in index.children(1, "data/")] == ["a", "b", "\U0010ffff"]
+    assert index.has_prefix(1, "Data/") and not index.has_prefix(1, "DATA/")
