@@ -16,7 +16,7 @@ from app.db.upload_sessions import UploadSessions
 from app.gitlab.gateway import GitLabGateway
 from app.metrics import Metrics
 from app.model import Credential
-from app.ratelimit import RateLimiter
+from app.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from app.registry import Registry
 from app.settings import Settings
 from app.signin import SignIn
@@ -43,7 +43,7 @@ class Components:
     registry: Registry
     uploads: Uploads
     trash: Trash
-    limiter: RateLimiter
+    limiter: Limiter
     metrics: Metrics
     signin: SignIn | None  # None without REGISTRY_OAUTH_CLIENT_ID
     datasets: Datasets
@@ -102,7 +102,7 @@ def build_components(
         ),
         shared=auth_cache,
         observe=lambda result: metrics.auth_cache.labels(result=result).inc(),
-        refusals=RateLimiter(rate=REFUSED_LOOKUPS_PER_SECOND, burst=REFUSED_LOOKUPS_BURST),
+        refusals=_limiter(settings, "refused", REFUSED_LOOKUPS_PER_SECOND, REFUSED_LOOKUPS_BURST),
     )
     upload_sessions = UploadSessions(engine)
     return Components(
@@ -138,7 +138,7 @@ def build_components(
             max_file_size=settings.max_file_size,
             session_ttl=settings.upload_session_ttl,
         ),
-        limiter=RateLimiter(rate=settings.rate_limit, burst=settings.rate_limit_burst),
+        limiter=_limiter(settings, "requests", settings.rate_limit, settings.rate_limit_burst),
         metrics=metrics,
         signin=_signin(settings, engine, gateway),
         datasets=Datasets(
@@ -149,6 +149,14 @@ def build_components(
             cache_ttl=min(settings.auth_cache_ttl, 60),
         ),
     )
+
+
+def _limiter(settings: Settings, name: str, rate: float, burst: int) -> Limiter:
+    """Shared through Redis/Valkey by every process and replica when REGISTRY_REDIS_URL is set, else one
+    token bucket per process."""
+    if settings.redis_url:
+        return SharedRateLimiter(settings.redis_url, name=name, rate=rate, burst=burst)
+    return RateLimiter(rate=rate, burst=burst)
 
 
 def _signin(settings: Settings, engine: Any, gateway: GitLabGateway) -> SignIn | None:

@@ -1,12 +1,24 @@
-"""Rate limits: one token bucket per key (a credential's sha256, or a client address), bounded in memory,
-per process."""
+"""Rate limits per key (a credential's sha256, or a client address): a token bucket in this process, or,
+with Redis/Valkey, one count shared by every process and replica (the `limits` library)."""
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Limiter(Protocol):
+    def take(self, key: str, *, spend: bool = True, cost: int = 1) -> float:
+        """0 when the request may go ahead (spending `cost` unless `spend` is false), else the seconds
+        until it may."""
+        ...
 
 
 class RateLimiter:
@@ -36,3 +48,39 @@ class RateLimiter:
             while len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         return wait
+
+
+class SharedRateLimiter:
+    """The same limit for every process and replica, counted in Redis/Valkey: `burst` requests per
+    `burst / rate` seconds in a sliding window (`limits`' sliding window counter: two counters a key).
+    Redis unreachable: requests go ahead (a limiter outage must not become a registry outage), logged."""
+
+    def __init__(self, storage_url: str, *, name: str, rate: float, burst: int) -> None:
+        from limits import RateLimitItemPerSecond
+        from limits.storage import storage_from_string
+        from limits.strategies import SlidingWindowCounterRateLimiter
+
+        self._off = rate <= 0
+        seconds = max(1, math.ceil(burst / rate)) if rate > 0 else 1
+        self._item = RateLimitItemPerSecond(max(1, burst), seconds, namespace=f"registry-{name}")
+        self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_url))
+        self._warned = 0.0
+
+    def take(self, key: str, *, spend: bool = True, cost: int = 1) -> float:
+        if self._off:
+            return 0.0
+        try:
+            allowed = (
+                self._limiter.hit(self._item, key, cost=cost)
+                if spend
+                else self._limiter.test(self._item, key)
+            )
+            if allowed:
+                return 0.0
+            stats = self._limiter.get_window_stats(self._item, key)
+            return max(0.1, stats.reset_time - time.time())
+        except Exception as e:  # redis' errors are many; every one means "cannot count"
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                log.warning("rate limit not counted: Redis is unreachable (%s)", e.__class__.__name__)
+            return 0.0

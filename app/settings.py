@@ -24,6 +24,7 @@ SECRET_NAMES = (
     "webhook_secret",
     "webhook_signing_secret",
     "oauth_client_secret",
+    "redis_url",
 )
 
 
@@ -75,6 +76,8 @@ class Settings:
     oauth_client_secret: str | None = field(default=None, repr=False)
     oauth_scopes: str = "read_api"
     session_ttl: int = 7 * 24 * 3600  # how long a browser stays signed in
+    # Redis/Valkey shared by every replica: rate limits count there instead of in each process
+    redis_url: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, with the request id)
     access_log: bool = True
@@ -217,6 +220,9 @@ class SettingsSchema(Schema):
     oauth_client_secret = mf.String(validate=validate.Length(min=1))
     oauth_scopes = mf.String(validate=validate.Regexp(r"^[a-z_]+( [a-z_]+)*$"))
     session_ttl = mf.Integer(validate=validate.Range(min=300, max=90 * 24 * 3600))
+    redis_url = mf.String(
+        validate=validate.Regexp(r"^(redis|rediss|valkey|valkeys|redis\+sentinel|redis\+cluster)://")
+    )
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     log_format = mf.String(validate=validate.OneOf(["text", "json"]))
     access_log = mf.Boolean()

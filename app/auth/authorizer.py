@@ -25,7 +25,7 @@ from app.errors import (
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
 from app.model import Action, Credential, CredentialKind, Grant, Project, ProjectRef
-from app.ratelimit import RateLimiter
+from app.ratelimit import Limiter, RateLimiter
 
 log = logging.getLogger(__name__)
 _ADMIN_CREDENTIALS = (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.BEARER)
@@ -43,12 +43,12 @@ class Authorizer:
         id_tokens: IdTokenVerifier | None = None,
         shared: SharedAuthCache | None = None,
         observe: Callable[[str], None] | None = None,
-        refusals: RateLimiter | None = None,
+        refusals: Limiter | None = None,
     ) -> None:
         self._policy = policy
         # GitLab look-ups spent on credentials it refused, per client address: a loop of made-up tokens
         # is held up (429) before it becomes GitLab traffic. Cached answers never count.
-        self._refusals = refusals or RateLimiter(rate=0, burst=1)
+        self._refusals: Limiter = refusals or RateLimiter(rate=0, burst=1)
         self._resolver = GrantResolver(gateway, policy, service=service, id_tokens=id_tokens)
         self._gateway = gateway
         self._memberships: TTLCache[list[Project]] = TTLCache(max_size=10_000)

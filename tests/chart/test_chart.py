@@ -253,6 +253,15 @@ def test_notes_follow_the_scheme_of_the_public_url(tmp_path: Path) -> None:
     )  # how to turn sign-in on
 
 
+def test_redis_url_reaches_the_pods_by_reference(tmp_path: Path) -> None:
+    docs = render(None, tmp_path, "--set", "redis.existingSecret=registry-redis")
+    web = named(docs, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
+    redis = next(e for e in web["env"] if e["name"] == "REGISTRY_REDIS_URL")
+    assert redis["valueFrom"]["secretKeyRef"] == {"name": "registry-redis", "key": "url"}
+    bare = named(render(None, tmp_path), "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
+    assert all(e["name"] != "REGISTRY_REDIS_URL" for e in bare.get("env", []))
+
+
 def test_oauth_values_reach_the_pods_by_reference(tmp_path: Path) -> None:
     docs = render(None, tmp_path, "--set", "oauth.clientId=app-id,oauth.existingSecret=registry-oauth")
     config = by_kind(docs, "ConfigMap")[0]["data"]

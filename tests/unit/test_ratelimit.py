@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from app.ratelimit import RateLimiter
@@ -71,3 +73,40 @@ def test_the_api_shares_the_credentials_bucket(make_app: Callable[..., Flask]) -
     refused = client.get("/api/v1/projects/101", headers=bearer("developer"))
     assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
     assert client.get("/api/v1/openapi.json").status_code == 200  # another bucket: no credential
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    import os
+
+    from scripts.harness import start_redis
+
+    try:
+        server = start_redis(tmp_path / "redis")
+    except FileNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing in CI: .ci/run installs Debian's redis-server")
+        pytest.skip("no redis-server: apt-get install redis-server")
+    yield server.url
+    server.stop()
+
+
+def test_a_shared_limit_is_one_count_for_every_limiter(redis_url: str) -> None:
+    from app.ratelimit import SharedRateLimiter
+
+    one = SharedRateLimiter(redis_url, name="requests", rate=2, burst=4)
+    other = SharedRateLimiter(redis_url, name="requests", rate=2, burst=4)  # another process, same Redis
+    assert other.take("k", spend=False) == 0  # asking spends nothing
+    assert [one.take("k") if i % 2 else other.take("k") for i in range(4)] == [0.0] * 4
+    assert one.take("k") > 0 and other.take("k") > 0  # the fifth, from either, waits
+    assert one.take("another key") == 0
+    refused = SharedRateLimiter(redis_url, name="refused", rate=2, burst=4)
+    assert refused.take("k") == 0  # another limit: another namespace
+
+
+def test_an_unreachable_redis_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
+    from app.ratelimit import SharedRateLimiter
+
+    limiter = SharedRateLimiter("redis://127.0.0.1:9/0", name="requests", rate=1, burst=1)
+    assert limiter.take("k") == 0 and limiter.take("k") == 0
+    assert caplog.text.count("rate limit not counted: Redis is unreachable") == 1  # once a minute

@@ -107,6 +107,11 @@ file:///var/lib/data-registry
   valueFrom:
     secretKeyRef: {name: {{ .Values.database.postgresql.existingSecret }}, key: {{ .Values.database.postgresql.key }}}
 {{- end }}
+{{- if .Values.redis.existingSecret }}
+- name: REGISTRY_REDIS_URL
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.redis.existingSecret }}, key: {{ .Values.redis.key }}}
+{{- end }}
 {{- if and .Values.oauth.clientId .Values.oauth.existingSecret }}
 - name: REGISTRY_OAUTH_CLIENT_SECRET
   valueFrom:
