@@ -24,6 +24,16 @@ from scripts.gitlab_sim import World, create_simulator, load_world
 BIN = Path(sys.executable).parent
 
 
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def fresh_database_url(root: Path) -> str:
     """An empty index database for one test: on the PostgreSQL server named by REGISTRY_TEST_POSTGRES_URL
     (scripts/test starts a throwaway one), else an SQLite file under root."""
@@ -106,12 +116,7 @@ class RegistryServer:
                     os.environ[k] = v
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=30)
 
 
 def start_registry(
@@ -172,12 +177,7 @@ class SeaweedFS:
     log: Path
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=20)
 
 
 def start_seaweedfs(
@@ -243,12 +243,7 @@ class FakeGCS:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=10)
 
 
 def start_fake_gcs() -> FakeGCS:
@@ -298,12 +293,7 @@ class RedisServer:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=20)
 
 
 def start_redis(root: Path) -> RedisServer:
