@@ -35,8 +35,8 @@ def stored_objects(registry: RegistryServer, prefix: str) -> list[str]:
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
 def test_push_status_pull_fetch(auth: str, registry: RegistryServer, dataset: Path, tmp_path: Path) -> None:
-    if auth == "basic" and registry.env["REGISTRY_STORAGE_URL"].startswith("gs://"):
-        pytest.skip("Basic downloads are streamed by the registry alike for every bucket: S3 covers it")
+    if auth == "basic" and not registry.env["REGISTRY_STORAGE_URL"].startswith("file://"):
+        pytest.skip("Basic downloads are streamed by the registry alike for every bucket: local covers it")
     dvc = workspace(tmp_path, dataset)
     base = f"{registry.url}/{PROJECT}/-/data/{auth}"
     dvc.add_remote("post", f"{base}-post", auth=auth, token=TOKENS["developer"])
