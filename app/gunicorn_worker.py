@@ -28,6 +28,11 @@ GRACE, MIN_RATE, MAX_WAIT = 20.0, 500, 40.0  # seconds, bytes/s after the grace,
 PACE_WINDOW, PACE_BYTES = 10.0, 16 * 1024  # a thread reading a body waits at most this long per 16 KiB
 LINGER, LINGER_BYTES = 2.0, 64 * 1024  # a closing connection's unread bytes are drained this long
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_REQUEST_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\r\n")  # byte values
+NOT_HTTP = (
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 32\r\n\r\nThis port speaks HTTP (not TLS)."
+)
 TIMED_OUT = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 38\r\n\r\nRequest not received in time: too slow"
@@ -160,6 +165,8 @@ class Arrival:
     def state(self, gather: bool = True) -> str:
         """ "complete" (hand it to a thread), "waiting", "continue" (headers are here and the client
         waits for `100 Continue` before its body) or "too large". Without `gather`, the headers suffice."""
+        if self.data and self.data[0] not in _REQUEST_START:  # not HTTP (a TLS hello, say): 400 now
+            return "not http"
         end = self.data.find(b"\r\n\r\n")
         if end < 0 or end > HEADER_LIMIT:
             return "too large" if len(self.data) > HEADER_LIMIT else "waiting"
@@ -245,8 +252,8 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         if state == "waiting":
             return
         self._forget(arrival)
-        if state == "too large":
-            self._refuse(conn, TOO_LARGE)
+        if state in ("too large", "not http"):
+            self._refuse(conn, TOO_LARGE if state == "too large" else NOT_HTTP)
             return
         conn.arrived = bytes(arrival.data)
         conn.continued = arrival.continued

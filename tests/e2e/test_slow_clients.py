@@ -5,6 +5,7 @@ completes and the workers' memory stays put. Plus the worker's HTTP details a cl
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import threading
 import time
@@ -158,3 +159,14 @@ def test_oversized_headers_are_refused(registry: RegistryServer) -> None:
     with connect(registry) as sock:
         sock.sendall(b"GET /-/health HTTP/1.1\r\nHost: r\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
         assert read_answers(sock, 1) == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+
+
+def test_something_that_is_not_http_is_refused_at_once(registry: RegistryServer) -> None:
+    """A TLS hello on the http port (an https:// URL pointed here) is answered 400 at once, not after the
+    20 s a slow request may take."""
+    with connect(registry) as sock:
+        sock.settimeout(5)
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(32))
+        started = time.monotonic()
+        answer = sock.recv(100)
+    assert answer.startswith(b"HTTP/1.1 400") and time.monotonic() - started < 2, answer

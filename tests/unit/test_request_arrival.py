@@ -40,6 +40,8 @@ HEAD = b"PUT /ml/vision/-/data/a HTTP/1.1\r\nHost: r\r\n"
         (HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nabcde\r\n0\r\nX-T: 1\r\n\r\n", "complete"),
         (HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", "complete"),  # malformed: gunicorn says 400
         (b"G" * (HEADER_LIMIT + 1), "too large"),
+        (b"\x16\x03\x01\x02\x00\x01", "not http"),  # a TLS hello on the http port: refused at once
+        (b"\r\nGET / HTTP/1.1\r\n", "waiting"),  # an empty line before the request line is allowed
         (b"GET / HTTP/1.1\r\nX: " + b"a" * HEADER_LIMIT + b"\r\n\r\n", "too large"),
     ],
 )
