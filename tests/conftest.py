@@ -181,6 +181,9 @@ _INDEPENDENT = (  # never touch the index database, or only as every other test 
     "tests/e2e/test_upload_download.py",
     "tests/e2e/test_install.py",  # a clean venv installs and serves
     "tests/e2e/test_browser_",  # pages: the session and index queries run in the unit tests on both
+    "tests/e2e/test_dvc_credentials.py",  # GitLab-side; the shared auth cache runs in test_gitlab_calls
+    "tests/e2e/test_bad_input.py",  # refused before the index; fuzzing once is enough
+    "tests/e2e/test_dvc_http.py::test_push_status_pull_fetch[local-basic]",  # the same index calls as bearer
     "tests/unit/test_request_arrival.py",
     "tests/unit/test_datasets.py",
 )
