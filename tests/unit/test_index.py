@@ -176,3 +176,20 @@ def test_prefixes_are_exact_and_case_sensitive(index: ObjectIndex) -> None:
     assert [i.path for i in index.page(1, Listing(prefix="data/\U0010ffff"))] == ["data/\U0010ffff"]
     assert [name for name, _ in index.children(1, "data/")] == ["a", "b", "\U0010ffff"]
     assert index.has_prefix(1, "Data/") and not index.has_prefix(1, "DATA/")
+
+
+def test_children_names_each_sub_collection_once_across_pages(index: ObjectIndex) -> None:
+    """Sub-collections big and small around page boundaries (pages of 500 rows), and objects between them:
+    every child once, in path order, as a plain scan of all paths would name them."""
+    paths = [f"files/md5/{i:02x}/{j:03d}" for i in range(0, 40) for j in range(7)]  # small, 280 rows
+    paths += [f"files/md5/big/{j:04d}" for j in range(1200)]  # larger than a page
+    paths += ["files/md5/a-object", "files/md5/zz", "files/md5/big0", "files/md5/big-", "files/other/x"]
+    with index.writing(Project(3, "g/q", Visibility.PRIVATE)) as tx:
+        for path in paths:
+            tx.put(path, size=1, md5="0" * 32, uploader_id=None)
+    listed = [(name, info is None) for name, info in index.children(3, "files/md5/")]
+    expected: dict[str, bool] = {}
+    for path in sorted(p for p in paths if p.startswith("files/md5/")):
+        name, slash, _ = path.removeprefix("files/md5/").partition("/")
+        expected.setdefault(name, bool(slash))
+    assert listed == list(expected.items())
