@@ -25,6 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("app").warning("%s: off (%s)", feature, how)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's metrics in one scrape
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registry-metrics-")
+        os.environ["REGISTRY_REMOVE_METRICS_DIR"] = "1"  # ours: gunicorn's on_exit removes it
     if not args.access_log:
         os.environ["REGISTRY_ACCESS_LOG"] = "false"
     argv = [

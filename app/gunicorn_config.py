@@ -1,10 +1,11 @@
 """gunicorn settings that need code (`data-registry serve` passes `-c python:app.gunicorn_config`):
-Prometheus multiprocess clean-up when a worker exits, and gunicorn's own log lines in the registry's
-format (JSON when REGISTRY_LOG_FORMAT=json)."""
+Prometheus multiprocess clean-up when a worker or the master exits, and gunicorn's own log lines in the
+registry's format (JSON when REGISTRY_LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
 from app.metrics import mark_process_dead
@@ -36,3 +37,9 @@ logconfig_dict = {
 
 def child_exit(_server: Any, worker: Any) -> None:
     mark_process_dead(worker.pid)
+
+
+def on_exit(_server: Any) -> None:
+    """Remove the metrics directory `data-registry serve` made for this master (one per start otherwise)."""
+    if os.environ.get("REGISTRY_REMOVE_METRICS_DIR") == "1":
+        shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)

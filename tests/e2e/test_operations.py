@@ -108,3 +108,16 @@ def test_json_logs_with_request_ids_and_no_secrets(registry: RegistryServer, tmp
     token = download.rsplit("/", 1)[1]
     assert token not in text and "/-/blobs/[signed]" in text
     assert not re.search(r"Bearer \S", text)
+
+
+def test_serve_removes_the_metrics_directory_it_made(gitlab: Simulator, tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = start_registry(tmp_path / "registry", gitlab.url, TMPDIR=str(temp))
+    try:
+        made = list(temp.glob("registry-metrics-*"))
+        assert len(made) == 1 and requests.get(f"{server.url}/-/metrics", timeout=10).ok
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+    assert list(temp.glob("registry-metrics-*")) == []  # one leaked per start before
