@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from app.db import build_engine
 from app.db.models import Base
@@ -45,8 +46,16 @@ def seed_project(
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(put, bodies.items()))
-    now = datetime.now(UTC)
     engine = build_engine(settings.effective_database_url)
+    index_rows(engine, project_id, path, [(p, size, m) for p, m in objects.items()])
+    engine.dispose()
+    return objects
+
+
+def index_rows(engine: Engine, project_id: int, path: str, objects: Sequence[tuple[str, int, str]]) -> None:
+    """Index rows (path, size, md5) for a project in one transaction, in bulk, with its usage totals; no
+    bytes are stored."""
+    now = datetime.now(UTC)
     with engine.execution_options(writer=True).begin() as conn:
         project = {
             "id": project_id,
@@ -67,7 +76,7 @@ def seed_project(
                 "uploader_id": None,
                 "created_at": now,
             }
-            for p, m in objects.items()
+            for p, size, m in objects
         ]
         for start in range(0, len(rows), 5000):
             conn.execute(insert(Base.metadata.tables["objects"]), rows[start : start + 5000])
@@ -76,8 +85,7 @@ def seed_project(
             projects.update()
             .where(projects.c.id == project_id)
             .values(
-                used_bytes=projects.c.used_bytes + size * count, object_count=projects.c.object_count + count
+                used_bytes=projects.c.used_bytes + sum(size for _, size, _ in objects),
+                object_count=projects.c.object_count + len(objects),
             )
         )
-    engine.dispose()
-    return objects

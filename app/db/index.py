@@ -7,16 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, literal, select, text, tuple_, update
+from sqlalchemy import Engine, TextualSelect, and_, bindparam, func, literal, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db import head_revision
 from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
-from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, under, utc
+from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, successor_of, under, utc
 from app.errors import DatabaseUnavailable
 from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
 
@@ -195,36 +196,29 @@ class ObjectIndex:
 
     def children(self, project_id: int, prefix: str) -> Iterator[tuple[str, ObjectInfo | None]]:
         """The immediate children of a collection prefix ("" or ending in "/"), in path order: (name,
-        object) for objects, (name, None) for sub-collections. Reads pages of rows and names every
-        sub-collection a page touches; a page that ends inside a sub-collection skips the rest of it with
-        one seek. So a listing costs about one query per page of rows (DVC's `files/md5` with 256 small
-        sub-collections: a few, not 256), big sub-collections are never read, and memory stays bounded."""
-        # "0" follows "/" in byte order: "<prefix><name>0" is the first path after the whole <name>/ subtree.
-        cursor, inclusive, page = prefix, False, 500
+        object) for objects, (name, None) for sub-collections. A skip scan: one index seek per child,
+        a page of children per query, so a listing costs O(its children) whatever lies below them (DVC's
+        `files/md5`: 256 seeks, however many objects), and memory stays bounded."""
+        query = _children_query(self._engine.dialect.name, bounded=successor_of(prefix) is not None)
+        start, page = prefix, 500
         while True:
-            after = _O.path >= cursor if inclusive else _O.path > cursor
             with database_errors(), self._reader.connect() as conn:
                 rows = conn.execute(
-                    select(_O.path, _O.size, _O.md5, _O.created_at)
-                    .where(_O.project_id == project_id, after, under(_O.path, prefix), _LIVE)
-                    .order_by(_O.path)
-                    .limit(page)
+                    query,
+                    {
+                        "project": project_id,
+                        "start": start,
+                        "end": successor_of(prefix),
+                        "skip": len(prefix),
+                        "page": page,
+                    },
                 ).all()
-            named: str | None = (
-                None  # the sub-collection the rows are in (a collection's rows are contiguous)
-            )
             for path, size, md5, created in rows:
                 name, slash, _ = path[len(prefix) :].partition("/")
-                if slash:
-                    if name != named:
-                        yield name, None
-                        named = name
-                    continue
-                named = None
-                yield name, ObjectInfo(project_id, path, size, md5, utc(created))
+                yield name, None if slash else ObjectInfo(project_id, path, size, md5, utc(created))
             if len(rows) < page:
                 return
-            cursor, inclusive = (prefix + named + "0", True) if named is not None else (rows[-1].path, False)
+            start = _next_child(prefix, rows[-1].path)
 
     def expired_trash(self, project_id: int, before: datetime, limit: int) -> list[str]:
         """Paths of up to `limit` of the project's objects trashed before `before`."""
@@ -288,3 +282,40 @@ class ObjectIndex:
             if len(rows) < page:
                 return
             last_id = rows[-1].id
+
+
+def _next_child(prefix: str, path: str) -> str:
+    """The smallest path that can belong to the child after the one `path` is in: past the whole
+    sub-collection ("0" follows "/"), or past the object itself (paths hold no control characters, so
+    none lies between `path` and `path + " "`)."""
+    name, slash, _ = path[len(prefix) :].partition("/")
+    return prefix + name + "0" if slash else path + " "
+
+
+@cache
+def _children_query(dialect: str, *, bounded: bool) -> TextualSelect:
+    """The skip scan `children` runs: a recursive query whose every step is one index seek to the first
+    live path at or after the previous child's `_next_child`, at most :page steps."""
+    find = "strpos" if dialect == "postgresql" else "instr"  # position of "/" in the rest, 1-based; 0: none
+    rest = "substr(steps.path, :skip + 1)"
+    following = (
+        f"CASE WHEN {find}({rest}, '/') > 0"
+        f" THEN substr(steps.path, 1, :skip + {find}({rest}, '/') - 1) || '0'"
+        " ELSE steps.path || ' ' END"
+    )
+    # Only the constant fragments here are composed; every value is a bound parameter.
+    end = " AND o.path < :end" if bounded else ""
+    first_live = (
+        "SELECT o.path FROM objects AS o WHERE o.project_id = :project AND o.path >= {at}"  # noqa: S608
+        + end
+        + " AND o.trashed_at IS NULL ORDER BY o.path LIMIT 1"
+    )
+    return text(
+        "WITH RECURSIVE steps(path, n) AS ("  # noqa: S608
+        f" SELECT ({first_live.format(at=':start')}), 1"
+        f" UNION ALL SELECT ({first_live.format(at=following)}), steps.n + 1"
+        " FROM steps WHERE steps.path IS NOT NULL AND steps.n < :page)"
+        " SELECT o.path, o.size, o.md5, o.created_at FROM steps"
+        " JOIN objects AS o ON o.project_id = :project AND o.path = steps.path"
+        " ORDER BY steps.n"
+    ).columns(_O.path, _O.size, _O.md5, _O.created_at)

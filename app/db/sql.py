@@ -35,11 +35,11 @@ def under(column: Any, prefix: str) -> Any:
     indexes cannot answer it). Paths compare by code point on both (SQLite BINARY, PostgreSQL COLLATE "C")."""
     if not prefix:
         return true()
-    successor = _successor(prefix)
+    successor = successor_of(prefix)
     return column >= prefix if successor is None else and_(column >= prefix, column < successor)
 
 
-def _successor(prefix: str) -> str | None:
+def successor_of(prefix: str) -> str | None:
     """The smallest string greater than every string starting with prefix; None when there is none."""
     stem = prefix.rstrip("\U0010ffff")
     if not stem:

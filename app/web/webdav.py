@@ -1,14 +1,12 @@
 """The WebDAV subset DVC's `webdav` remote uses, on the data-plane URLs: PROPFIND, MKCOL, OPTIONS
-(research/dvc-webdav-protocol.md). Multistatus XML is streamed with the standard library's XMLGenerator."""
+(research/dvc-webdav-protocol.md). Multistatus XML is streamed from templates."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from email.utils import format_datetime
 from urllib.parse import quote
-from xml.sax.saxutils import XMLGenerator
-from xml.sax.xmlreader import AttributesNSImpl
+from xml.sax.saxutils import escape
 
 from flask import Request, Response, request
 
@@ -18,10 +16,8 @@ from app.registry import Browse
 from app.web.context import services
 from app.web.credentials import credential_from
 
-DAV = "DAV:"
 ALLOWED = "OPTIONS, GET, HEAD, PUT, POST, DELETE, PROPFIND, MKCOL"
 _FLUSH_EVERY = 200  # responses per chunk of a streamed multistatus
-_NO_ATTRIBUTES = AttributesNSImpl({}, {})
 
 
 def options(_: ProjectRef, __: str) -> Response:
@@ -56,62 +52,43 @@ def _href(path: str, collection: bool) -> str:
     return quote(path + ("/" if collection else ""), safe="/")
 
 
+_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">'
+_TAIL = "</D:multistatus>"
+_OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+_COLLECTION = (
+    "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
+    "<D:getcontentlength>0</D:getcontentlength></D:prop>" + _OK
+)
+_OBJECT = (
+    "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype/>"
+    "<D:getcontentlength>{size}</D:getcontentlength><D:getetag>{etag}</D:getetag>"
+    "<D:getlastmodified>{modified}</D:getlastmodified></D:prop>" + _OK
+)
+
+
 def _multistatus(base: str, browse: Browse, *, list_children: bool) -> Iterator[bytes]:
-    out = io.StringIO()
-    xml = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
-    xml.startDocument()
-    xml.startPrefixMapping("D", DAV)
-    _start(xml, "multistatus")
-    _response(xml, base, browse.info)
+    """The multistatus document, a chunk per _FLUSH_EVERY responses. Written from templates: hrefs are
+    percent-encoded and the other values are numbers, an md5 etag and a date, so nothing else needs
+    escaping (the standard library's XMLGenerator took half of the CPU of a DVC webdav push)."""
+    chunk = [_HEAD, _response(base, browse.info)]
     if list_children:
         for count, (name, info) in enumerate(browse.children, start=1):
-            _response(xml, f"{base}/{name}", info)
+            chunk.append(_response(f"{base}/{name}", info))
             if count % _FLUSH_EVERY == 0:
-                yield _drain(out)
-    _end(xml, "multistatus")
-    xml.endPrefixMapping("D")
-    xml.endDocument()
-    yield _drain(out)
+                yield "".join(chunk).encode()
+                chunk = []
+    chunk.append(_TAIL)
+    yield "".join(chunk).encode()
 
 
-def _drain(out: io.StringIO) -> bytes:
-    data = out.getvalue()
-    out.seek(0)
-    out.truncate()
-    return data.encode("utf-8")
-
-
-def _start(xml: XMLGenerator, name: str) -> None:
-    xml.startElementNS((DAV, name), f"D:{name}", _NO_ATTRIBUTES)
-
-
-def _end(xml: XMLGenerator, name: str) -> None:
-    xml.endElementNS((DAV, name), f"D:{name}")
-
-
-def _element(xml: XMLGenerator, name: str, text: str | None = None) -> None:
-    _start(xml, name)
-    if text is not None:
-        xml.characters(text)
-    _end(xml, name)
-
-
-def _response(xml: XMLGenerator, path: str, info: ObjectInfo | None) -> None:
+def _response(path: str, info: ObjectInfo | None) -> str:
     """One <D:response>: resourcetype and getcontentlength always (DVC needs them), etag and mtime too
     for objects; nothing else, because status checks download whole prefix listings."""
-    _start(xml, "response")
-    _element(xml, "href", _href(path, collection=info is None))
-    _start(xml, "propstat")
-    _start(xml, "prop")
-    _start(xml, "resourcetype")
     if info is None:
-        _element(xml, "collection")
-    _end(xml, "resourcetype")
-    _element(xml, "getcontentlength", str(info.size if info is not None else 0))
-    if info is not None:
-        _element(xml, "getetag", info.etag)
-        _element(xml, "getlastmodified", format_datetime(info.created_at, usegmt=True))
-    _end(xml, "prop")
-    _element(xml, "status", "HTTP/1.1 200 OK")
-    _end(xml, "propstat")
-    _end(xml, "response")
+        return _COLLECTION.format(href=_href(path, collection=True))
+    return _OBJECT.format(
+        href=_href(path, collection=False),
+        size=info.size,
+        etag=escape(info.etag),
+        modified=format_datetime(info.created_at, usegmt=True),
+    )

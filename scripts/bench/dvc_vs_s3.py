@@ -1,6 +1,11 @@
-"""`dvc push` / `dvc pull` of N files of 4 KB (default 10,000) through the registry (http remote, S3 backend
-on SeaweedFS) against DVC's own `s3` remote straight to the same SeaweedFS. Needs a dvc with the dvc-s3
-plugin: set DVC_BIN to it (dvc-s3 pins aiobotocore/botocore, so keep it in a venv of its own)."""
+"""The whole comparison in one run: `dvc push`, `dvc status -c` and `dvc pull` through the registry's
+`http` and `webdav` remotes (S3 backend on SeaweedFS) against DVC's own `s3` remote straight to the same
+SeaweedFS, for many small files (10,000 x 4 KB) and a few big ones (20 x 50 MB); prints the times, the
+ratios to the s3 remote and the peak RSS of every registry worker.
+
+Needs one dvc with the s3 and webdav plugins (dvc-s3 pins aiobotocore/botocore, so it lives in a venv of
+its own): `python3 -m venv .tools/dvc-s3 && .tools/dvc-s3/bin/pip install dvc dvc-s3 dvc-webdav`, or set
+DVC_BIN to another."""
 
 from __future__ import annotations
 
@@ -9,25 +14,55 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import psutil
 
-from scripts.harness import start_registry, start_seaweedfs, start_simulator
+from scripts.harness import RegistryServer, start_registry, start_seaweedfs, start_simulator
 
 TOKEN = "glpat-developer-token-0002"
+REMOTES = ("s3", "http", "webdav")
+GOALS = {"push": 1.3, "pull": 1.2}
+
+
+class PeakRss:
+    """Samples the RSS of every gunicorn worker of a registry twice a second; the peak per worker pid."""
+
+    def __init__(self, registry: RegistryServer) -> None:
+        self._master = psutil.Process(registry.process.pid)
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            for worker in self._master.children():
+                try:
+                    rss = worker.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+                self.peaks[worker.pid] = max(rss, self.peaks.get(worker.pid, 0))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=10000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--files", type=int, default=10_000, help="small files (default: %(default)s)")
+    parser.add_argument("--big-files", type=int, default=20, help="big files (default: %(default)s)")
+    parser.add_argument("--big-mb", type=int, default=50, help="size of a big file (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
     args = parser.parse_args()
-    dvc_bin = os.environ.get("DVC_BIN")
-    if not dvc_bin:
-        raise SystemExit(
-            "set DVC_BIN to a dvc that has dvc-s3 (python -m venv v && v/bin/pip install dvc dvc-s3)"
-        )
+    dvc_bin = os.environ.get("DVC_BIN") or str(Path(".tools/dvc-s3/bin/dvc").resolve())
+    if not Path(dvc_bin).exists():
+        raise SystemExit(__doc__)
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     seaweed = start_seaweedfs(root / "seaweedfs")
     gitlab = start_simulator()
@@ -37,12 +72,13 @@ def main() -> None:
     registry = start_registry(
         root / "registry",
         gitlab.url,
-        serve_args=("--no-access-log",),
+        serve_args=("--no-access-log", "--workers", str(args.workers)),
         REGISTRY_STORAGE_URL="s3://bench-registry/registry",
         REGISTRY_S3_ENDPOINT_URL=seaweed.endpoint,
         AWS_ACCESS_KEY_ID=seaweed.access_key,
         AWS_SECRET_ACCESS_KEY=seaweed.secret_key,
     )
+    rss = PeakRss(registry)
     env = {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
@@ -50,47 +86,70 @@ def main() -> None:
         "AWS_ACCESS_KEY_ID": seaweed.access_key,
         "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
     }
-    repo = root / "repo"
 
-    def dvc(*argv: str) -> float:
+    def dvc(repo: Path, *argv: str) -> float:
         started = time.perf_counter()
         done = subprocess.run([dvc_bin, *argv], cwd=repo, env=env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"dvc {' '.join(argv)}:\n{done.stdout}\n{done.stderr}")
         return time.perf_counter() - started
 
-    try:
+    def measure(name: str, count: int, size: int) -> dict[str, float]:
+        repo = root / name
         (repo / "data").mkdir(parents=True)
-        for i in range(args.files):
-            (repo / "data" / f"{i:05d}.bin").write_bytes(os.urandom(4096))
-        dvc("init", "--no-scm")
-        dvc("add", "data")
-        dvc("remote", "add", "registry", f"{registry.url}/ml/vision/-/data/bench")
-        dvc("remote", "modify", "registry", "auth", "custom")
-        dvc("remote", "modify", "registry", "custom_auth_header", "Authorization")
-        dvc("remote", "modify", "--local", "registry", "password", f"Bearer {TOKEN}")
-        dvc("remote", "add", "s3", "s3://bench-direct/bench")
-        dvc("remote", "modify", "s3", "endpointurl", seaweed.endpoint)
+        for i in range(count):
+            (repo / "data" / f"{i:05d}.bin").write_bytes(os.urandom(size))
+        dvc(repo, "init", "--no-scm")
+        dvc(repo, "add", "data")
+        base = f"{registry.url}/ml/vision/-/data/{name}"
+        dvc(repo, "remote", "add", "http", f"{base}/http")
+        dvc(repo, "remote", "modify", "http", "auth", "custom")
+        dvc(repo, "remote", "modify", "http", "custom_auth_header", "Authorization")
+        dvc(repo, "remote", "modify", "--local", "http", "password", f"Bearer {TOKEN}")
+        dvc(repo, "remote", "add", "webdav", f"{base}/webdav".replace("http://", "webdav://"))
+        dvc(repo, "remote", "modify", "--local", "webdav", "token", TOKEN)
+        dvc(repo, "remote", "add", "s3", f"s3://bench-direct/{name}")
+        dvc(repo, "remote", "modify", "s3", "endpointurl", seaweed.endpoint)
         times = {}
-        for remote in ("s3", "registry"):
-            times[f"push {remote}"] = dvc("push", "-r", remote)
-        for remote in ("s3", "registry"):
+        for remote in REMOTES:  # each remote starts empty
+            times[f"push {remote}"] = dvc(repo, "push", "-r", remote)
+        for remote in REMOTES:
+            times[f"status {remote}"] = dvc(repo, "status", "-c", "-r", remote)
+        for remote in REMOTES:
             shutil.rmtree(repo / ".dvc" / "cache")
             shutil.rmtree(repo / "data")
             shutil.rmtree(root / "site-cache", ignore_errors=True)
-            times[f"pull {remote}"] = dvc("pull", "-r", remote)
-        print(f"{args.files} files of 4 KB, dvc default jobs; registry: S3 on SeaweedFS, 2 gunicorn workers")
-        for op, goal in (("push", 1.3), ("pull", 1.2)):
-            direct, through = times[f"{op} s3"], times[f"{op} registry"]
-            print(
-                f"  dvc {op}: s3 remote {direct:6.1f} s, registry {through:6.1f} s,"
-                f" ratio {through / direct:.2f} (goal <= {goal})"
-            )
+            times[f"pull {remote}"] = dvc(repo, "pull", "-r", remote)
+        shutil.rmtree(repo)
+        return times
+
+    try:
+        results = {
+            f"{args.files:,} x 4 KB": measure("small", args.files, 4096),
+            f"{args.big_files} x {args.big_mb} MB": measure("big", args.big_files, args.big_mb << 20),
+        }
     finally:
+        rss.stop()
         registry.stop()
         gitlab.stop()
         seaweed.stop()
         shutil.rmtree(root, ignore_errors=True)
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d}: dvc (defaults) through the registry (S3 backend on SeaweedFS,"
+        f" {args.workers} gunicorn workers) vs DVC's s3 remote straight to the same SeaweedFS"
+    )
+    for dataset, times in results.items():
+        print(f"  {dataset}:")
+        for op in ("push", "status", "pull"):
+            direct = times[f"{op} s3"]
+            cells = [f"s3 {direct:6.1f} s"]
+            for remote in REMOTES[1:]:
+                through = times[f"{op} {remote}"]
+                cells.append(f"{remote} {through:6.1f} s ({through / direct:.2f}x)")
+            goal = f"  goal <= {GOALS[op]}x" if op in GOALS else ""
+            print(f"    {op:<6} " + ", ".join(cells) + goal)
+    peaks = ", ".join(f"{peak / 2**20:.0f}" for peak in sorted(rss.peaks.values()))
+    print(f"  peak RSS per registry worker: {peaks} MiB (goal < 200)")
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def test_listing_has_the_collection_itself_and_its_children(client: FlaskClient)
     put(client, ca(body), body)
     put(client, "runs/ab/key/value", b"run")
     put(client, "name with space & ü.txt", b"x")
+    assert put(client, "runs/<a> \"b\" 'c'", b"y") == 201  # markup in a name stays text
     status, entries = propfind(client, f"{BASE}/")
     assert status == 207
+    assert propfind(client, f"{BASE}/runs")[1][f"{BASE}/runs/%3Ca%3E%20%22b%22%20%27c%27"]["length"] == "1"
     assert entries == {
         f"{BASE}/": {"collection": True, "length": "0", "etag": None},
         f"{BASE}/files/": {"collection": True, "length": "0", "etag": None},
