@@ -28,6 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["REGISTRY_REMOVE_METRICS_DIR"] = "1"  # ours: gunicorn's on_exit removes it
     if not args.access_log:
         os.environ["REGISTRY_ACCESS_LOG"] = "false"
+    # glibc gives each of the 16 threads an arena that keeps the 1 MiB chunks uploads were read in: two
+    # arenas hold a worker under 200 MB while uploads run (measured: 225 -> 199 MiB with 8 part buffers).
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     argv = [
         "gunicorn",
         "app:create_app()",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -105,3 +107,42 @@ class StorageBackend(Protocol):
     def abort_direct(self, temp_key: str, handle: str) -> None:
         """Drop whatever a direct upload left at temp_key; idempotent."""
         ...
+
+
+class PartBuffers:
+    """Part buffers the uploads of one process share: made on demand up to `count`, then reused, so the
+    memory for parts is bounded whatever the number of concurrent uploads (a taker waits for a free one),
+    and never handed back to the allocator to fragment. A taker that waited `patience` seconds (buffers
+    held by clients that upload slowly) gets an extra buffer, dropped when given back: slow uploaders
+    cannot stall everyone else's."""
+
+    def __init__(self, count: int, *, patience: float = 30.0) -> None:
+        self._count = count
+        self._patience = patience
+        self._made = 0
+        self._free: list[bytearray] = []
+        self._changed = threading.Condition()
+
+    def take(self, size: int) -> bytearray:
+        """A buffer of at least `size` bytes (contents undefined); waits while all are taken."""
+        deadline = time.monotonic() + self._patience
+        with self._changed:
+            while not self._free and self._made >= self._count and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+            if self._free:
+                buffer = self._free.pop()
+            else:
+                self._made += 1
+                buffer = bytearray(size)
+        if len(buffer) < size:  # the part schedule moved to larger parts
+            buffer.extend(bytes(size - len(buffer)))
+        return buffer
+
+    def give(self, buffer: bytearray) -> None:
+        """Return a buffer taken before."""
+        with self._changed:
+            if self._made > self._count:  # an extra one
+                self._made -= 1
+                return
+            self._free.append(buffer)
+            self._changed.notify()

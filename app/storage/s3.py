@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import queue
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +18,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import FileTooLarge, NotFound, StorageUnavailable
 from app.model import BlobInfo, SignedURL, human_size
-from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject, UploadPart
+from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject, UploadPart
 
 PART_SIZE = 8 * 1024 * 1024
-PARTS_IN_FLIGHT = 2  # per upload: at most this many parts (plus the one being read) in memory
+PARTS_IN_FLIGHT = 2  # per upload: at most this many parts on their way (plus the one being filled)
+PART_BUFFERS = 6  # per worker process, shared by its uploads: 48 MiB of 8 MiB parts
+SMALL_BODY = 1024 * 1024  # bodies up to this size gather in a buffer of their own
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 
 
@@ -106,6 +107,7 @@ class S3Backend:
         )
         self._part_size = part_size
         self._max_parts = max_parts
+        self._buffers = PartBuffers(PART_BUFFERS)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -122,60 +124,26 @@ class S3Backend:
             raise StorageUnavailable(f"S3 is unreachable ({type(e).__name__})") from e
 
     def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
-        """Parts go up in the background while the next one is read from the client, which keeps the
-        client streaming. Parts are filled into at most PARTS_IN_FLIGHT + 1 buffers, reused, so memory
-        stays flat (no allocation per part for the allocator to keep). The first buffer grows with the body
-        and the others are made when a part is sent: a 4 KB body costs 4 KB, not three zeroed parts (that
-        was 20 ms of CPU per small upload)."""
+        """Parts go up in the background (at most PARTS_IN_FLIGHT per upload) while the next one is read
+        from the client, which keeps the client streaming. A body gathers in a buffer of its own up to
+        SMALL_BODY (a 4 KB body costs 4 KB), then in part buffers that every upload of this worker shares
+        (PartBuffers): made once, reused, and at most PART_BUFFERS of them, so a worker's memory stays flat
+        however many uploads run at once (an upload waits for a buffer when all are in use)."""
         digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
-        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        made = 1
-        current, filled = bytearray(), 0
-        uploads: list[Future[dict[str, Any]]] = []
         with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
-
-            def send(buffer: bytearray, length: int) -> bytearray:
-                """Upload buffer[:length] as the next part; returns a free buffer (waits for one)."""
-                if pending.upload_id is None:
-                    pending.upload_id = self._call("create_multipart_upload", Key=self._key(key))["UploadId"]
-                body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
-                future = pool.submit(self._upload_part, key, str(pending.upload_id), len(uploads) + 1, body)
-                future.add_done_callback(lambda _: free.put(buffer))
-                uploads.append(future)
-                for failed in (f for f in uploads if f.done() and f.exception()):
-                    failed.result()  # stop reading the client as soon as a part failed
-                nonlocal made
-                if made <= PARTS_IN_FLIGHT:
-                    made += 1
-                    return bytearray(self._part_size)
-                return free.get()
-
+            parts = _Parts(self, key, pending, pool)
             try:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        part = _streamed_part(len(uploads) + 1, self._part_size, self._max_parts)
-                        taken = min(part - filled, len(view))
-                        current[filled : filled + taken] = view[:taken]  # grows the buffer when short
-                        filled, view = filled + taken, view[taken:]
-                        if filled == part:
-                            current, filled = send(current, filled), 0
-                if pending.upload_id is None:
-                    pending.body = bytes(memoryview(current)[:filled])
-                elif filled:
-                    _streamed_part(
-                        len(uploads) + 1, self._part_size, self._max_parts
-                    )  # the last part must fit too
-                    send(current, filled)
-                pending.parts = [future.result() for future in uploads]
+                    parts.write(memoryview(chunk))
+                parts.finish()
             except BaseException:
-                for future in uploads:
-                    future.cancel()
-                wait(uploads)
+                parts.cancel()
                 self._abort(key, pending)
                 raise
+            finally:
+                parts.release()
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
@@ -369,6 +337,86 @@ class S3Backend:
 
     def check(self) -> None:
         self._call("head_bucket")
+
+
+class _Parts:
+    """One streamed upload's parts: fills buffers from the body and sends each full one in the background
+    (S3Backend.stage)."""
+
+    def __init__(self, backend: S3Backend, key: str, pending: _Pending, pool: ThreadPoolExecutor) -> None:
+        self._backend, self._key, self._pending, self._pool = backend, key, pending, pool
+        self._current: bytearray | None = bytearray()  # the body's own buffer until it outgrows it
+        self._filled, self._pooled = 0, False
+        self._uploads: list[Future[dict[str, Any]]] = []
+
+    def _part(self) -> int:
+        return _streamed_part(len(self._uploads) + 1, self._backend._part_size, self._backend._max_parts)
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            part = self._part()
+            taken = min(part - self._filled, len(view))
+            current = self._room(part, taken)
+            current[self._filled : self._filled + taken] = view[:taken]  # grows a buffer that is short
+            self._filled, view = self._filled + taken, view[taken:]
+            if self._filled == part:
+                self._send(current, part)
+                self._current, self._filled = None, 0
+
+    def finish(self) -> None:
+        """Send what is left: the whole body (one PUT at commit) or the last part; wait for every part."""
+        if self._pending.upload_id is None:
+            assert self._current is not None
+            self._pending.body = bytes(memoryview(self._current)[: self._filled])
+        elif self._filled:
+            assert self._current is not None
+            self._part()  # the last part must fit too
+            self._send(self._current, self._filled)
+            self._current = None
+        self._pending.parts = [future.result() for future in self._uploads]
+
+    def cancel(self) -> None:
+        for future in self._uploads:
+            future.cancel()
+        wait(self._uploads)
+
+    def release(self) -> None:
+        """Give back the part buffer being filled, if any (sent ones come back when sent)."""
+        if self._pooled and self._current is not None:
+            self._backend._buffers.give(self._current)
+            self._current = None
+
+    def _room(self, part: int, taken: int) -> bytearray:
+        """The buffer the next `taken` bytes go to: a part buffer once the body outgrows its own, taken
+        when bytes arrive for it, not before."""
+        if self._current is None:
+            self._current = self._next_buffer(part)
+        elif not self._pooled and (self._filled + taken > SMALL_BODY or self._filled + taken == part):
+            small, self._current, self._pooled = self._current, self._next_buffer(part), True
+            self._current[: self._filled] = small[: self._filled]
+        return self._current
+
+    def _next_buffer(self, size: int) -> bytearray:
+        """A part buffer, once fewer than PARTS_IN_FLIGHT of this upload's parts are on their way."""
+        sending = [f for f in self._uploads if not f.done()]
+        if len(sending) >= PARTS_IN_FLIGHT:
+            wait(sending, return_when=FIRST_COMPLETED)
+        return self._backend._buffers.take(size)
+
+    def _send(self, buffer: bytearray, length: int) -> None:
+        """Upload buffer[:length] as the next part; the buffer goes back to the pool when sent."""
+        backend, pending = self._backend, self._pending
+        if pending.upload_id is None:
+            pending.upload_id = backend._call("create_multipart_upload", Key=backend._key(self._key))[
+                "UploadId"
+            ]
+        body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
+        number = len(self._uploads) + 1
+        future = self._pool.submit(backend._upload_part, self._key, pending.upload_id, number, body)
+        future.add_done_callback(lambda _: backend._buffers.give(buffer))
+        self._uploads.append(future)
+        for failed in (f for f in self._uploads if f.done() and f.exception()):
+            failed.result()  # stop reading the client as soon as a part failed
 
 
 def _stream(body: Any) -> Iterator[bytes]:

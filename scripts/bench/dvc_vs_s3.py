@@ -35,6 +35,8 @@ class PeakRss:
     def __init__(self, registry: RegistryServer) -> None:
         self._master = psutil.Process(registry.process.pid)
         self.peaks: dict[int, int] = {}
+        self.phase = "start"
+        self.by_phase: dict[str, int] = {}  # the highest worker RSS seen while each command ran
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -47,6 +49,7 @@ class PeakRss:
                 except psutil.NoSuchProcess:
                     continue
                 self.peaks[worker.pid] = max(rss, self.peaks.get(worker.pid, 0))
+                self.by_phase[self.phase] = max(rss, self.by_phase.get(self.phase, 0))
 
     def stop(self) -> None:
         self._stop.set()
@@ -88,6 +91,7 @@ def main() -> None:
     }
 
     def dvc(repo: Path, *argv: str) -> float:
+        rss.phase = f"{repo.name} {' '.join(argv[:3])}"
         started = time.perf_counter()
         done = subprocess.run([dvc_bin, *argv], cwd=repo, env=env, capture_output=True, text=True)
         if done.returncode:
@@ -150,6 +154,10 @@ def main() -> None:
             print(f"    {op:<6} " + ", ".join(cells) + goal)
     peaks = ", ".join(f"{peak / 2**20:.0f}" for peak in sorted(rss.peaks.values()))
     print(f"  peak RSS per registry worker: {peaks} MiB (goal < 200)")
+    if os.environ.get("BENCH_RSS_PHASES"):
+        print({k: v >> 20 for k, v in rss.by_phase.items()})
+    phase, peak = max(rss.by_phase.items(), key=lambda item: item[1])
+    print(f"  highest during: dvc {phase} ({peak / 2**20:.0f} MiB)")
 
 
 if __name__ == "__main__":

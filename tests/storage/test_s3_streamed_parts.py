@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from app.errors import FileTooLarge
+from app.storage.base import PartBuffers
 from app.storage.s3 import S3Backend, streamed_part_size
 from tests.storage.conftest import PART, make_bucket
 from tests.storage.test_contract import chunks
@@ -66,3 +69,34 @@ def test_a_small_body_costs_its_size_not_whole_parts(small: S3Backend) -> None:
     small.commit(staged)
     assert b"".join(small.read("projects/1/small")) == body
     assert peak < PART // 4, peak
+
+
+def test_concurrent_uploads_share_a_bounded_set_of_part_buffers(small: S3Backend) -> None:
+    """Six uploads of three parts each at once, with two part buffers for the worker: all complete
+    byte-exact, and no more than two buffers were ever made (the others waited for one)."""
+    small._buffers = PartBuffers(2)
+    bodies = {f"projects/1/c{i}": os.urandom(2 * PART + 1234) for i in range(6)}
+
+    def upload(item: tuple[str, bytes]) -> str:
+        staged = small.stage(item[0], chunks(item[1]))
+        small.commit(staged)
+        return staged.md5
+
+    with ThreadPoolExecutor(6) as pool:
+        md5s = list(pool.map(upload, bodies.items()))
+    assert md5s == [hashlib.md5(body).hexdigest() for body in bodies.values()]
+    for key, body in bodies.items():
+        assert b"".join(small.read(key)) == body
+    assert small._buffers._made == 2 and len(small._buffers._free) == 2  # all given back
+
+
+def test_a_taker_that_waited_long_enough_gets_an_extra_buffer() -> None:
+    buffers = PartBuffers(1, patience=0.2)
+    first = buffers.take(10)
+    started = time.monotonic()
+    extra = buffers.take(10)  # the only one is held (a slow uploader): wait, then get one more
+    assert 0.15 < time.monotonic() - started < 5 and extra is not first
+    buffers.give(extra)  # dropped: back to one
+    buffers.give(first)
+    assert buffers._made == 1 and buffers._free == [first]
+    assert buffers.take(20) is first and len(first) == 20  # reused, grown for a larger part
