@@ -22,7 +22,7 @@ from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject
 
 PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 2  # per upload: at most this many parts on their way (plus the one being filled)
-PART_BUFFERS = 6  # per worker process, shared by its uploads: 48 MiB of 8 MiB parts
+PART_BUFFERS = 4  # per worker process, shared by its uploads: 32 MiB of 8 MiB parts
 SMALL_BODY = 1024 * 1024  # bodies up to this size gather in a buffer of their own
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 

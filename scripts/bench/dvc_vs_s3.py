@@ -26,6 +26,18 @@ from scripts.harness import RegistryServer, start_registry, start_seaweedfs, sta
 
 TOKEN = "glpat-developer-token-0002"
 REMOTES = ("s3", "http", "webdav")
+# --webdav-depth-0: also the webdav remote with webdav4's Client.info() asking `Depth: 0` (it reads only
+# the path's own entry; with `Depth: 1` DVC downloads and parses a listing of `files/md5` before every
+# upload). Loaded into dvc as a sitecustomize module.
+DEPTH_0_CLIENT = """
+import webdav4.client as client
+
+def info(self, path):
+    result = self.propfind(path, headers={"Depth": "0"})
+    return client._prepare_result_info(result.responses[self.join_url(path).path], self.base_url, True)
+
+client.Client.info = info
+"""
 GOALS = {"push": 1.3, "pull": 1.2}
 
 
@@ -62,7 +74,9 @@ def main() -> None:
     parser.add_argument("--big-files", type=int, default=20, help="big files (default: %(default)s)")
     parser.add_argument("--big-mb", type=int, default=50, help="size of a big file (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
+    parser.add_argument("--webdav-depth-0", action="store_true", help="also webdav with a Depth: 0 info()")
     args = parser.parse_args()
+    remotes = (*REMOTES, "webdav-depth-0") if args.webdav_depth_0 else REMOTES
     dvc_bin = os.environ.get("DVC_BIN") or str(Path(".tools/dvc-s3/bin/dvc").resolve())
     if not Path(dvc_bin).exists():
         raise SystemExit(__doc__)
@@ -90,10 +104,15 @@ def main() -> None:
         "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
     }
 
+    patched = root / "depth-0"
+    patched.mkdir()
+    (patched / "sitecustomize.py").write_text(DEPTH_0_CLIENT)
+
     def dvc(repo: Path, *argv: str) -> float:
         rss.phase = f"{repo.name} {' '.join(argv[:3])}"
         started = time.perf_counter()
-        done = subprocess.run([dvc_bin, *argv], cwd=repo, env=env, capture_output=True, text=True)
+        run_env = {**env, "PYTHONPATH": str(patched)} if "webdav-depth-0" in argv else env
+        done = subprocess.run([dvc_bin, *argv], cwd=repo, env=run_env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"dvc {' '.join(argv)}:\n{done.stdout}\n{done.stderr}")
         return time.perf_counter() - started
@@ -112,14 +131,16 @@ def main() -> None:
         dvc(repo, "remote", "modify", "--local", "http", "password", f"Bearer {TOKEN}")
         dvc(repo, "remote", "add", "webdav", f"{base}/webdav".replace("http://", "webdav://"))
         dvc(repo, "remote", "modify", "--local", "webdav", "token", TOKEN)
+        dvc(repo, "remote", "add", "webdav-depth-0", f"{base}/webdav-depth-0".replace("http://", "webdav://"))
+        dvc(repo, "remote", "modify", "--local", "webdav-depth-0", "token", TOKEN)
         dvc(repo, "remote", "add", "s3", f"s3://bench-direct/{name}")
         dvc(repo, "remote", "modify", "s3", "endpointurl", seaweed.endpoint)
         times = {}
-        for remote in REMOTES:  # each remote starts empty
+        for remote in remotes:  # each remote starts empty
             times[f"push {remote}"] = dvc(repo, "push", "-r", remote)
-        for remote in REMOTES:
+        for remote in remotes:
             times[f"status {remote}"] = dvc(repo, "status", "-c", "-r", remote)
-        for remote in REMOTES:
+        for remote in remotes:
             shutil.rmtree(repo / ".dvc" / "cache")
             shutil.rmtree(repo / "data")
             shutil.rmtree(root / "site-cache", ignore_errors=True)
@@ -147,7 +168,7 @@ def main() -> None:
         for op in ("push", "status", "pull"):
             direct = times[f"{op} s3"]
             cells = [f"s3 {direct:6.1f} s"]
-            for remote in REMOTES[1:]:
+            for remote in remotes[1:]:
                 through = times[f"{op} {remote}"]
                 cells.append(f"{remote} {through:6.1f} s ({through / direct:.2f}x)")
             goal = f"  goal <= {GOALS[op]}x" if op in GOALS else ""

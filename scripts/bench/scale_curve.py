@@ -111,13 +111,14 @@ def main() -> None:
         engine = build_engine(database_url)
         client = create_app(settings).test_client()
         data = f"/{PROJECT}/-/data"
-        folder = min(FOLDER, levels[0] // 10)
+        folder = min(FOLDER, max(levels[0] // 10, 2 * args.rounds))
         md5s = [f"{i:032x}" for i in range(1, folder + 1)]
         index_rows(engine, PROJECT_ID, PROJECT, [(f"big/{m}", 4096, m) for m in md5s])
         in_index, addressed, deleted = folder, 0, set[str]()
         for level in levels:
-            if folder < min(FOLDER, level // 10):  # grow the project's folder up to 100,000
-                more = [f"{i:032x}" for i in range(folder + 1, min(FOLDER, level // 10) + 1)]
+            wanted = min(FOLDER, max(level // 10, 2 * args.rounds))
+            if folder < wanted:  # grow the project's folder up to 100,000
+                more = [f"{i:032x}" for i in range(folder + 1, wanted + 1)]
                 index_rows(engine, PROJECT_ID, PROJECT, [(f"big/{m}", 4096, m) for m in more])
                 md5s += more
                 folder += len(more)

@@ -110,13 +110,16 @@ def test_json_logs_with_request_ids_and_no_secrets(registry: RegistryServer, tmp
     assert not re.search(r"Bearer \S", text)
 
 
-def test_serve_removes_the_metrics_directory_it_made(gitlab: Simulator, tmp_path: Path) -> None:
+def test_serve_sets_its_defaults_and_removes_the_metrics_directory_it_made(gitlab: Simulator, tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     server = start_registry(tmp_path / "registry", gitlab.url, TMPDIR=str(temp))
     try:
         made = list(temp.glob("registry-metrics-*"))
         assert len(made) == 1 and requests.get(f"{server.url}/-/metrics", timeout=10).ok
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+        if "MALLOC_ARENA_MAX" not in os.environ:  # serve's default: bounded upload memory (README)
+            assert b"MALLOC_ARENA_MAX=2" in environ and b"MALLOC_MMAP_THRESHOLD_=131072" in environ
     finally:
         server.stop()
     assert server.process.returncode == 0
