@@ -110,7 +110,9 @@ def test_json_logs_with_request_ids_and_no_secrets(registry: RegistryServer, tmp
     assert not re.search(r"Bearer \S", text)
 
 
-def test_serve_sets_its_defaults_and_removes_the_metrics_directory_it_made(gitlab: Simulator, tmp_path: Path) -> None:
+def test_serve_sets_its_defaults_and_removes_the_metrics_directory_it_made(
+    gitlab: Simulator, tmp_path: Path
+) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     server = start_registry(tmp_path / "registry", gitlab.url, TMPDIR=str(temp))
