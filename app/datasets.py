@@ -19,7 +19,7 @@ from app.db.index import ObjectIndex
 from app.errors import ObjectNotFound
 from app.gitlab.gateway import GitLabGateway, RepositoryRefs
 from app.manifests import MAX_MANIFEST_BYTES
-from app.model import Action, Credential, ObjectPath, Project, ProjectRef, object_key
+from app.model import Action, Credential, Project, ProjectRef
 from app.storage.base import StorageBackend
 
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
@@ -208,7 +208,7 @@ class Datasets:
             info = self._index.get(project.id, path)
             if info is None or info.size > MAX_MANIFEST_BYTES:
                 return [], self._ttl
-            raw = b"".join(self._storage.read(object_key(project.id, ObjectPath(path))))
+            raw = b"".join(self._storage.read(info.key))
             try:
                 entries = json.loads(raw)
             except (ValueError, RecursionError):

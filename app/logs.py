@@ -101,13 +101,15 @@ def access(
     size: int | None,
     agent: str | None,
     started: float,
+    error: str | None = None,
 ) -> None:
-    """The access log line of one request (common log format in text, fields in JSON)."""
+    """The access log line of one request (common log format in text, then the error code of a failed
+    one; fields in JSON)."""
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
     when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
     path = masked_path(path)
     logging.getLogger(ACCESS).info(
-        '%s - - [%s] "%s %s HTTP/1.1" %s %s "-" "%s"',
+        '%s - - [%s] "%s %s HTTP/1.1" %s %s "-" "%s"%s',
         remote or "-",
         when,
         method,
@@ -115,6 +117,7 @@ def access(
         status,
         "-" if size is None else size,
         agent or "-",
+        f" error={error}" if error else "",
         extra={
             "http": {
                 "method": method,
@@ -124,6 +127,7 @@ def access(
                 "duration_ms": duration_ms,
                 "remote": remote,
                 "user_agent": agent,
+                "error": error,
             }
         },
     )

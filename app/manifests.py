@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator
 
 from app.db.index import ObjectIndex
 from app.errors import BadRequest, ObjectNotFound
-from app.model import ObjectPath, object_key
 from app.storage.base import StorageBackend
 
 # Manifests larger than this (about 150,000 files) are neither buffered nor cross-checked.
@@ -54,7 +53,7 @@ def manifest_listing(
     for manifest in index.find(project_id, prefix=prefix, suffix=".dir"):
         if manifest.size > MAX_MANIFEST_BYTES or (besides is not None and manifest.path.startswith(besides)):
             continue
-        key = object_key(project_id, ObjectPath(manifest.path))
+        key = manifest.key
         try:
             if md5s & listed_md5s(b"".join(storage.read(key))):
                 return manifest.path

@@ -53,6 +53,12 @@ class Metrics:
             ["reason"],
             registry=into,
         )
+        self.dependency_errors = Counter(
+            "registry_dependency_errors",
+            "Requests answered 503 because a dependency (storage, database, gitlab) could not answer",
+            ["dependency"],
+            registry=into,
+        )
         self.job_runs = Counter(
             "registry_job_runs", "Worker job runs, by job and outcome", ["job", "outcome"], registry=into
         )

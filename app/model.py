@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -246,10 +247,16 @@ class ObjectInfo:
     md5: str
     created_at: datetime
     trashed_at: datetime | None = None  # in the project's trash since then
+    storage_key: str | None = None  # where its bytes are, when not at the path's own key (a new version)
 
     @property
     def etag(self) -> str:
         return f'"{self.md5}"'
+
+    @property
+    def key(self) -> str:
+        """The storage key of this version's bytes."""
+        return self.storage_key or f"projects/{self.project_id}/{self.path}"
 
 
 @dataclass(frozen=True)
@@ -285,8 +292,23 @@ class SignedURL:
 
 
 def object_key(project_id: int, path: ObjectPath) -> str:
-    """Storage key of a project's object: keyed by the stable numeric id, never the project path."""
+    """Storage key of a project's object: keyed by the stable numeric id, never the project path. A DVC
+    content address always lives here (its bytes can only be the ones its name says); see version_key."""
     return f"projects/{project_id}/{path.value}"
+
+
+VERSIONS_PREFIX = "versions/"  # where versions of paths that are not content addresses live
+
+
+def version_key(project_id: int, path: ObjectPath) -> str:
+    """A fresh storage key for one version of a path that is not a content address: a write never
+    changes bytes that the index or a signed URL may still point to (the path stays readable in it)."""
+    return f"{VERSIONS_PREFIX}{project_id}/{secrets.token_hex(8)}/{path.value}"
+
+
+def storage_key_for(project_id: int, path: ObjectPath) -> str:
+    """Where a new write of path goes: a content address at its own key, anything else at a new one."""
+    return object_key(project_id, path) if path.content_address else version_key(project_id, path)
 
 
 # GitLab renames a project it marks for deletion to `<path>-deletion_scheduled-<id>` (older: `-deleted-`)

@@ -35,7 +35,6 @@ from app.model import (
     ProjectRef,
     SignedURL,
     attachment,
-    object_key,
 )
 from app.storage.base import StorageBackend
 
@@ -115,7 +114,8 @@ class Registry:
     def _readable(self, credential: Credential | None, ref: ProjectRef, path: str) -> tuple[ObjectInfo, str]:
         obj_path = ObjectPath(path)
         grant = self._authorizer.authorize(credential, ref, Action.READ)
-        return self._lookup(grant, obj_path), object_key(grant.project.id, obj_path)
+        info = self._lookup(grant, obj_path)
+        return info, info.key
 
     def stat(self, credential: Credential | None, ref: ProjectRef, path: str) -> ObjectInfo:
         """The indexed object, or ObjectNotFound."""
@@ -315,4 +315,4 @@ class Registry:
             tx.trash_many(paths, datetime.now(UTC))
             return
         gone = tx.remove_many(paths)
-        self._storage.delete_many([object_key(project_id, ObjectPath(path)) for path in gone])
+        self._storage.delete_many([info.key for info in gone.values()])

@@ -12,7 +12,7 @@ from app.db.index import ObjectIndex
 from app.db.project_write import ProjectWrite
 from app.errors import AuthenticationRequired, Conflict, NotFound, ObjectNotFound, PermissionDenied
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
-from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef, object_key
+from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef
 from app.storage.base import StorageBackend
 
 
@@ -91,7 +91,7 @@ class Trash:
         if address is None or not address.is_dir or info.size > MAX_MANIFEST_BYTES:
             return []
         try:
-            manifest = b"".join(self._storage.read(object_key(project_id, ObjectPath(info.path))))
+            manifest = b"".join(self._storage.read(info.key))
             children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))
         except (InvalidManifest, ObjectNotFound):
             return []
@@ -124,9 +124,9 @@ def purge_trash(
         while paths := index.expired_trash(project.id, cutoff, batch):
             with index.writing(project) as tx:  # restored or replaced meanwhile: not purged
                 gone = tx.remove_many(paths, trashed=True, before=cutoff)
-                storage.delete_many([object_key(project.id, ObjectPath(path)) for path in gone])
+                storage.delete_many([info.key for info in gone.values()])
             project_purged += len(gone)
-            size += sum(gone.values())
+            size += sum(info.size for info in gone.values())
             if not gone:
                 break
         objects += project_purged

@@ -3,6 +3,7 @@ the file-size limit, the project's quota and conflicts, then checked and committ
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -11,7 +12,15 @@ from datetime import UTC, datetime, timedelta
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
 from app.db.upload_sessions import UploadSessions
-from app.errors import BadRequest, ChecksumMismatch, Conflict, FileTooLarge, NotFound, UploadNotFinished
+from app.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    FileTooLarge,
+    NotFound,
+    RegistryError,
+    UploadNotFinished,
+)
 from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
 from app.model import (
     UPLOADS_PREFIX,
@@ -26,6 +35,7 @@ from app.model import (
     UploadSession,
     human_size,
     object_key,
+    storage_key_for,
 )
 from app.storage.base import DirectUpload, StagedObject, StorageBackend
 
@@ -94,7 +104,7 @@ class Uploads:
         admission = self._admit(grant, obj_path, declared_size)
         body = self._limited(body, admission)
         manifest = ManifestCopy(body) if address is not None and address.is_dir else None
-        staged = self._storage.stage(object_key(grant.project.id, obj_path), manifest or body)
+        staged = self._storage.stage(storage_key_for(grant.project.id, obj_path), manifest or body)
         try:
             kept = manifest.kept() if manifest else None
             return self._store(grant, obj_path, staged, admission, overwrite, kept)
@@ -164,21 +174,48 @@ class Uploads:
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
             self._storage.commit(staged)
-        with self._index.writing(project) as tx:
-            existing = tx.get(obj_path.value)
-            if existing is not None and existing.md5 == staged.md5:
-                return Upload(info=existing, created=False)
-            if admission.limited:  # concurrent uploads passed admission together: the lock decides
-                reserved = tx.reserved(besides=admission.session)
-                now = Admission(tx.project, True, existing.size if existing else 0, reserved)
-                if not now.admits(staged.size, self._default_quota):
-                    raise tx.project.over_quota(self._default_quota)
-            if existing is not None and address is None and not overwrite:
-                raise Conflict(f"A different object exists at {obj_path}; add ?overwrite=true to replace it")
-            if not unlocked:
-                self._storage.commit(staged)  # under the project's lock: one writer wins, whole
-            uploader = grant.actor.user_id if grant.actor else None
-            info = tx.put(obj_path.value, size=staged.size, md5=staged.md5, uploader_id=uploader)
+        # A content address lives at its own key (only its own bytes can be there); any other path's
+        # version at a key of its own, so the bytes the index points to never change under it (DESIGN 2).
+        own_key = object_key(project.id, obj_path)
+        committed, replaced = unlocked, []
+        try:
+            with self._index.writing(project) as tx:
+                existing = tx.get(obj_path.value)
+                if existing is not None and existing.md5 == staged.md5:
+                    return Upload(info=existing, created=False)
+                if admission.limited:  # concurrent uploads passed admission together: the lock decides
+                    reserved = tx.reserved(besides=admission.session)
+                    now = Admission(tx.project, True, existing.size if existing else 0, reserved)
+                    if not now.admits(staged.size, self._default_quota):
+                        raise tx.project.over_quota(self._default_quota)
+                if existing is not None and address is None and not overwrite:
+                    raise Conflict(
+                        f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
+                    )
+                replaced = [
+                    info.key
+                    for info in (existing, tx.trashed(obj_path.value))
+                    if info is not None and info.key != staged.key
+                ]
+                if not unlocked:
+                    self._storage.commit(staged)  # under the project's lock: one writer wins, whole
+                    committed = True
+                uploader = grant.actor.user_id if grant.actor else None
+                info = tx.put(
+                    obj_path.value,
+                    size=staged.size,
+                    md5=staged.md5,
+                    uploader_id=uploader,
+                    storage_key=None if staged.key == own_key else staged.key,
+                )
+        except BaseException:
+            if committed and staged.key != own_key:  # a version nothing points to (the index kept the old)
+                with contextlib.suppress(RegistryError):
+                    self._storage.delete(staged.key)
+            raise
+        if replaced:  # after the index switched: nothing points to them any more
+            with contextlib.suppress(RegistryError):  # else the usage sweep removes them later
+                self._storage.delete_many(replaced)
         return Upload(info=info, created=existing is None)
 
     def _refuse_missing_children(self, project_id: int, address: ContentAddress, manifest: bytes) -> None:
@@ -252,7 +289,7 @@ class Uploads:
                 session.temp_key,
                 session.handle,
                 size=session.size,
-                key=object_key(grant.project.id, obj_path),
+                key=storage_key_for(grant.project.id, obj_path),
             )
         except BaseException:
             self._sessions.release(session.id)
@@ -269,7 +306,7 @@ class Uploads:
             manifest = None
             address = obj_path.content_address
             if address is not None and address.is_dir and staged.size <= MAX_MANIFEST_BYTES:
-                manifest = b"".join(self._storage.read(session.temp_key))
+                manifest = b"".join(self._storage.read_staged(staged))
             return self._store(grant, obj_path, staged, admission, session.overwrite, manifest)
         finally:
             self._storage.discard(staged)

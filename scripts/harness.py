@@ -3,6 +3,7 @@ GitLab simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -175,9 +176,36 @@ class SeaweedFS:
     secret_key: str
     process: subprocess.Popen[bytes]
     log: Path
+    args: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
         stop_process(self.process, timeout=20)
+
+    def kill(self) -> None:
+        """SIGKILL, as an outage does (the fault tests)."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Start again on the same ports and data; waits for S3."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_s3(self.endpoint, self.process, self.log)
+
+
+def _wait_for_s3(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            requests.get(endpoint, timeout=1)
+            return
+        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
+            time.sleep(0.2)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
 
 
 def start_seaweedfs(
@@ -220,18 +248,8 @@ def start_seaweedfs(
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            requests.get(endpoint, timeout=1)
-            return SeaweedFS(endpoint, access_key, secret_key, process, log)
-        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
-            time.sleep(0.2)
-    process.kill()
-    process.wait()
-    raise RuntimeError(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
+    _wait_for_s3(endpoint, process, log)
+    return SeaweedFS(endpoint, access_key, secret_key, process, log, args)
 
 
 @dataclass
@@ -333,3 +351,58 @@ def start_redis(root: Path) -> RedisServer:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("redis-server did not start")
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster of one test's own (it can be stopped and started: the fault tests),
+    on a free loopback port; as root the server runs as the system user postgres (initdb refuses root)."""
+
+    data: Path
+    port: int
+    bin: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd="/")
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data.parent} -c fsync=off"
+        self._pg_ctl("-l", str(self.data.parent / "server.log"), "-w", "-t", "60", "-o", options, "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.data.parent, ignore_errors=True)
+
+
+def start_postgres() -> Postgres:
+    """initdb and start a cluster in a fresh directory under the system's temp directory (pytest's own
+    are private to root, and the postgres user must reach its data); `remove` stops it and deletes it."""
+    import glob
+    import shutil
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = Path(found[-1]) if found else Path(shutil.which("initdb") or "initdb")
+    home = Path(tempfile.mkdtemp(prefix="registry-pg-"))
+    command = [str(initdb), "-D", str(home / "data"), "-U", "postgres", "-A", "trust", "--no-sync"]
+    if os.geteuid() == 0:
+        subprocess.run(["id", "postgres"], check=True, capture_output=True)
+        shutil.chown(home, "postgres")
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, check=True, capture_output=True, cwd="/")
+    server = Postgres(data=home / "data", port=free_port(), bin=initdb.parent)
+    server.start()
+    return server

@@ -9,14 +9,35 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
 
+from app.outages import ride_out
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+OUTAGE_PATIENCE = 15.0  # seconds a new connection waits out a database that refuses it (a restart)
+
+
+def _not_now(error: BaseException) -> bool:
+    """A connection refused, cut, or a server starting up or shutting down (SQLSTATE classes 08 and 57P),
+    not a wrong password or database name: worth trying again for a while."""
+    state = getattr(error, "sqlstate", None)
+    return type(error).__name__ == "OperationalError" and (
+        state is None or state.startswith("08") or state.startswith("57P")
+    )
 
 
 def build_engine(url: str) -> Engine:
     """An engine for the index. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
+        )
+
+        @event.listens_for(engine, "do_connect")
+        def _patient_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            # every new connection, the pool's replacements for ones a restart cut included
+            return ride_out(lambda: dialect.connect(*cargs, **cparams), _not_now, OUTAGE_PATIENCE)
+
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})

@@ -35,6 +35,7 @@ def _info(row: ObjectRow) -> ObjectInfo:
         md5=row.md5,
         created_at=utc(row.created_at),
         trashed_at=None if row.trashed_at is None else utc(row.trashed_at),
+        storage_key=row.storage_key,
     )
 
 
@@ -50,7 +51,7 @@ class ObjectIndex:
         # of every object run it, hits and misses alike (DVC's existence checks are mostly misses).
         self._get_object = PreparedQuery(
             engine,
-            select(_P.path, _P.state, objects.size, objects.md5, objects.created_at)
+            select(_P.path, _P.state, objects.size, objects.md5, objects.created_at, objects.storage_key)
             .select_from(
                 PROJECTS.outerjoin(
                     _OBJECTS,
@@ -66,12 +67,14 @@ class ObjectIndex:
         row = self._get_object.first(project_id=project_id, path=path)
         if row is None:
             return None  # the project has never stored anything
-        project_path, state, size, md5, created = row
+        project_path, state, size, md5, created, key = row
         if state != ACTIVE:
             ProjectRecord(project_id, project_path, state).require_active()
         if size is None:
             return None
-        return ObjectInfo(project_id=project_id, path=path, size=size, md5=md5, created_at=utc(created))
+        return ObjectInfo(
+            project_id=project_id, path=path, size=size, md5=md5, created_at=utc(created), storage_key=key
+        )
 
     def project(self, project_id: int) -> ProjectRecord | None:
         """The project's record, None when the index has never seen it."""
@@ -158,7 +161,7 @@ class ObjectIndex:
         order = [column.desc(), _O.path.desc()] if descending else [column, _O.path]
         with database_errors(), self._reader.connect() as conn:
             rows = conn.execute(
-                select(_O.path, _O.size, _O.md5, _O.created_at, _O.trashed_at)
+                select(_O.path, _O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key)
                 .where(*conditions)
                 .order_by(*order[: 1 if order_by == "path" else 2])
                 .limit(listing.limit)
@@ -171,6 +174,7 @@ class ObjectIndex:
                 r.md5,
                 utc(r.created_at),
                 None if r.trashed_at is None else utc(r.trashed_at),
+                r.storage_key,
             )
             for r in rows
         ]

@@ -110,17 +110,20 @@ class Lifecycle:
             )
         return QueuedDeletion(candidate.id, candidate.path, candidate.deleted_objects)
 
-    def next_batch(self, project_id: int, size: int) -> list[tuple[str, int]]:
-        """(path, size) of up to `size` indexed objects of a project being deleted."""
+    def next_batch(self, project_id: int, size: int) -> list[tuple[str, int, str]]:
+        """(path, size, storage key) of up to `size` indexed objects of a project being deleted."""
         with database_errors(), self._reader.connect() as conn:
             rows = conn.execute(
-                select(_O.path, _O.size).where(_O.project_id == project_id).order_by(_O.path).limit(size)
+                select(_O.path, _O.size, _O.storage_key)
+                .where(_O.project_id == project_id)
+                .order_by(_O.path)
+                .limit(size)
             ).all()
-        return [(r.path, r.size) for r in rows]
+        return [(r.path, r.size, r.storage_key or f"projects/{project_id}/{r.path}") for r in rows]
 
-    def forget(self, project_id: int, batch: Sequence[tuple[str, int]], lease: float) -> None:
+    def forget(self, project_id: int, batch: Sequence[tuple[str, int, str]], lease: float) -> None:
         """Drop index rows whose blobs are deleted, count the progress and extend the lease."""
-        paths = [path for path, _ in batch]
+        paths = [path for path, _, _ in batch]
         now = datetime.now(UTC)
         with database_errors(), self._writer.begin() as conn:
             conn.execute(delete(_OBJECTS).where(_O.project_id == project_id, _O.path.in_(paths)))
@@ -128,7 +131,7 @@ class Lifecycle:
                 update(_PROJECTS)
                 .where(_P.id == project_id)
                 .values(
-                    used_bytes=_P.used_bytes - sum(size for _, size in batch),
+                    used_bytes=_P.used_bytes - sum(size for _, size, _ in batch),
                     object_count=_P.object_count - len(batch),
                     deleted_objects=_P.deleted_objects + len(batch),
                     deletion_claimed_until=now + timedelta(seconds=lease),

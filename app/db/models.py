@@ -78,6 +78,8 @@ class ObjectRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # in the project's trash since then (None: live); the bytes stay at their key until purged
     trashed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    # where this version's bytes are (None: projects/<id>/<path>); a new version gets a new key
+    storage_key: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuthCacheRow(Base):

@@ -20,7 +20,7 @@ _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
 # Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
 _THIS_OBJECT = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
-_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at, _O.trashed_at).where(*_THIS_OBJECT)
+_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key).where(*_THIS_OBJECT)
 _INSERT_OBJECT = insert(_OBJECTS)
 _UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
 _DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
@@ -62,6 +62,7 @@ class ProjectWrite:
                     row.md5,
                     utc(row.created_at),
                     None if row.trashed_at is None else utc(row.trashed_at),
+                    row.storage_key,
                 )
             )
         return self._seen[path]
@@ -94,10 +95,21 @@ class ProjectWrite:
         }
         self._conn.execute(_ADD_USAGE, {"b_project": self.project.id, **params})
 
-    def put(self, path: str, *, size: int, md5: str, uploader_id: int | None) -> ObjectInfo:
-        """Index an object, replacing what was at its path (a trashed object there is gone for good)."""
+    def put(
+        self, path: str, *, size: int, md5: str, uploader_id: int | None, storage_key: str | None = None
+    ) -> ObjectInfo:
+        """Index an object whose bytes are at `storage_key` (None: the path's own key), replacing what was
+        at its path (a trashed object there is gone for good: the caller deletes its bytes, when they are
+        at another key, once this transaction has committed)."""
         existing, now = self._row(path), datetime.now(UTC)
-        values = {"size": size, "md5": md5, "uploader_id": uploader_id, "created_at": now, "trashed_at": None}
+        values = {
+            "size": size,
+            "md5": md5,
+            "uploader_id": uploader_id,
+            "created_at": now,
+            "trashed_at": None,
+            "storage_key": storage_key,
+        }
         if existing is None:
             self._conn.execute(_INSERT_OBJECT, {"project_id": self.project.id, "path": path, **values})
             self._add(live=(size, 1))
@@ -107,7 +119,7 @@ class ProjectWrite:
                 self._add(live=(size - existing.size, 0))
             else:
                 self._add(live=(size, 1), trash=(-existing.size, -1))
-        info = ObjectInfo(project_id=self.project.id, path=path, size=size, md5=md5, created_at=now)
+        info = ObjectInfo(self.project.id, path, size, md5, now, storage_key=storage_key)
         self._seen[path] = info
         return info
 
@@ -150,22 +162,30 @@ class ProjectWrite:
 
     def remove_many(
         self, paths: Sequence[str], *, trashed: bool = False, before: datetime | None = None
-    ) -> dict[str, int]:
+    ) -> dict[str, ObjectInfo]:
         """Drop the live (or trashed, and trashed before `before`) objects at paths in a few statements;
-        returns the size of each path dropped."""
-        dropped: dict[str, int] = {}
+        returns each dropped object (their keys are the bytes to delete)."""
+        dropped: dict[str, ObjectInfo] = {}
         for start in range(0, len(paths), _IN_LIST):
             rows = self._among(paths[start : start + _IN_LIST], trashed=trashed)
             if before is not None:
                 rows = and_(rows, _O.trashed_at < before)
-            found = self._conn.execute(select(_O.path, _O.size).where(rows)).all()
+            found = self._conn.execute(
+                select(_O.path, _O.size, _O.md5, _O.created_at, _O.storage_key).where(rows)
+            ).all()
             self._conn.execute(delete(_OBJECTS).where(rows))
             size, count = sum(r.size for r in found), len(found)
             if trashed:
                 self._add(trash=(-size, -count))
             else:
                 self._add(live=(-size, -count))
-            dropped.update((r.path, r.size) for r in found)
+            dropped.update(
+                (
+                    r.path,
+                    ObjectInfo(self.project.id, r.path, r.size, r.md5, r.created_at, None, r.storage_key),
+                )
+                for r in found
+            )
         self._seen.clear()
         return dropped
 

@@ -70,9 +70,9 @@ def database_errors() -> Iterator[None]:
             raise DatabaseUnavailable(NOT_MIGRATED) from None
         if isinstance(e, sa_exc.ProgrammingError):
             raise  # a bug of ours, not the database's state
-        raise DatabaseUnavailable() from None
-    except (sa_exc.InterfaceError, sa_exc.TimeoutError):
-        raise DatabaseUnavailable() from None
+        raise DatabaseUnavailable() from e  # the cause is logged (app.web.errors), never shown
+    except (sa_exc.InterfaceError, sa_exc.TimeoutError) as e:
+        raise DatabaseUnavailable() from e
 
 
 def utc(moment: datetime) -> datetime:
@@ -139,7 +139,7 @@ class PreparedQuery:
                 if broken is not None:
                     broken.close()
                 if attempt == 2:  # the first try may have used a connection the server dropped
-                    raise DatabaseUnavailable() from None
+                    raise DatabaseUnavailable() from e
         if row is None:
             return None
         return tuple(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from app.db.lifecycle import Lifecycle
 from app.jobs import batched
+from app.model import VERSIONS_PREFIX
 from app.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,12 @@ def delete_queued_projects(
         project_id = claimed.project_id
         log.info("deleting the data of project %s (%s)", project_id, claimed.path)
         while rows := lifecycle.next_batch(project_id, batch):
-            storage.delete_many([f"projects/{project_id}/{path}" for path, _ in rows])
+            storage.delete_many([key for _, _, key in rows])
             lifecycle.forget(project_id, rows, lease)
             report.objects += len(rows)
-        for leftovers in batched((blob.key for blob in storage.list(f"projects/{project_id}/")), batch):
-            storage.delete_many(leftovers)  # unindexed blobs (an upload cut off mid-commit)
+        for prefix in (f"projects/{project_id}/", f"{VERSIONS_PREFIX}{project_id}/"):
+            for leftovers in batched((blob.key for blob in storage.list(prefix)), batch):
+                storage.delete_many(leftovers)  # unindexed blobs (an upload cut off mid-commit)
         lifecycle.finish_deletion(project_id)
         report.projects.append(project_id)
         log.info("deleted the data of project %s", project_id)

@@ -1,16 +1,18 @@
 """The usage sweep: the index reconciled with what the bucket holds (blobs it lacks, rows whose blob is
-gone, rows whose bytes changed under them, e.g. an overwrite cut off by a crash between the bucket and
-the index), and usage totals recounted."""
+gone, rows whose bytes changed under them (only objects written before version keys can be), versions
+nothing points to), and usage totals recounted."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
+from app.db.project_write import ProjectWrite
 from app.jobs import batched
-from app.model import BlobInfo, ObjectInfo, Project, Visibility
+from app.model import VERSIONS_PREFIX, BlobInfo, ObjectInfo, Project, Visibility
 from app.storage.base import StorageBackend
 
 
@@ -20,25 +22,43 @@ class SweepReport:
     indexed: int = 0  # blobs found in the bucket without an index row
     dropped: int = 0  # index rows whose blob is gone
     corrected: int = 0  # index rows whose size or md5 were not those of the stored bytes
+    orphans: int = 0  # blobs of versions nothing points to (a write cut off, a replaced version left)
+
+
+ORPHAN_AGE = timedelta(hours=1)  # a younger unreferenced version may be an upload about to be indexed
 
 
 def sweep_usage(lifecycle: Lifecycle, index: ObjectIndex, storage: StorageBackend) -> SweepReport:
-    """List each active project's prefix in the bucket: index what the index lacks, drop rows whose blob
-    is gone (each confirmed again under the project's lock), and correct the usage totals."""
+    """List each active project's keys in the bucket: index what the index lacks, drop rows whose blob
+    is gone (each confirmed again under the project's lock), delete versions nothing points to, and
+    correct the usage totals."""
     report = SweepReport()
     for project_id, path, _ in lifecycle.active_projects():
         project = Project(id=project_id, path=path, visibility=Visibility.PRIVATE)
         prefix = f"projects/{project_id}/"
         blobs = {blob.key[len(prefix) :]: blob for blob in storage.list(prefix)}
+        versions = {blob.key: blob for blob in storage.list(f"{VERSIONS_PREFIX}{project_id}/")}
         rows = {info.path: info for info in index.find(project_id, prefix="", trashed=None)}
+        at_own_key = {p: info for p, info in rows.items() if info.storage_key is None}
+        referenced = {info.storage_key for info in rows.values() if info.storage_key is not None}
         unindexed = sorted(set(blobs) - set(rows))
-        vanished = sorted(set(rows) - set(blobs))
-        suspect = sorted(p for p in set(rows) & set(blobs) if _may_differ(rows[p], blobs[p]))
+        vanished = sorted(p for p in at_own_key if p not in blobs)
+        vanished += sorted(
+            p for p, info in rows.items() if info.storage_key and info.storage_key not in versions
+        )
+        suspect = sorted(p for p in set(at_own_key) & set(blobs) if _may_differ(rows[p], blobs[p]))
+        old = datetime.now(UTC) - ORPHAN_AGE
+        orphans = [prefix + p for p in set(blobs) & set(rows) if rows[p].storage_key is not None]
+        orphans += [
+            key
+            for key, blob in versions.items()
+            if key not in referenced and (blob.modified is None or blob.modified < old)
+        ]
         for chunk in batched(unindexed, 500):
             with index.writing(project) as tx:
                 for object_path in chunk:
                     blob = storage.stat(prefix + object_path)
-                    if blob is None or tx.get(object_path) is not None:
+                    if blob is None or tx.get(object_path) is not None or tx.trashed(object_path):
                         continue  # deleted or indexed meanwhile
                     md5 = blob.md5 or _md5(storage, prefix + object_path)
                     tx.put(object_path, size=blob.size, md5=md5, uploader_id=None)
@@ -46,21 +66,36 @@ def sweep_usage(lifecycle: Lifecycle, index: ObjectIndex, storage: StorageBacken
         for chunk in batched(vanished, 500):
             with index.writing(project) as tx:
                 for object_path in chunk:
-                    if storage.stat(prefix + object_path) is None and tx.remove(object_path):
+                    row = tx.get(object_path) or tx.trashed(object_path)
+                    if row is not None and storage.stat(row.key) is None and tx.remove(object_path):
                         report.dropped += 1
         for chunk in batched(suspect, 100):
             with index.writing(project) as tx:
                 for object_path in chunk:
                     row, blob = tx.get(object_path), storage.stat(prefix + object_path)
-                    if row is None or blob is None:
-                        continue  # gone meanwhile: the next run sees it
+                    if row is None or row.storage_key is not None or blob is None:
+                        continue  # gone or replaced meanwhile: the next run sees it
                     md5 = blob.md5 or _md5(storage, prefix + object_path)
                     if (blob.size, md5) != (row.size, row.md5):
                         tx.put(object_path, size=blob.size, md5=md5, uploader_id=None)
                         report.corrected += 1
+        for chunk in batched(sorted(orphans), 500):
+            with index.writing(project) as tx:  # confirmed under the lock: still nothing points to them
+                keys = [key for key in chunk if not _points_to(tx, project_id, key)]
+                storage.delete_many(keys)
+                report.orphans += len(keys)
         index.recount(project_id)
         report.projects += 1
     return report
+
+
+def _points_to(tx: ProjectWrite, project_id: int, key: str) -> bool:
+    """Whether a row of the project (live or trashed) has its bytes at key."""
+    if key.startswith(VERSIONS_PREFIX):
+        object_path = key.split("/", 3)[3]
+    else:
+        object_path = key.removeprefix(f"projects/{project_id}/")
+    return any(row is not None and row.key == key for row in (tx.get(object_path), tx.trashed(object_path)))
 
 
 def _may_differ(row: ObjectInfo, blob: BlobInfo) -> bool:

@@ -108,6 +108,11 @@ class StorageBackend(Protocol):
         """Drop whatever a direct upload left at temp_key; idempotent."""
         ...
 
+    def read_staged(self, staged: StagedObject) -> Iterator[bytes]:
+        """The bytes of a staged object that finish_direct made (a `.dir` manifest is checked before it
+        is committed)."""
+        ...
+
 
 class PartBuffers:
     """Part buffers the uploads of one process share: made on demand up to `count`, then reused, so the
@@ -121,6 +126,7 @@ class PartBuffers:
         self._patience = patience
         self._made = 0
         self._free: list[bytearray] = []
+        self._lent: dict[int, bytearray] = {}  # by id(): a buffer is lent to one taker at a time
         self._changed = threading.Condition()
 
     def take(self, size: int) -> bytearray:
@@ -134,13 +140,18 @@ class PartBuffers:
             else:
                 self._made += 1
                 buffer = bytearray(size)
+            self._lent[id(buffer)] = buffer
         if len(buffer) < size:  # the part schedule moved to larger parts
             buffer.extend(bytes(size - len(buffer)))
         return buffer
 
     def give(self, buffer: bytearray) -> None:
-        """Return a buffer taken before."""
+        """Return a buffer taken before; RuntimeError for one that is not lent (given back twice, or
+        never taken): pooled twice, it would be lent to two uploads at once and mix their bytes."""
         with self._changed:
+            if self._lent.get(id(buffer)) is not buffer:
+                raise RuntimeError("a part buffer that is not lent was given back")
+            del self._lent[id(buffer)]
             if self._made > self._count:  # an extra one
                 self._made -= 1
                 return

@@ -23,9 +23,19 @@ from google.oauth2 import service_account
 
 from app.errors import NotFound, StorageUnavailable
 from app.model import BlobInfo, SignedURL
+from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject
 
 UPLOAD_CHUNK = 8 * 1024 * 1024  # resumable chunks must be multiples of 256 KiB
+OUTAGE_PATIENCE = 15.0  # seconds a request waits out Cloud Storage refusing connections before a 503
+
+
+def _not_sent(error: BaseException) -> bool:
+    """The connection could not be made, so nothing of the request was sent: safe to send again."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.ConnectionError) and "NewConnectionError" in type(reason).__name__
 
 
 @dataclass
@@ -65,10 +75,14 @@ class GCSBackend:
         return self._prefix + key
 
     def _request(self, method: str, url: str, expect: tuple[int, ...], **kwargs: Any) -> requests.Response:
+        """One upload request; a connection refused (Cloud Storage or its emulator restarting) is tried
+        again for up to OUTAGE_PATIENCE seconds."""
         try:
-            response = self._http.request(method, url, timeout=120, **kwargs)
+            response = ride_out(
+                lambda: self._http.request(method, url, timeout=120, **kwargs), _not_sent, OUTAGE_PATIENCE
+            )
         except requests.RequestException as e:
-            raise StorageUnavailable(f"Cloud Storage is unreachable ({type(e).__name__})") from e
+            raise StorageUnavailable("Cloud Storage is unreachable; try again later") from e
         if response.status_code not in expect:
             raise StorageUnavailable(f"Cloud Storage answered {response.status_code} to an upload")
         return response
@@ -103,15 +117,27 @@ class GCSBackend:
         )
         return str(response.headers["Location"])
 
-    def _send(self, key: str, session: _Session, data: bytes, *, final_size: int | None) -> None:
+    def _send(
+        self, key: str, session: _Session, data: bytes, *, final_size: int | None
+    ) -> dict[str, Any] | None:
+        """Send a chunk; the final one answers the object's resource (with its md5Hash)."""
         if session.uri is None:
             session.uri = self._open(key)
         end = session.sent + len(data) - 1
         total = "*" if final_size is None else str(final_size)
         content_range = f"bytes {session.sent}-{end}/{total}" if data else f"bytes */{total}"
         expect = (308,) if final_size is None else (200, 201)
-        self._request("PUT", session.uri, expect, data=data, headers={"Content-Range": content_range})
+        response = self._request(
+            "PUT", session.uri, expect, data=data, headers={"Content-Range": content_range}
+        )
         session.sent += len(data)
+        if final_size is None:
+            return None
+        try:
+            resource: dict[str, Any] = response.json()
+        except ValueError:
+            return None
+        return resource
 
     def _cancel(self, session: _Session) -> None:
         if session.uri is not None:
@@ -127,10 +153,27 @@ class GCSBackend:
             self.delete(session.copy_from)
             session.copy_from = None
         elif session.uri is None and session.sent == 0:
-            self._blob(staged.key).upload_from_string(session.tail, content_type="application/octet-stream")
+            blob = self._blob(staged.key)
+            blob.md5_hash = base64.b64encode(bytes.fromhex(staged.md5)).decode()  # GCS checks it
+            try:
+                blob.upload_from_string(session.tail, content_type="application/octet-stream")
+            except gexc.BadRequest as e:
+                raise StorageUnavailable(
+                    "Cloud Storage refused bytes that differ from what the registry received; nothing "
+                    "was kept, try again"
+                ) from e
+            except (gexc.GoogleAPIError, requests.RequestException) as e:
+                raise StorageUnavailable("Cloud Storage is unreachable; try again later") from e
         else:
-            self._send(staged.key, session, session.tail, final_size=staged.size)
+            stored = self._send(staged.key, session, session.tail, final_size=staged.size)
             session.uri = None
+            md5 = _hex_md5(stored.get("md5Hash")) if stored else None
+            if md5 is not None and md5 != staged.md5:  # composite objects have no md5: nothing to check
+                self.delete(staged.key)  # a fresh key (a new version) or a content address: wrong bytes
+                raise StorageUnavailable(
+                    f"Cloud Storage stored different bytes than the registry sent (md5 {md5}, expected "
+                    f"{staged.md5}); nothing was kept, try again"
+                )
         session.tail = b""
 
     def discard(self, staged: StagedObject) -> None:
@@ -183,6 +226,11 @@ class GCSBackend:
         return StagedObject(
             key=key, size=info.size, md5=md5, handle=_Session(uri=None, sent=0, tail=b"", copy_from=private)
         )
+
+    def read_staged(self, staged: StagedObject) -> Iterator[bytes]:
+        session = staged.handle
+        assert isinstance(session, _Session) and session.copy_from is not None
+        return self._read(session.copy_from, 0, None)
 
     def abort_direct(self, temp_key: str, handle: str) -> None:
         self.delete(temp_key)  # an unfinished session holds no object and expires after a week

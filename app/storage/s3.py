@@ -1,5 +1,7 @@
 """S3-compatible storage (AWS S3, MinIO, SeaweedFS) on boto3: the only module that imports it. Uploads are
-multipart (parts of 8 MiB, each Content-MD5 checked), completed only on commit; small bodies are one PUT."""
+multipart (parts of 8 MiB), completed only on commit; small bodies are one PUT. Every part's Content-MD5 is
+that of the bytes as they streamed in, and the ETag S3 answers is checked against it, so whatever happens
+to a buffer, S3 never keeps bytes the client did not send."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from app.errors import FileTooLarge, NotFound, StorageUnavailable
 from app.model import BlobInfo, SignedURL, human_size
+from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject, UploadPart
 
 PART_SIZE = 8 * 1024 * 1024
@@ -25,6 +29,7 @@ PARTS_IN_FLIGHT = 2  # per upload: at most this many parts on their way (plus th
 PART_BUFFERS = 4  # per worker process, shared by its uploads: 32 MiB of 8 MiB parts
 SMALL_BODY = 1024 * 1024  # bodies up to this size gather in a buffer of their own
 MAX_PARTS = 10_000  # S3's limit per multipart upload
+OUTAGE_PATIENCE = 15.0  # seconds a call waits out a bucket that does not answer (a restart) before a 503
 
 
 def streamed_part_size(number: int, base: int, max_parts: int) -> int:
@@ -58,17 +63,42 @@ def _blob(key: str, size: int, meta: dict[str, Any]) -> BlobInfo:
 
 @dataclass
 class _Pending:
-    """What stage() left for commit(): a small body to PUT, an open multipart upload, or (a direct
-    upload) a complete object to copy into place."""
+    """What stage() left for commit(): a small body to PUT (and its md5 as streamed), an open multipart
+    upload (and each part's md5 as streamed), or (a direct upload) a complete object to copy into place."""
 
     body: bytes | None = None
+    body_md5: bytes = b""
     upload_id: str | None = None
     parts: list[dict[str, Any]] = field(default_factory=list)
+    part_md5s: list[bytes] = field(default_factory=list)
     copy_from: str | None = None
 
 
-def _md5_header(data: bytes | bytearray) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+def _md5_header(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _check_etag(answer: dict[str, Any], expected: str, what: str) -> None:
+    """StorageUnavailable unless S3's ETag for what it stored is `expected` (computed from the stream).
+    Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s (AWS's documentation): there the
+    Content-MD5 that S3 verifies on every request is the check."""
+    if answer.get("ServerSideEncryption", "").startswith("aws:kms") or answer.get("SSECustomerAlgorithm"):
+        return
+    etag = str(answer.get("ETag", "")).strip('"')
+    if etag != expected:
+        raise StorageUnavailable(
+            f"S3 stored different bytes than the registry sent ({what}: ETag {etag or 'missing'}, expected "
+            f"{expected}); nothing was kept, try again"
+        )
+
+
+def _transient(error: BaseException) -> bool:
+    """A connection that failed or a 5xx (a bucket restarting): worth retrying for a while."""
+    if isinstance(error, BotoConnectionError | HTTPClientError):
+        return True
+    if isinstance(error, ClientError):
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    return False
 
 
 class S3Backend:
@@ -85,6 +115,7 @@ class S3Backend:
         addressing_style: str,
         part_size: int = PART_SIZE,
         max_parts: int = MAX_PARTS,
+        outage_patience: float = OUTAGE_PATIENCE,
     ) -> None:
         config = Config(
             signature_version="s3v4",
@@ -108,27 +139,39 @@ class S3Backend:
         self._part_size = part_size
         self._max_parts = max_parts
         self._buffers = PartBuffers(PART_BUFFERS)
+        self._patience = outage_patience
 
     def _key(self, key: str) -> str:
         return self._prefix + key
 
     def _call(self, operation: str, **params: Any) -> Any:
+        """One S3 call; connection failures and 5xx are retried for up to OUTAGE_PATIENCE seconds (a
+        bucket restarting), then StorageUnavailable with a message a person can act on."""
+        method = getattr(self._s3, operation)
         try:
-            return getattr(self._s3, operation)(Bucket=self._bucket, **params)
+            return ride_out(lambda: method(Bucket=self._bucket, **params), _transient, self._patience)
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise NotFound("Object not found") from e
-            raise StorageUnavailable(f"S3 {operation} failed: {code or 'error'}") from e
+            if code == "BadDigest":
+                raise StorageUnavailable(
+                    "S3 refused bytes that differ from what the registry received (BadDigest); "
+                    "nothing was kept, try again"
+                ) from e
+            if _transient(e):
+                raise StorageUnavailable(f"S3 is failing ({code or 'a 5xx answer'}); try again later") from e
+            raise StorageUnavailable(f"S3 refused {operation}: {code or 'error'}") from e
         except BotoCoreError as e:
-            raise StorageUnavailable(f"S3 is unreachable ({type(e).__name__})") from e
+            raise StorageUnavailable("S3 is unreachable; try again later") from e
 
     def stage(self, key: str, chunks: Iterable[bytes]) -> StagedObject:
         """Parts go up in the background (at most PARTS_IN_FLIGHT per upload) while the next one is read
         from the client, which keeps the client streaming. A body gathers in a buffer of its own up to
         SMALL_BODY (a 4 KB body costs 4 KB), then in part buffers that every upload of this worker shares
         (PartBuffers): made once, reused, and at most PART_BUFFERS of them, so a worker's memory stays flat
-        however many uploads run at once (an upload waits for a buffer when all are in use)."""
+        however many uploads run at once (an upload waits for a buffer when all are in use). Whatever
+        fails, the multipart upload is aborted and every buffer goes back exactly once."""
         digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
         with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
             parts = _Parts(self, key, pending, pool)
@@ -137,7 +180,7 @@ class S3Backend:
                     digest.update(chunk)
                     size += len(chunk)
                     parts.write(memoryview(chunk))
-                parts.finish()
+                parts.finish(digest.digest())
             except BaseException:
                 parts.cancel()
                 self._abort(key, pending)
@@ -146,15 +189,19 @@ class S3Backend:
                 parts.release()
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
+    def _upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes | bytearray, md5: bytes
+    ) -> dict[str, Any]:
+        """Send one part; `md5` is that of its bytes as they streamed in, never computed from `data`."""
         answer = self._call(
             "upload_part",
             Key=self._key(key),
             UploadId=upload_id,
             PartNumber=number,
             Body=data,
-            ContentMD5=_md5_header(data),
+            ContentMD5=_md5_header(md5),
         )
+        _check_etag(answer, md5.hex(), f"part {number}")
         return {"ETag": answer["ETag"], "PartNumber": number}
 
     def _abort(self, key: str, pending: _Pending) -> None:
@@ -168,21 +215,25 @@ class S3Backend:
         pending = staged.handle
         assert isinstance(pending, _Pending)
         if pending.body is not None:
-            self._call(
+            answer = self._call(
                 "put_object",
                 Key=self._key(staged.key),
                 Body=pending.body,
-                ContentMD5=_md5_header(pending.body),
+                ContentMD5=_md5_header(pending.body_md5),
             )
             pending.body = None
+            _check_etag(answer, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
-            self._call(
+            answer = self._call(
                 "complete_multipart_upload",
                 Key=self._key(staged.key),
                 UploadId=pending.upload_id,
                 MultipartUpload={"Parts": pending.parts},
             )
             pending.upload_id = None
+            # A multipart ETag is the md5 of the parts' md5s and their count
+            combined = hashlib.md5(b"".join(pending.part_md5s), usedforsecurity=False).hexdigest()
+            _check_etag(answer, f"{combined}-{len(pending.part_md5s)}", "multipart object")
         elif pending.copy_from is not None:
             source = {"Bucket": self._bucket, "Key": self._key(pending.copy_from)}
             try:  # a server-side copy; above 8 MiB in parts (UploadPartCopy), so any size works
@@ -260,6 +311,11 @@ class S3Backend:
             if not page.get("IsTruncated"):
                 return parts
             marker = int(page["NextPartNumberMarker"])
+
+    def read_staged(self, staged: StagedObject) -> Iterator[bytes]:
+        pending = staged.handle
+        assert isinstance(pending, _Pending) and pending.copy_from is not None
+        return self.read(pending.copy_from)
 
     def abort_direct(self, temp_key: str, handle: str) -> None:
         self._abort(temp_key, _Pending(upload_id=handle))
@@ -341,12 +397,14 @@ class S3Backend:
 
 class _Parts:
     """One streamed upload's parts: fills buffers from the body and sends each full one in the background
-    (S3Backend.stage)."""
+    (S3Backend.stage). A buffer has one owner at a time: this object while it fills it, then the part's
+    upload, which gives it back to the pool when it is done (sent, failed or cancelled)."""
 
     def __init__(self, backend: S3Backend, key: str, pending: _Pending, pool: ThreadPoolExecutor) -> None:
         self._backend, self._key, self._pending, self._pool = backend, key, pending, pool
         self._current: bytearray | None = bytearray()  # the body's own buffer until it outgrows it
         self._filled, self._pooled = 0, False
+        self._md5 = hashlib.md5(usedforsecurity=False)  # of the current part's bytes as they came in
         self._uploads: list[Future[dict[str, Any]]] = []
 
     def _part(self) -> int:
@@ -357,34 +415,34 @@ class _Parts:
             part = self._part()
             taken = min(part - self._filled, len(view))
             current = self._room(part, taken)
-            current[self._filled : self._filled + taken] = view[:taken]  # grows a buffer that is short
+            piece = view[:taken]
+            current[self._filled : self._filled + taken] = piece  # grows a buffer that is short
+            self._md5.update(piece)
             self._filled, view = self._filled + taken, view[taken:]
             if self._filled == part:
-                self._send(current, part)
-                self._current, self._filled = None, 0
+                self._send_current()
 
-    def finish(self) -> None:
+    def finish(self, body_md5: bytes) -> None:
         """Send what is left: the whole body (one PUT at commit) or the last part; wait for every part."""
         if self._pending.upload_id is None:
             assert self._current is not None
             self._pending.body = bytes(memoryview(self._current)[: self._filled])
+            self._pending.body_md5 = body_md5
         elif self._filled:
-            assert self._current is not None
             self._part()  # the last part must fit too
-            self._send(self._current, self._filled)
-            self._current = None
+            self._send_current()
         self._pending.parts = [future.result() for future in self._uploads]
 
     def cancel(self) -> None:
         for future in self._uploads:
-            future.cancel()
+            future.cancel()  # a cancelled part's done-callback gives its buffer back
         wait(self._uploads)
 
     def release(self) -> None:
         """Give back the part buffer being filled, if any (sent ones come back when sent)."""
-        if self._pooled and self._current is not None:
-            self._backend._buffers.give(self._current)
-            self._current = None
+        current, self._current = self._current, None
+        if self._pooled and current is not None:
+            self._backend._buffers.give(current)
 
     def _room(self, part: int, taken: int) -> bytearray:
         """The buffer the next `taken` bytes go to: a part buffer once the body outgrows its own, taken
@@ -392,7 +450,8 @@ class _Parts:
         if self._current is None:
             self._current = self._next_buffer(part)
         elif not self._pooled and (self._filled + taken > SMALL_BODY or self._filled + taken == part):
-            small, self._current, self._pooled = self._current, self._next_buffer(part), True
+            small = self._current
+            self._current, self._pooled = self._next_buffer(part), True
             self._current[: self._filled] = small[: self._filled]
         return self._current
 
@@ -403,18 +462,32 @@ class _Parts:
             wait(sending, return_when=FIRST_COMPLETED)
         return self._backend._buffers.take(size)
 
-    def _send(self, buffer: bytearray, length: int) -> None:
-        """Upload buffer[:length] as the next part; the buffer goes back to the pool when sent."""
-        backend, pending = self._backend, self._pending
-        if pending.upload_id is None:
-            pending.upload_id = backend._call("create_multipart_upload", Key=backend._key(self._key))[
-                "UploadId"
-            ]
-        body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
-        number = len(self._uploads) + 1
-        future = self._pool.submit(backend._upload_part, self._key, pending.upload_id, number, body)
-        future.add_done_callback(lambda _: backend._buffers.give(buffer))
+    def _send_current(self) -> None:
+        """Upload the current buffer's bytes as the next part. Ownership of the buffer passes first, so
+        that whatever raises below, it is given back once: by the part's done-callback, or here."""
+        current, length, md5 = self._current, self._filled, self._md5.digest()
+        assert current is not None
+        self._current, self._filled, self._md5 = None, 0, hashlib.md5(usedforsecurity=False)
+        backend, pending, buffers = self._backend, self._pending, self._backend._buffers
+        owned: bytearray | None = current  # still ours to give back
+        try:
+            if pending.upload_id is None:
+                created = backend._call("create_multipart_upload", Key=backend._key(self._key))
+                pending.upload_id = created["UploadId"]
+            body: bytes | bytearray = current
+            if length != len(current):  # a last part, or a buffer grown for larger parts
+                body, owned = bytes(memoryview(current)[:length]), None
+                buffers.give(current)
+            number = len(self._uploads) + 1
+            future = self._pool.submit(backend._upload_part, self._key, pending.upload_id, number, body, md5)
+        except BaseException:
+            if owned is not None:
+                buffers.give(owned)
+            raise
+        if owned is not None:
+            future.add_done_callback(lambda _: buffers.give(current))
         self._uploads.append(future)
+        pending.part_md5s.append(md5)
         for failed in (f for f in self._uploads if f.done() and f.exception()):
             failed.result()  # stop reading the client as soon as a part failed
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, g, json, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from app.errors import RegistryError
+from app.logs import masked_path
 from app.web.context import services
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,8 @@ def reason_phrase(message: str) -> str:
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A JSON error whose reason phrase is the message."""
+    """A JSON error whose reason phrase is the message (its code goes to the access log)."""
+    g.error_code = code
     body = "" if request.method == "HEAD" else json.dumps({"error": {"code": code, "message": message}})
     response = Response(body, mimetype="application/json", headers=headers or {})
     response.status = f"{status} {reason_phrase(message)}"
@@ -33,13 +37,63 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return response
 
 
+_DEPENDENCIES = {
+    "storage_unavailable": "storage",
+    "database_unavailable": "database",
+    "gitlab_unavailable": "gitlab",
+}
+
+
+def cause_of(error: BaseException) -> str:
+    """What made a dependency fail, for a log line: the innermost cause's kind and first line (the
+    database driver's own message, not SQLAlchemy's, which repeats the statement and its parameters)."""
+    cause: BaseException = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    cause = getattr(cause, "orig", None) or cause
+    lines = str(cause).strip().splitlines() or [""]
+    return masked_path(f"{type(cause).__name__}: {lines[0][:300]}")
+
+
+class DependencyFailures:
+    """A dependency's failures logged as one warning per dependency per `every` seconds, with the cause
+    and how many requests failed since the last warning: an outage is visible without flooding the log."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, dependency: str, error: RegistryError) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._since[dependency] = self._since.get(dependency, 0) + 1
+            if now - self._last.get(dependency, -self._every) < self._every:
+                return
+            self._last[dependency], failed = now, self._since.pop(dependency)
+        log.warning(
+            "%s is failing: %s (%s; %d request(s) failed since the last warning)",
+            dependency,
+            error.message,
+            cause_of(error),
+            failed,
+            extra={"dependency": dependency},
+        )
+
+
 def register(app: Flask) -> None:
     """Install the handlers that translate every error into the JSON envelope."""
+    failures = DependencyFailures()
 
     @app.errorhandler(RegistryError)
     def _registry_error(error: RegistryError) -> Response:
         if error.status == 413:  # quota_exceeded, file_too_large
             services().metrics.quota_refusals.labels(reason=error.code).inc()
+        dependency = _DEPENDENCIES.get(error.code)
+        if dependency is not None:
+            services().metrics.dependency_errors.labels(dependency=dependency).inc()
+            failures.record(dependency, error)
         return error_response(error.status, error.code, error.message, error.headers)
 
     @app.errorhandler(HTTPException)

@@ -42,6 +42,7 @@ def register(app: Flask) -> None:
                 size=response.content_length,
                 agent=request.headers.get("User-Agent"),
                 started=started,
+                error=g.get("error_code"),
             )
         return response
 

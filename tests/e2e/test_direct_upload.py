@@ -5,6 +5,7 @@ then `complete` verifies and indexes it. The registry under gunicorn, GitLab sim
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -98,3 +99,35 @@ def test_a_wrong_md5_is_rejected_at_complete_and_leaves_nothing(
 @pytest.fixture(scope="module")
 def registry(registry_on_each_backend: RegistryServer) -> RegistryServer:
     return registry_on_each_backend
+
+
+def test_a_dir_manifest_through_a_direct_session_is_checked_and_served_byte_identical(
+    registry: RegistryServer, request: pytest.FixtureRequest
+) -> None:
+    """`complete` reads a `.dir` to check that every file it lists is here: it used to read the upload's
+    temporary key after the backend had moved the bytes away (local, GCS), so every such session failed."""
+    files = {f"f{i}.csv": os.urandom(100 + i) for i in range(3)}
+    entries = []
+    for name, body in files.items():
+        md5 = hashlib.md5(body).hexdigest()
+        put = requests.put(
+            f"{registry.url}/ml/vision/-/data/dvc/files/md5/{md5[:2]}/{md5[2:]}", data=body, headers=AUTH
+        )
+        assert put.status_code in (200, 201), put.text
+        entries.append({"md5": md5, "relpath": name})
+    manifest = json.dumps(entries).encode()
+    md5 = hashlib.md5(manifest).hexdigest()
+    path = f"dvc/files/md5/{md5[:2]}/{md5[2:]}.dir"
+    session = open_session(registry, path=path, size=len(manifest), md5=md5)
+    send(registry, session, manifest, request)
+    done = complete(registry, session)
+    assert done.status_code == 201, done.text
+    got = requests.get(f"{registry.url}/ml/vision/-/data/{path}", headers=AUTH, timeout=60)
+    assert got.status_code == 200 and got.content == manifest
+    entries.append({"md5": "0" * 32, "relpath": "missing.csv"})  # lists a file that is not here: refused
+    manifest = json.dumps(entries).encode()
+    md5 = hashlib.md5(manifest).hexdigest()
+    session = open_session(registry, path=f"dvc/files/md5/{md5[:2]}/{md5[2:]}.dir", size=len(manifest))
+    send(registry, session, manifest, request)
+    refused = complete(registry, session)
+    assert refused.status_code == 409 and "not uploaded" in refused.json()["error"]["message"]

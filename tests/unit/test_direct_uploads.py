@@ -32,7 +32,7 @@ def client(app: Flask) -> FlaskClient:
 def storage_files(app: Flask) -> list[str]:
     root = Path(app.extensions["data_registry"].storage.root)
     found = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
-    return sorted(str(p) for p in found if p.parts[0] in ("projects", "uploads", ".tmp"))
+    return sorted(str(p) for p in found if p.parts[0] in ("projects", "versions", "uploads", ".tmp"))
 
 
 def open_session(client: FlaskClient, role: str = "developer", **body: Any) -> Any:
@@ -67,7 +67,8 @@ def test_upload_complete_and_read_back(client: FlaskClient, app: Flask) -> None:
     assert head.headers["X-Checksum-MD5"] == md5 and int(head.headers["Content-Length"]) == len(data)
     got = client.get("/ml/vision/-/data/models/big.bin", headers=bearer("reporter"), follow_redirects=True)
     assert hashlib.md5(got.data).hexdigest() == md5
-    assert storage_files(app) == ["projects/101/models/big.bin"]
+    (stored,) = storage_files(app)  # a path that is not a content address: a version key of its own
+    assert stored.startswith("versions/101/") and stored.endswith("/models/big.bin")
     assert complete(client, session).status_code == 404  # a session completes once
 
 
@@ -163,7 +164,7 @@ def test_closed_sessions_refuse_bytes(client: FlaskClient, app: Flask) -> None:
     assert complete(client, completed).status_code == 201
     late = client.put(completed["parts"][0]["url"], data=b"evil")
     assert late.status_code == 404 and "closed" in late.json["error"]["message"]
-    assert storage_files(app) == ["projects/101/b.bin"]
+    assert [key.rsplit("/", 1)[1] for key in storage_files(app)] == ["b.bin"]
     got = client.get("/ml/vision/-/data/b.bin", headers=bearer("reporter"), follow_redirects=True)
     assert got.data == b"good"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from app.jobs.cleanup import remove_stale_uploads
 from app.jobs.deletion import delete_queued_projects
 from app.jobs.reconcile import reconcile
 from app.jobs.usage_sweep import sweep_usage
+from app.model import ObjectPath, version_key
 from scripts.harness import Simulator
 from tests.conftest import TOKENS, bearer, usage_of
 
@@ -217,15 +219,14 @@ def test_usage_sweep_reconciles_the_index_with_the_bucket(parts: Components, cli
 def test_usage_sweep_corrects_rows_whose_bytes_changed(
     parts: Components, client: FlaskClient, size_changes: bool
 ) -> None:
-    """An overwrite cut off between the bucket and the index (a crash) leaves new bytes under an old row:
-    the sweep indexes what is stored, by size, or by the bytes when they were written after the row."""
-    assert (
-        client.put("/ml/vision/-/data/notes.txt", data=b"old text", headers=bearer("developer")).status_code
-        == 201
-    )
-    unchanged = fill(client, "ml/vision", 3)
-    new = b"new text!" if size_changes else b"new text"
+    """An object written before version keys lives at its path's own key, where an overwrite cut off
+    between the bucket and the index (a crash) could leave new bytes under an old row: the sweep indexes
+    what is stored, by size, or by the bytes when they were written after the row."""
     stored = Path(parts.storage.root) / "projects/101/notes.txt"  # type: ignore[attr-defined]
+    unchanged = fill(client, "ml/vision", 3)
+    stored.write_bytes(b"old text")
+    assert sweep_usage(parts.lifecycle, parts.index, parts.storage).indexed == 1  # a row at its own key
+    new = b"new text!" if size_changes else b"new text"
     stored.write_bytes(new)  # as the killed upload's rename left it
     report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
     assert report.corrected == 1 and (report.indexed, report.dropped) == (0, 0)
@@ -236,21 +237,55 @@ def test_usage_sweep_corrects_rows_whose_bytes_changed(
     assert sweep_usage(parts.lifecycle, parts.index, parts.storage).corrected == 0
 
 
-def test_usage_sweep_sees_bytes_staged_before_the_row_but_committed_after(
+def test_an_overwrite_writes_a_new_key_and_the_sweep_removes_only_unreferenced_old_versions(
+    parts: Components, client: FlaskClient
+) -> None:
+    """A new version of a path gets a key of its own; the one it replaces is deleted after the index
+    switched; a version nothing points to (a write cut off after the bucket, before the index) is removed
+    by the sweep once it is old enough not to be an upload on its way, never the indexed one."""
+    root = Path(parts.storage.root)  # type: ignore[attr-defined]
+    url, auth = "/ml/vision/-/data/notes.txt", bearer("developer")
+    assert client.put(url, data=b"first", headers=auth).status_code == 201
+    first = parts.index.get(101, "notes.txt")
+    assert first is not None and first.key.startswith("versions/101/") and first.key.endswith("/notes.txt")
+    assert (root / first.key).read_bytes() == b"first"
+    assert client.put(f"{url}?overwrite=true", data=b"second", headers=auth).status_code == 200  # replaced
+    second = parts.index.get(101, "notes.txt")
+    assert second is not None and second.key != first.key and (root / second.key).read_bytes() == b"second"
+    assert not (root / first.key).exists()  # replaced: deleted once the index pointed elsewhere
+    young, old = root / "versions/101/aaaaaaaaaaaaaaaa/notes.txt", root / "versions/101/bbbbbbbbbbbbbbbb/x"
+    for orphan in (young, old):
+        orphan.parent.mkdir(parents=True)
+        orphan.write_bytes(b"cut off")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
+    assert (report.orphans, report.corrected, report.dropped) == (1, 0, 0)
+    assert young.exists() and not old.exists() and (root / second.key).read_bytes() == b"second"
+    assert client.get(url, headers=auth, follow_redirects=True).data == b"second"
+
+
+def test_a_version_committed_but_never_indexed_changes_nothing_that_is_served(
     parts: Components, client: FlaskClient
 ) -> None:
     """Two overwrites race: the loser staged its bytes before the winner's row was written, then was killed
-    between committing them and indexing. The bytes count as written when they were made visible."""
-    late = parts.storage.stage("projects/101/notes.txt", iter([b"loser's!"]))  # staged first
+    between committing them and indexing. Its bytes went to a key of their own: the indexed object serves
+    the winner's bytes with no repair (before any sweep), and the sweep removes the loser's once old."""
+    late_key = version_key(101, ObjectPath("notes.txt"))
+    late = parts.storage.stage(late_key, iter([b"loser's!"]))  # staged first
     assert (
         client.put("/ml/vision/-/data/notes.txt", data=b"winner's", headers=bearer("developer")).status_code
         == 201
     )
     parts.storage.commit(late)  # ... and the process died before its index transaction
-    report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
-    assert report.corrected == 1
     head = client.head("/ml/vision/-/data/notes.txt", headers=bearer("developer"))
-    assert head.headers["X-Checksum-MD5"] == hashlib.md5(b"loser's!").hexdigest()
+    assert head.headers["X-Checksum-MD5"] == hashlib.md5(b"winner's").hexdigest()
+    assert client.get(
+        "/ml/vision/-/data/notes.txt", headers=bearer("developer"), follow_redirects=True
+    ).data == (b"winner's")
+    root = Path(parts.storage.root)  # type: ignore[attr-defined]
+    os.utime(root / late_key, (time.time() - 7200, time.time() - 7200))
+    report = sweep_usage(parts.lifecycle, parts.index, parts.storage)
+    assert (report.corrected, report.orphans) == (0, 1) and not (root / late_key).exists()
 
 
 def test_stale_uploads_are_removed(parts: Components, client: FlaskClient) -> None:
@@ -292,5 +327,5 @@ def test_job_reports_read_as_sentences() -> None:
 
     assert readable(DeletionReport([101, 104], 2_500)) == "projects: 101, 104, 2,500 objects"
     assert readable(DeletionReport()) == "projects: none, 0 objects"
-    assert readable(SweepReport()) == "0 projects, 0 indexed, 0 dropped, 0 corrected"
+    assert readable(SweepReport()) == "0 projects, 0 indexed, 0 dropped, 0 corrected, 0 orphans"
     assert readable(12_000) == "12,000" and readable(None) == "None"

@@ -126,3 +126,37 @@ def test_ready_says_to_migrate_an_unmigrated_database(tmp_path: Path, simulator:
     assert head.status_code == 503 and "data-registry db upgrade" in head.status
     upgrade(overrides["database_url"])
     assert client.get("/-/ready").status_code == 200
+
+
+def test_dependency_failures_are_counted_logged_once_a_minute_and_in_the_access_log(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,774 S3 failures used to leave no trace on the server: now each is counted by dependency, the
+    first of a minute is a warning with its cause (and later ones say how many failed since), and the
+    access line carries the error code."""
+    from app.errors import StorageUnavailable
+
+    app = make_app()
+    storage = app.extensions["data_registry"].storage
+
+    def unreachable(key: str, chunks: object) -> None:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as e:
+            raise StorageUnavailable("S3 is unreachable; try again later") from e
+
+    monkeypatch.setattr(storage, "stage", unreachable)
+    caplog.set_level(logging.INFO)
+    client = app.test_client()
+    for n in range(3):
+        answer = client.put(f"/ml/vision/-/data/f{n}", data=b"x", headers=bearer("developer"))
+        assert answer.status_code == 503 and answer.headers["Retry-After"]
+        assert answer.json["error"]["message"] == "S3 is unreachable; try again later"  # no SDK class
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "is failing" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "storage is failing" in warnings[0].getMessage()
+    assert "ConnectionRefusedError: [Errno 111] Connection refused" in warnings[0].getMessage()
+    access = [TextFormatter().format(r) for r in caplog.records if r.name == "app.access"]
+    assert len(access) == 3 and all(line.endswith(" error=storage_unavailable") for line in access)
+    metrics = client.get("/-/metrics").text
+    assert sample(metrics, 'registry_dependency_errors_total{dependency="storage"}') == 3

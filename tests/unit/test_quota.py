@@ -152,9 +152,10 @@ def test_parallel_uploads_against_a_nearly_full_quota(make_app: Callable[..., Fl
     assert set(statuses) == {201, 413} and statuses.count(201) >= 5
     used, count = usage_of(svc.index, 101)
     assert used <= 100 * 1024 and count == statuses.count(201)
-    indexed = {f"projects/101/{info.path}" for info in svc.index.find(101, prefix="")}
+    indexed = {info.key for info in svc.index.find(101, prefix="")}
     root = tmp_path / "storage"
-    assert {str(p.relative_to(root)) for p in (root / "projects").rglob("*") if p.is_file()} == indexed
+    stored = {str(p.relative_to(root)) for top in ("projects", "versions") for p in (root / top).rglob("*")}
+    assert {key for key in stored if (root / key).is_file()} == indexed
     report = sweep_usage(svc.lifecycle, svc.index, svc.storage)
     assert (report.indexed, report.dropped, report.corrected) == (0, 0, 0)
 
