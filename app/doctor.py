@@ -1,6 +1,7 @@
 """`data-registry doctor URL`: what stands between a credential and a registry URL, in words — who the
 credential is, what it may do on the project and why not, whether the URL answers as DVC's http and
-webdav remotes, and the clock skew. DVC itself only says "missing" when a pull is refused."""
+webdav remotes, and the clock skew. DVC itself only says "missing" when a pull is refused. The credential
+goes to the URL's origin only (app/client_http.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+
+from app.client_http import client_session, left_origin
 
 _DATA = re.compile(
     r"^(?P<root>.*?)/(?:-/projects/(?P<id>\d+)/data|(?P<path>.+?)/-/data)(?:/(?P<prefix>.*))?$"
@@ -84,7 +87,7 @@ def diagnose(
 ) -> int:
     """Check everything, saying each finding as (topic, text); 0 when the URL can be read with the
     credential, 1 when something refuses, 2 when the URL itself is wrong."""
-    http = session or requests.Session()
+    http = session or client_session()
     try:
         target = parse(url)
     except DoctorError as e:
@@ -103,6 +106,9 @@ def diagnose(
         say("registry", f"no answer: {e.__class__.__name__}")
         return 1
     received = clock()
+    elsewhere = left_origin(answer)
+    if elsewhere:
+        say("registry", f"redirected to another origin, {elsewhere}: the credential was not sent there")
     if answer.status_code == 401:
         say("credential", f"refused: {_reason(answer)}")
         return 1
@@ -110,7 +116,7 @@ def diagnose(
         say("registry", f"whoami answered {_reason(answer)}")
         return 1
     found: dict[str, Any] = answer.json()
-    _say_credential(found, headers, say)
+    _say_credential(found, {} if elsewhere else headers, say)  # what reached the registry
     access = found["access"]
     project = found["project"]
     if project:

@@ -1,7 +1,8 @@
 """`data-registry import-generic-packages SOURCE_URL DEST_URL`: copy a DVC remote kept in GitLab's generic
 packages registry (the hack this product replaces) into the registry — every package file under SOURCE_URL
 to DEST_URL + the same relative path, streamed, in parallel, resumable (what is there already is skipped),
-md5-verified, with GitLab's 429s and 5xx retried as its `Retry-After` asks."""
+md5-verified (a file whose bytes differ is taken out of the registry again and named), with GitLab's 429s
+and 5xx retried as its `Retry-After` asks. The token goes to no other origin (app/client_http.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from app.client_http import client_session, left_origin, next_page, same_origin, show_origin
 from app.doctor import DataURL, DoctorError, parse
 
 _SOURCE = re.compile(
@@ -115,16 +117,30 @@ class Retrying:
             self.sleep(wait)
 
     def pages(self, url: str, headers: dict[str, str]) -> Iterator[Any]:
-        """Every item of a paged GitLab list, following `Link: rel="next"`."""
+        """Every item of a paged GitLab list, following `Link: rel="next"` on the list's own origin only."""
         next_url: str | None = url
         while next_url:
             response = self.request("GET", next_url, headers=headers)
             _check_source(response)
             yield from response.json()
-            next_url = response.links.get("next", {}).get("url")
+            next_url = next_page(response)
+            # GitLab's pages never leave its origin: sending the token there would hand it over, and
+            # asking without it would import a list someone else chose, so stop and say so.
+            if next_url and not same_origin(url, next_url):
+                raise ImportError_(
+                    f"GitLab's list at {show_origin(url)} names its next page on another origin"
+                    f" ({show_origin(next_url)}): refused, the token goes nowhere else"
+                )
 
 
 def _check_source(response: requests.Response) -> None:
+    elsewhere = left_origin(response)
+    if elsewhere and response.status_code in (401, 403, 404):
+        raise ImportError_(
+            f"GitLab redirected to {elsewhere}, which answered {response.status_code}: the token goes to"
+            " SOURCE_URL's origin only, so it was not sent there (if that is your GitLab itself, use its"
+            " URL in SOURCE_URL)"
+        )
     if response.status_code in (401, 403):
         raise ImportError_(
             f"GitLab refused the token ({response.status_code}): it needs read access to the project's"
@@ -229,10 +245,14 @@ def copy(
     dest_headers: dict[str, str],
 ) -> None:
     """Stream one file from GitLab into the registry (bounded memory), then check the md5 three ways:
-    GitLab's, the bytes that passed, and what the registry stored."""
+    GitLab's, the bytes that passed, and what the registry stored; on a difference the stored copy is
+    deleted again and the file named."""
     target = f"{dest.url}/{quote(item.rel)}"
     with http.request("GET", item.url, headers=source_headers, stream=True) as got:
-        _check_source(got)
+        try:
+            _check_source(got)
+        except ImportError_ as e:
+            raise ImportError_(f"{item.rel}: {e}") from None
         digest = hashlib.md5(usedforsecurity=False)  # DVC's content address, not a security check
 
         def body() -> Iterator[bytes]:
@@ -244,8 +264,33 @@ def copy(
     if stored.status_code not in (200, 201):
         raise ImportError_(f"{item.rel}: the registry answered {stored.status_code} {_message(stored)}")
     registry_md5 = stored.json().get("md5")
-    if registry_md5 != digest.hexdigest() or (item.md5 and item.md5 != registry_md5):
-        raise ImportError_(f"{item.rel}: md5 differs (GitLab {item.md5}, stored {registry_md5})")
+    sent = digest.hexdigest()
+    if registry_md5 != sent or (item.md5 and item.md5 != sent):
+        undone = _remove(http, target, dest_headers) if stored.status_code == 201 else _KEPT
+        raise ImportError_(
+            f"{item.rel}: md5 differs (GitLab lists {item.md5}, GitLab sent {sent},"
+            f" the registry stored {registry_md5}); {undone}"
+        )
+
+
+_KEPT = "an identical copy was in the registry before this import, so it is left there: check it"
+
+
+def _remove(http: Retrying, target: str, headers: dict[str, str]) -> str:
+    """Delete what was just stored at `target`; how that went, for the failure's line."""
+    try:
+        gone = http.request("DELETE", target, headers=headers)
+    except (ImportError_, requests.RequestException) as e:
+        return f"removing it from the registry failed ({e.__class__.__name__}): delete {target} yourself"
+    if gone.status_code in (200, 204, 404):
+        return "it was removed from the registry again"
+    if gone.status_code in (401, 403):
+        return (
+            f"the registry refused to remove it ({gone.status_code}: {_message(gone)}): delete {target}"
+            " yourself, or run again with a Maintainer's --dest-token (deleting needs the Maintainer role)"
+        )
+    failure = f"{gone.status_code} {_message(gone)}"
+    return f"removing it from the registry failed ({failure}): delete {target} yourself"
 
 
 def run(
@@ -267,7 +312,7 @@ def run(
     except (ImportError_, DoctorError) as e:
         print(f"data-registry: {e}", file=sys.stderr)
         return 2
-    http = Retrying(session or requests.Session(), sleep=sleep)
+    http = Retrying(session or client_session(), sleep=sleep)
     source_headers = gitlab_headers(token)
     dest_secret = dest_token or token
     dest_headers = {"Authorization": f"Bearer {dest_secret}"} if dest_secret else {}
@@ -291,13 +336,16 @@ def run(
         return 1
     for problem in failed[:20]:
         print(f"failed: {problem}", file=out)
+    if len(failed) > 20:
+        print(f"failed: … and {len(failed) - 20:,} more", file=out)
     print(
         f"copied {len(todo) - len(failed):,} files, skipped {len(there):,} already there,"
         f" {len(failed):,} failed, {len(missing):,} missing;"
         f" GitLab asked to slow down or failed {http.retries:,} times (retried)",
         file=out,
     )
-    if missing:
+    if failed or missing:
+        print("Not everything is in the registry: see the failures above.", file=out)
         return 1
     print(
         "Everything is in the registry. Switch the DVC remote over (the token stays out of .dvc/config):",

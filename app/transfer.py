@@ -1,6 +1,7 @@
 """`data-registry upload FILE URL` and `download URL FILE`: one big file straight between this machine and
 the bucket, through the registry's direct upload sessions and signed URLs — parts in parallel, progress,
-resumable after an interruption (a state file beside the file), md5 verified."""
+resumable after an interruption (a state file beside the file), md5 verified. The credential goes to the
+registry's origin only (app/client_http.py); the signed URLs get none."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from urllib.parse import quote
 
 import requests
 
+from app.client_http import client_session
 from app.doctor import DataURL, DoctorError, parse
 from app.importer import ImportError_ as TransferError
 from app.importer import Progress, Retrying
@@ -112,7 +114,7 @@ def upload(
     except (DoctorError, TransferError) as e:
         print(f"data-registry: {e}", file=sys.stderr)
         return 2
-    http = Retrying(session or requests.Session())
+    http = Retrying(session or client_session())
     stat = file.stat()
     state_file = StateFile(file.with_name(file.name + ".registry-upload"))
     state = state_file.load()
@@ -225,7 +227,7 @@ def download(
     except (DoctorError, TransferError) as e:
         print(f"data-registry: {e}", file=sys.stderr)
         return 2
-    http = Retrying(session or requests.Session())
+    http = Retrying(session or client_session())
     partial = file.with_name(file.name + ".part")
     try:
         signed = http.request(

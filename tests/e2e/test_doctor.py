@@ -1,16 +1,19 @@
 """`data-registry doctor URL` against the registry under gunicorn: for every credential kind it says who
-the credential is and what it may do, and for each usual mistake it names the problem DVC does not."""
+the credential is and what it may do, and for each usual mistake it names the problem DVC does not. A URL
+that redirects to another origin gets no credential there, and doctor says so."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
+from werkzeug.wrappers import Request, Response
 
-from scripts.harness import BIN, RegistryServer, Simulator, start_registry
+from scripts.harness import BIN, RegistryServer, Simulator, serve_in_thread, start_registry
 from tests.conftest import TOKENS
 
 pytestmark = pytest.mark.e2e
@@ -121,3 +124,23 @@ def test_whoami_answers_curl_users_the_same(registry: RegistryServer) -> None:
     ).json()
     assert answer["role"] == "Reporter" and answer["access"]["read"] == {"allowed": True, "reason": None}
     assert answer["access"]["write"]["reason"] == "Developer role required to write to ml/vision"
+
+
+def test_a_redirect_to_another_origin_gets_no_credential(registry: RegistryServer) -> None:
+    """The URL names a host that redirects everything to the registry (another port, another origin):
+    doctor follows without the token, so the registry sees an anonymous caller, and doctor says why."""
+
+    def redirect(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        location = registry.url + Request(environ).full_path
+        return Response(status=302, headers={"Location": location})(environ, start_response)
+
+    front = serve_in_thread(redirect)
+    try:
+        url = f"http://127.0.0.1:{front.server_port}/ml/vision/-/data/dvc"
+        code, said = doctor(url, "--token", TOKENS["developer"])
+    finally:
+        front.shutdown()
+        front.server_close()
+    assert code == 1, said
+    assert f"redirected to another origin, {registry.url}: the credential was not sent there" in said
+    assert "credential  anonymous" in said and "read  no:" in said

@@ -2,23 +2,32 @@
 packages (DVC's http remote with `method PUT`, exactly as users did), `data-registry
 import-generic-packages` copies it into the registry, and `dvc pull` from the registry is byte-identical.
 Also: a second run copies nothing, a run killed half-way and run again completes, GitLab's 429s slow it
-down but it completes, `--dry-run` writes nothing, and a token without access is told so."""
+down but it completes, `--dry-run` writes nothing, and a token without access is told so. Against a
+hostile GitLab: its redirects to object storage and its next-page links reach no other origin with the
+token, and a file whose bytes are not GitLab's md5 is named, taken out of the registry, and fails the run."""
 
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+import requests
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.wrappers import Request, Response
 
-from scripts.harness import BIN, RegistryServer, Simulator, start_registry
+from scripts.harness import BIN, RegistryServer, Simulator, serve_in_thread, start_registry
 from tests.conftest import TOKENS
 from tests.e2e.dvc import Dvc, same_tree
 
@@ -188,3 +197,182 @@ def test_a_token_without_access_is_told_so(
 def test_wrong_urls_are_named(registry: RegistryServer) -> None:
     done = importer("https://gitlab.example.com/ml/vision", f"{registry.url}/ml/vision/-/data/x")
     assert done.returncode == 2 and "Not a generic packages URL" in done.stderr
+
+
+CREDENTIALS = ("Private-Token", "Authorization", "Job-Token", "Deploy-Token", "Cookie")
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@dataclass
+class Hostile:
+    """A GitLab that is not to be trusted, serving generic package files (`version/file_name` → (the bytes
+    it sends, the md5 it lists)). It redirects downloads to a bucket on another origin (`bucket`, the
+    base URL of another Hostile), names a next page on another origin (`next_page`), sets a session
+    cookie, and records every request: (host, path, headers)."""
+
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    bucket: str | None = None
+    next_page: str | None = None
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        self.seen.append((request.host, request.full_path, dict(request.headers)))
+        return self.answer(request)(environ, start_response)
+
+    def answer(self, request: Request) -> Response:
+        path = request.path
+        prefix = "/api/v4/projects/101/packages"
+        versions = sorted({key.split("/", 1)[0] for key in self.files})
+        if path == prefix:
+            listed = [{"id": i + 1, "name": "dvc", "version": v} for i, v in enumerate(versions)]
+            if not self.next_page:
+                return self.json(listed)
+            if request.args.get("page") == "2":
+                return self.json(listed[1:])
+            response = self.json(listed[:1])
+            response.headers["Link"] = f'<{self.next_page}{prefix}?page=2&per_page=100>; rel="next"'
+            return response
+        if path.startswith(prefix + "/") and path.endswith("/package_files"):
+            version = versions[int(path.split("/")[-2]) - 1]
+            listed = [
+                {"id": i + 1, "file_name": key.split("/", 1)[1], "size": len(sent), "file_md5": listed_md5}
+                for i, (key, (sent, listed_md5)) in enumerate(sorted(self.files.items()))
+                if key.startswith(version + "/")
+            ]
+            return self.json(listed)
+        if path.startswith(prefix + "/generic/dvc/"):
+            key = path.removeprefix(prefix + "/generic/dvc/")
+            if self.bucket:  # GitLab sends package files from object storage with a signed URL
+                return Response(
+                    status=302, headers={"Location": f"{self.bucket}/b/{key}?X-Amz-Signature=f00"}
+                )
+            return Response(self.files[key][0])
+        if path.startswith("/b/"):  # the bucket
+            return Response(self.files[path.removeprefix("/b/")][0])
+        return Response(status=404)
+
+    @staticmethod
+    def json(value: Any) -> Response:
+        response = Response(json.dumps(value), mimetype="application/json")
+        response.set_cookie("_gitlab_session", "s3cret-session")
+        return response
+
+    def credentials_outside(self, origin: str) -> list[tuple[str, str, str]]:
+        """Every credential header this server received under another host than `origin`'s."""
+        host = origin.removeprefix("http://")
+        return [
+            (seen_host, path, name)
+            for seen_host, path, headers in self.seen
+            if seen_host != host
+            for name in CREDENTIALS
+            if name in headers
+        ]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Hostile], str]]:
+    """Start a Hostile on 127.0.0.1 (a free port: its own origin); its base URL."""
+    started: list[BaseWSGIServer] = []
+
+    def start(app: Hostile) -> str:
+        started.append(serve_in_thread(app))
+        return f"http://127.0.0.1:{started[-1].server_port}"
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+def dvc_file(seed: int) -> tuple[str, bytes]:
+    body = f"file {seed}\n".encode() * (seed + 1)
+    digest = md5(body)
+    return f"files/md5/{digest[:2]}/{digest[2:]}", body
+
+
+def in_registry(registry: RegistryServer, url: str) -> int:
+    return requests.head(
+        url, headers={"Authorization": f"Bearer {TOKENS['maintainer']}"}, timeout=30
+    ).status_code
+
+
+def test_downloads_redirected_to_object_storage_get_no_token(
+    registry: RegistryServer, serve: Callable[[Hostile], str]
+) -> None:
+    """GitLab answers package downloads with a redirect to a signed URL on another origin (another port,
+    and the same port under another host name): the files come, the token and cookies do not."""
+    files = dict(dvc_file(i) for i in range(3))
+    bucket = Hostile({key: (body, md5(body)) for key, body in files.items()})
+    bucket_url = serve(bucket)
+    gitlab = Hostile(bucket.files, bucket=bucket_url)
+    gitlab_url = serve(gitlab)
+    source = f"{gitlab_url}/api/v4/projects/101/packages/generic/dvc"
+    dest = f"{registry.url}/ml/vision/-/data/redirected"
+    for token in (DEV, "glcbt-a-job-token-00001"):  # Private-Token, then Job-Token to GitLab
+        done = importer(source, dest, "--dest-token", DEV, token=token)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "Everything is in the registry" in done.stdout
+    assert all(in_registry(registry, f"{dest}/{key}") == 200 for key in files)
+    assert len([path for _, path, _ in bucket.seen if path.startswith("/b/")]) == 3
+    assert bucket.credentials_outside("") == []  # nothing at all on the bucket's origin
+    gitlab.bucket = f"http://localhost:{gitlab_url.rsplit(':', 1)[1]}"  # the same port, another host
+    done = importer(source, f"{registry.url}/ml/vision/-/data/redirected-by-name")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(host.startswith("localhost:") for host, _, _ in gitlab.seen)
+    assert gitlab.credentials_outside(gitlab_url) == []
+
+
+def test_a_next_page_on_another_origin_is_refused(
+    registry: RegistryServer, serve: Callable[[Hostile], str]
+) -> None:
+    """A package list whose `Link: rel="next"` names another origin: the import stops there and says so;
+    the token never goes to that origin."""
+    (first, one), (second, two) = dvc_file(10), dvc_file(11)
+    gitlab = Hostile({first: (one, md5(one)), "other/" + second: (two, md5(two))})
+    gitlab_url = serve(gitlab)
+    gitlab.next_page = f"http://localhost:{gitlab_url.rsplit(':', 1)[1]}"
+    done = importer(
+        f"{gitlab_url}/api/v4/projects/101/packages/generic/dvc",
+        f"{registry.url}/ml/vision/-/data/paged",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "names its next page on another origin (http://localhost:" in done.stderr
+    assert "Everything is in the registry" not in done.stdout
+    assert gitlab.credentials_outside(gitlab_url) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "outcome"),
+    [
+        ("maintainer", "it was removed from the registry again"),
+        ("developer", "the registry refused to remove it (403: "),
+    ],
+)
+def test_a_file_whose_bytes_differ_is_named_and_not_kept(
+    registry: RegistryServer, serve: Callable[[Hostile], str], role: str, outcome: str
+) -> None:
+    """GitLab sends other bytes than the md5 it lists for a file outside DVC's content-addressed layout
+    (the registry cannot tell): the run names the file, removes it from the registry (a Maintainer's
+    token may; a Developer's is told it may not), never says everything is there, and exits 1."""
+    key, body = dvc_file(20)
+    run_cache, listed = "runs/ab/cdef0123/4567", md5(b"the bytes GitLab stored")
+    gitlab = Hostile({key: (body, md5(body)), run_cache: (b"other bytes", listed)})
+    source = f"{serve(gitlab)}/api/v4/projects/101/packages/generic/dvc"
+    dest = f"{registry.url}/ml/vision/-/data/mismatch-{role}"
+    done = importer(source, dest, "--dest-token", TOKENS[role])
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert (
+        f"failed: {run_cache}: md5 differs (GitLab lists {listed}, GitLab sent {md5(b'other bytes')}" in said
+    )
+    assert outcome in said
+    assert "Everything is in the registry" not in said
+    assert in_registry(registry, f"{dest}/{key}") == 200
+    if role == "maintainer":
+        assert in_registry(registry, f"{dest}/{run_cache}") == 404
+    else:
+        assert "Maintainer" in said and f"delete {dest}/{run_cache} yourself" in said
