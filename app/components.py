@@ -3,6 +3,7 @@ validated settings, into the one container both serve from."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,11 @@ from app.storage.base import StorageBackend
 from app.trash import Trash
 from app.uploads import Uploads
 
-# GitLab look-ups an address may spend on tokens GitLab refuses: a burst, then one every two seconds.
+# Tokens GitLab may refuse an address before its refused tokens are answered 429: a burst, then one
+# every two seconds. Tokens GitLab has not refused are always looked up.
 REFUSED_LOOKUPS_BURST, REFUSED_LOOKUPS_PER_SECOND = 6, 0.5
+# GitLab look-ups of projects not in the auth cache that anonymous requests of an address may cost.
+ANONYMOUS_LOOKUPS_BURST, ANONYMOUS_LOOKUPS_PER_SECOND = 10, 0.5
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ def build_components(
         shared=auth_cache,
         observe=lambda result: metrics.auth_cache.labels(result=result).inc(),
         refusals=_limiter(settings, "refused", REFUSED_LOOKUPS_PER_SECOND, REFUSED_LOOKUPS_BURST),
+        anonymous=_limiter(settings, "anonymous", ANONYMOUS_LOOKUPS_PER_SECOND, ANONYMOUS_LOOKUPS_BURST),
     )
     upload_sessions = UploadSessions(engine)
     return Components(
@@ -140,7 +145,7 @@ def build_components(
         ),
         limiter=_limiter(settings, "requests", settings.rate_limit, settings.rate_limit_burst),
         metrics=metrics,
-        signin=_signin(settings, engine, gateway),
+        signin=_signin(settings, engine, gateway, auth_cache),
         datasets=Datasets(
             authorizer=authorizer,
             gateway=gateway,
@@ -159,7 +164,9 @@ def _limiter(settings: Settings, name: str, rate: float, burst: int) -> Limiter:
     return RateLimiter(rate=rate, burst=burst)
 
 
-def _signin(settings: Settings, engine: Any, gateway: GitLabGateway) -> SignIn | None:
+def _signin(
+    settings: Settings, engine: Any, gateway: GitLabGateway, leases: SharedAuthCache
+) -> SignIn | None:
     from datetime import timedelta
 
     from app.db.browser_sessions import BrowserSessions
@@ -175,5 +182,18 @@ def _signin(settings: Settings, engine: Any, gateway: GitLabGateway) -> SignIn |
         settings.gitlab_timeout,
     )
     return SignIn(
-        BrowserSessions(engine), oauth, gateway, session_ttl=timedelta(seconds=settings.session_ttl)
+        BrowserSessions(engine),
+        oauth,
+        gateway,
+        session_ttl=timedelta(seconds=settings.session_ttl),
+        signing_key=_sign_in_key(settings),
+        leases=leases,
     )
+
+
+def _sign_in_key(settings: Settings) -> str:
+    """What signs the sign-in cookie: REGISTRY_SECRET_KEY (or the embedded default's key), else a key
+    derived from the OAuth application's secret, which every replica has too."""
+    if settings.secret_key or settings.local_storage_root is not None or not settings.oauth_client_secret:
+        return settings.effective_secret_key()
+    return hashlib.sha256(f"registry sign-in\n{settings.oauth_client_secret}".encode()).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -17,6 +18,7 @@ from marshmallow import fields as mf
 from app.errors import ConfigurationError
 from app.model import parse_size
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "REGISTRY_"
 SECRET_NAMES = (
     "gitlab_service_token",
@@ -52,6 +54,9 @@ class Settings:
     upload_session_ttl: int = 24 * 3600  # how long a direct upload session and its part URLs stay valid
     trash_retention: int = 7 * 24 * 3600  # seconds deleted objects stay restorable; 0: deletes are final
     download_mode: str = "redirect"
+    # The proxies (an ingress controller's pods) whose X-Forwarded-For names the client: per-address
+    # limits then count each client instead of the proxy. Empty: the peer's own address, always.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     anonymous_reads: bool = True
     auth_cache_ttl: int = 300
     auth_failure_ttl: int = 10
@@ -174,6 +179,21 @@ class ByteSize(mf.Field):  # type: ignore[type-arg]
             raise ValidationError(str(e)) from None
 
 
+class Networks(mf.Field):  # type: ignore[type-arg]
+    """Comma-separated CIDRs (10.0.0.0/8, fd00::/8) or single addresses."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[IPNetwork, ...]:
+        networks = []
+        for part in str(value).split(","):
+            if not part.strip():
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part.strip()))
+            except ValueError as e:
+                raise ValidationError(f"{part.strip()!r} is not a CIDR ({e})") from None
+        return tuple(networks)
+
+
 class SettingsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -198,6 +218,7 @@ class SettingsSchema(Schema):
     upload_session_ttl = mf.Integer(validate=validate.Range(min=60, max=7 * 24 * 3600))
     trash_retention = mf.Integer(validate=validate.Range(min=0, max=365 * 24 * 3600))
     download_mode = mf.String(validate=validate.OneOf(["redirect", "proxy"]))
+    trusted_proxies = Networks()
     anonymous_reads = mf.Boolean()
     auth_cache_ttl = mf.Integer(validate=validate.Range(min=0, max=86400))
     auth_failure_ttl = mf.Integer(validate=validate.Range(min=0, max=3600))

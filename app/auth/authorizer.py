@@ -1,5 +1,7 @@
 """The one question every request asks: may this credential do this on that project (or as an admin)?
-GitLab's answer comes through the grant cache; access.py decides per action."""
+GitLab's answer comes through the grant cache; access.py decides per action. Per client address, two
+budgets keep GitLab's work bounded without ever refusing a look-up of a credential GitLab has not refused:
+the refusals GitLab gave, and the look-ups anonymous requests cost."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import math
 from collections.abc import Callable
 
 from app.access import decide, decide_admin, hides_project
+from app.auth.clients import client_address
 from app.auth.grant_cache import GrantCache
 from app.auth.grants import GrantResolver, attempts
 from app.auth.policy import AuthPolicy
@@ -29,6 +32,7 @@ from app.ratelimit import Limiter, RateLimiter
 
 log = logging.getLogger(__name__)
 _ADMIN_CREDENTIALS = (CredentialKind.ACCESS_TOKEN, CredentialKind.OAUTH_TOKEN, CredentialKind.BEARER)
+REFUSAL_MEMORY = 60  # seconds a token refused while its address is over budget stays refused, unasked
 
 
 class Authorizer:
@@ -44,11 +48,16 @@ class Authorizer:
         shared: SharedAuthCache | None = None,
         observe: Callable[[str], None] | None = None,
         refusals: Limiter | None = None,
+        anonymous: Limiter | None = None,
     ) -> None:
         self._policy = policy
-        # GitLab look-ups spent on credentials it refused, per client address: a loop of made-up tokens
-        # is held up (429) before it becomes GitLab traffic. Cached answers never count.
+        # Refusals GitLab gave, per client address. Every credential GitLab has not refused is looked up,
+        # so someone else's junk never costs a valid token a 429; past the budget, the address's refused
+        # credentials are answered 429 (with GitLab's reason) and remembered, so repeats cost nothing.
         self._refusals: Limiter = refusals or RateLimiter(rate=0, burst=1)
+        self._refused: TTLCache[InvalidCredential] = TTLCache(max_size=policy.max_entries)
+        # GitLab look-ups of projects no answer is cached for, spent by anonymous requests per address.
+        self._anonymous: Limiter = anonymous or RateLimiter(rate=0, burst=1)
         self._resolver = GrantResolver(gateway, policy, service=service, id_tokens=id_tokens)
         self._gateway = gateway
         self._memberships: TTLCache[list[Project]] = TTLCache(max_size=10_000)
@@ -71,6 +80,8 @@ class Authorizer:
 
     def _authorize(self, credential: Credential | None, ref: ProjectRef, action: Action) -> Grant:
         key = (credential.fingerprint if credential else None, ref.lookup_key)
+        if credential is None and not self._grants.cached(key):
+            self._admit_anonymous(client_address())
         try:
             grant = self._grants.load(key, lambda: self._ask(credential, ref))
         except GitLabUnavailable:
@@ -79,6 +90,8 @@ class Authorizer:
                 raise
             log.warning("GitLab unavailable: serving a read from a permission cached earlier")
             grant = stale
+        if isinstance(grant, InvalidCredential) and credential is not None:
+            self._throttle_refused(credential, grant)
         if isinstance(grant, RegistryError):
             raise type(grant)(grant.message)
         try:
@@ -94,17 +107,41 @@ class Authorizer:
             raise
         return grant
 
-    def _ask(self, credential: Credential | None, ref: ProjectRef) -> tuple[Grant | RegistryError, float]:
-        """GitLab's answer, unless the credential's address has had too many refused lately."""
-        origin = f"addr:{credential.origin}" if credential is not None and credential.origin else None
-        if origin is not None and (wait := self._refusals.take(origin, spend=False)):
+    def _admit_anonymous(self, address: str | None) -> None:
+        """Spend one of the address's anonymous look-ups, or say when the next one comes. 429 rather than
+        "not found": it is the true answer (the path may well be a public project), it is never cached
+        as a denial, and clients that honour Retry-After slow down; it tells nothing about the path."""
+        if address is not None and (wait := self._anonymous.take(f"addr:{address}")):
             raise RateLimited(
-                "Too many refused GitLab tokens from this address; check the token, retry later",
+                "Too many look-ups of projects without a GitLab token from this address; send a token,"
+                f" or retry in {math.ceil(wait)} s",
                 retry_after=math.ceil(wait),
             )
+
+    def _throttle_refused(self, credential: Credential, refusal: InvalidCredential) -> None:
+        """A refused credential from an address past its refusal budget: 429 (GitLab's reason kept)."""
+        origin = credential.origin
+        if origin and (wait := self._refusals.take(f"addr:{origin}", spend=False)):
+            raise RateLimited(
+                f"{refusal.message}; too many refused GitLab tokens from this address: check the token,"
+                f" retry in {math.ceil(wait)} s",
+                retry_after=math.ceil(wait),
+            )
+
+    def _ask(self, credential: Credential | None, ref: ProjectRef) -> tuple[Grant | RegistryError, float]:
+        """GitLab's answer; a refusal is counted against the credential's address."""
+        if credential is not None and (refused := self._refused.get(credential.fingerprint)) is not None:
+            return refused, self._policy.failure_ttl  # refused lately, from an address over budget
         answer, ttl = self._resolver.grant_or_denial(credential, ref)
-        if origin is not None and credential is not None and isinstance(answer, InvalidCredential):
-            self._refusals.take(origin, cost=attempts(credential))
+        origin = credential.origin if credential is not None else None
+        if (
+            origin
+            and credential is not None
+            and isinstance(answer, InvalidCredential)
+            and self._refusals.take(f"addr:{origin}", cost=attempts(credential))
+        ):
+            self._refused.put(credential.fingerprint, answer, REFUSAL_MEMORY)
+            ttl = max(ttl, REFUSAL_MEMORY)
         return answer, ttl
 
     def member_projects(self, credential: Credential) -> list[Project]:

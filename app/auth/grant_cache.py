@@ -44,6 +44,13 @@ class GrantCache:
             self._observe("local")
         return answer
 
+    def cached(self, key: GrantKey) -> bool:
+        """Whether an answer is at hand without asking GitLab (in this process or the shared cache)."""
+        if self._local.get(key) is not None:
+            return True
+        entry = self._shared.get(shared_key(key)) if self._shared is not None else None
+        return entry is not None and entry.expires_at > clock.time()
+
     def _load_shared(self, key: GrantKey, ask: Ask) -> tuple[Answer, float]:
         """GitLab's answer from the shared cache, or asked by exactly one process and stored there."""
 

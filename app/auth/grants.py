@@ -224,6 +224,20 @@ class GrantResolver:
             raise InvalidCredential("OAuth token has expired")
         return Actor(CredentialKind.OAUTH_TOKEN, info.user_id, info.scopes, info.expires_at)
 
+    def _project_or_none(self, service: Credential, ref: ProjectRef) -> Project | None:
+        try:
+            return self._gateway.project(service, ref)
+        except ProjectNotFound:
+            return None
+
+    # Deploy, job and ID tokens are checked with the registry's service token, which sees every project.
+    # A project such a token may not see must cost GitLab the calls a missing one costs, take as long
+    # and be cached alike (a denial, for the failure TTL): what is asked about another project is asked
+    # whether it was found or not (by the path or id the client gave when it was not), and "not found"
+    # is answered here for both. One difference remains: a deploy token naming a project by numeric id
+    # costs the groups above a hidden project, which tells that the id exists (ids are sequential and
+    # no secret; the path, the name, is never told).
+
     def _deploy_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
         service = self._service
         if service is None:
@@ -238,36 +252,29 @@ class GrantResolver:
         expires_at = _midnight(info.expires_at)
         if info.expired or (expires_at is not None and expires_at <= datetime.now(UTC)):
             raise CredentialExpired(f"Deploy token expired on {info.expires_at}")
-        project = self._gateway.project(service, ref)
-        if info.id not in self._gateway.deploy_token_ids(service, project):
-            if project.visibility is Visibility.PRIVATE:  # as if it did not exist: what GitLab would say
-                raise ProjectNotFound(f"Project {ref} not found")
+        project = self._project_or_none(service, ref)
+        owners = self._gateway.deploy_token_ids(
+            service, ProjectRef(id=project.id) if project else ref, project.path if project else ref.path
+        )
+        if project is None or info.id not in owners:
+            if project is None or project.visibility is Visibility.PRIVATE:
+                raise ProjectNotFound(f"Project {ref} not found")  # what GitLab says of both
             raise PermissionDenied(f"This deploy token does not give access to {project.path}")
         actor = Actor(CredentialKind.DEPLOY_TOKEN, None, info.scopes, expires_at)
         return Grant(project=project, actor=actor), self._ttl(expires_at)
 
-    def _ci_project(self, ref: ProjectRef, own_id: int, own_path: str | None) -> Project:
-        """The target of a CI token. Without a service token only the job's own project (by id, or by the
-        path GitLab gave for the job) can be named."""
-        if self._service is not None:
-            return self._gateway.project(self._service, ref)
+    def _own_project(self, ref: ProjectRef, own_id: int, own_path: str | None) -> Project:
+        """Without a service token, a CI token can name only the job's own project (by id, or by the path
+        GitLab gave for the job); its visibility and archived state are unknown, private is assumed."""
         own = ref.id == own_id or (
             ref.path is not None and own_path is not None and ref.path.lower() == own_path.lower()
         )  # GitLab's paths are case-insensitive
         if own:
-            # Visibility and archived state are unknown here; private (the strictest) is assumed.
             return Project(id=own_id, path=own_path or str(ref), visibility=Visibility.PRIVATE)
         raise PermissionDenied(
             f"CI tokens reach other projects than their own ({own_path or f'project {own_id}'}), such as"
             f" {ref}, only when {_NEEDS_SERVICE.replace('has no', 'has a')}"
         )
-
-    def _ci_role(self, project: Project, own_id: int, user_id: int) -> AccessLevel:
-        """The job's user's role. Without a service token: Developer on the job's own project (a user who
-        can run its pipelines has at least that), nothing elsewhere."""
-        if self._service is not None:
-            return self._gateway.member_access_level(self._service, project.id, user_id)
-        return AccessLevel.DEVELOPER if project.id == own_id else AccessLevel.NO_ACCESS
 
     def _job_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
         job = self._token(
@@ -277,15 +284,28 @@ class GrantResolver:
         )
         if job.status != "running":
             raise InvalidCredential(f"CI job token belongs to a job that is {job.status}, no longer running")
-        project = self._ci_project(ref, job.project_id, job.project_path)
-        role = self._ci_role(project, job.project_id, job.user_id)
-        allowlisted = project.id == job.project_id
-        if not allowlisted and self._service is not None:
-            source = self._gateway.project(self._service, ProjectRef(id=job.project_id))
-            allowlisted = self._gateway.job_token_allows(self._service, project, source)
         actor = Actor(CredentialKind.JOB_TOKEN, job.user_id, job_project_id=job.project_id)
-        grant = Grant(project=project, actor=actor, role=role, allowlisted=allowlisted)
-        return grant, self._ttl(None, limit=self._policy.job_token_ttl)
+        ttl = self._ttl(None, limit=self._policy.job_token_ttl)
+        service = self._service
+        if service is None:  # a user who can run the project's pipelines is at least a Developer
+            own = self._own_project(ref, job.project_id, job.project_path)
+            return Grant(project=own, actor=actor, role=AccessLevel.DEVELOPER, allowlisted=True), ttl
+        project = self._project_or_none(service, ref)
+        if project is not None and project.id == job.project_id:
+            role = self._gateway.member_access_level(service, project.id, job.user_id)
+            return Grant(project=project, actor=actor, role=role, allowlisted=True), ttl
+        source = (  # an allowlist names projects and groups: the id and path are what matter
+            Project(id=job.project_id, path=job.project_path, visibility=Visibility.PRIVATE)
+            if job.project_path
+            else self._gateway.project(service, ProjectRef(id=job.project_id))
+        )
+        allowlisted = self._gateway.job_token_allows(
+            service, ProjectRef(id=project.id) if project else ref, source
+        )
+        if project is None or (project.visibility is Visibility.PRIVATE and not allowlisted):
+            raise ProjectNotFound(f"Project {ref} not found")
+        role = self._gateway.member_access_level(service, project.id, job.user_id)
+        return Grant(project=project, actor=actor, role=role, allowlisted=allowlisted), ttl
 
     def _id_token_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
         verifier = self._id_tokens
@@ -298,8 +318,6 @@ class GrantResolver:
         )
         if claims.expires_at <= datetime.now(UTC):
             raise InvalidCredential("CI ID token has expired")
-        project = self._ci_project(ref, claims.project_id, claims.project_path)
-        role = self._ci_role(project, claims.project_id, claims.user_id)
         actor = Actor(
             CredentialKind.ID_TOKEN,
             claims.user_id,
@@ -307,4 +325,19 @@ class GrantResolver:
             job_project_id=claims.project_id,
             protected_ref=claims.protected_ref,
         )
-        return Grant(project=project, actor=actor, role=role), self._ttl(claims.expires_at)
+        ttl = self._ttl(claims.expires_at)
+        service = self._service
+        if service is None:
+            mine = self._own_project(ref, claims.project_id, claims.project_path)
+            return Grant(project=mine, actor=actor, role=AccessLevel.DEVELOPER), ttl
+        project = self._project_or_none(service, ref)
+        own = project is not None and project.id == claims.project_id
+        if project is None or (not own and project.visibility is Visibility.PRIVATE):
+            raise ProjectNotFound(f"Project {ref} not found")
+        # ID tokens reach their own project only (access.py says so of the others): no role to ask there.
+        role = (
+            self._gateway.member_access_level(service, project.id, claims.user_id)
+            if own
+            else AccessLevel.NO_ACCESS
+        )
+        return Grant(project=project, actor=actor, role=role), ttl

@@ -1,5 +1,6 @@
-"""Sign-ins in progress and signed-in browser sessions in the index database (the browser only ever holds
-random values whose hashes key these rows)."""
+"""Signed-in browser sessions in the index database (the browser only ever holds a random value whose hash
+keys its row). Sign-ins in progress live in the browser's signed cookie; `sign_ins` keeps only rows that
+older versions wrote, until the purge takes them."""
 
 from __future__ import annotations
 
@@ -9,38 +10,18 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from app.db.models import Base
 from app.db.sql import database_errors, utc
-from app.model import BrowserSession, OAuthTokens, PendingSignIn
+from app.model import BrowserSession, OAuthTokens
 
 _SIGN_INS = Base.metadata.tables["sign_ins"]
 _SESSIONS = Base.metadata.tables["browser_sessions"]
 
 
 class BrowserSessions:
-    """Rows of `sign_ins` (each taken once) and `browser_sessions`."""
+    """Rows of `browser_sessions` (and the purge of `sign_ins`)."""
 
     def __init__(self, engine: Engine) -> None:
         self._writer = engine.execution_options(writer=True)
         self._reader = engine.execution_options(reader=True)
-
-    def begin_sign_in(self, pending: PendingSignIn) -> None:
-        with database_errors(), self._writer.begin() as conn:
-            conn.execute(insert(_SIGN_INS).values(**vars(pending)))
-
-    def take_sign_in(self, state: str) -> PendingSignIn | None:
-        """The sign-in with that state, removed: a second callback with it finds nothing."""
-        with database_errors(), self._writer.begin() as conn:
-            row = conn.execute(
-                delete(_SIGN_INS).where(_SIGN_INS.c.state == state).returning(_SIGN_INS)
-            ).first()
-        if row is None:
-            return None
-        return PendingSignIn(
-            state=row.state,
-            nonce_hash=row.nonce_hash,
-            code_verifier=row.code_verifier,
-            return_to=row.return_to,
-            created_at=utc(row.created_at),
-        )
 
     def create(self, session: BrowserSession, now: datetime) -> None:
         with database_errors(), self._writer.begin() as conn:

@@ -230,17 +230,25 @@ class PythonGitLabGateway:
             expired=bool(data.get("expired", False)),
         )
 
-    def deploy_token_ids(self, service: Credential, project: Project) -> frozenset[int]:
-        paths = [f"/projects/{project.id}/deploy_tokens"]
-        groups = project.path.split("/")[:-1]
+    def deploy_token_ids(self, service: Credential, project: ProjectRef, path: str | None) -> frozenset[int]:
+        paths = [f"/projects/{_encode(project.lookup_key)}/deploy_tokens"]
+        groups = path.split("/")[:-1] if path else []
         paths += [f"/groups/{_encode('/'.join(groups[:n]))}/deploy_tokens" for n in range(1, len(groups) + 1)]
         ids: set[int] = set()
+        for found in self._each_as_service(service, "list", paths):
+            ids.update(int(token["id"]) for token in found or ())
+        return frozenset(ids)
+
+    def _each_as_service(self, service: Credential, method: str, paths: list[str]) -> list[Any]:
+        """Every path asked, in order, whatever the others answered (None for a 404 or 403: a project or
+        group that is not there, or a user namespace), so that the cost never depends on the answers."""
+        answers: list[Any] = []
         for path in paths:
             try:
-                ids.update(int(token["id"]) for token in self._as_service(service, "list", path))
+                answers.append(self._as_service(service, method, path))
             except (_NotFound, _Forbidden):
-                continue  # a user namespace, or a group the service token cannot see
-        return frozenset(ids)
+                answers.append(None)
+        return answers
 
     def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
         try:
@@ -333,16 +341,16 @@ class PythonGitLabGateway:
         level = int(data.get("access_level", 0))
         return max((lvl for lvl in AccessLevel if lvl <= level), default=AccessLevel.NO_ACCESS)
 
-    def job_token_allows(self, service: Credential, target: Project, source: Project) -> bool:
-        if target.id == source.id:
+    def job_token_allows(self, service: Credential, target: ProjectRef, source: Project) -> bool:
+        base = f"/projects/{_encode(target.lookup_key)}/job_token_scope"
+        (scope,) = self._each_as_service(service, "get", [base])
+        allowlist, groups = self._each_as_service(
+            service, "list", [f"{base}/allowlist", f"{base}/groups_allowlist"]
+        )
+        if scope is None:
+            return False  # no such project
+        if not scope.get("inbound_enabled", True):
+            return True  # the allowlist is switched off: every project's jobs may come in
+        if any(int(p["id"]) == source.id for p in allowlist or ()):
             return True
-        base = f"/projects/{target.id}/job_token_scope"
-        try:
-            if not self._as_service(service, "get", base).get("inbound_enabled", True):
-                return True  # the allowlist is switched off: every project's jobs may come in
-            if any(int(p["id"]) == source.id for p in self._as_service(service, "list", f"{base}/allowlist")):
-                return True
-            groups = self._as_service(service, "list", f"{base}/groups_allowlist")
-        except (_NotFound, _Forbidden):
-            return False
-        return any(source.path.startswith(str(g["full_path"]) + "/") for g in groups)
+        return any(source.path.startswith(str(g["full_path"]) + "/") for g in groups or ())

@@ -107,8 +107,9 @@ class GitLabGateway(Protocol):
         """Identify a deploy token by its secret (needs an administrator's token: self-managed only)."""
         ...
 
-    def deploy_token_ids(self, service: Credential, project: Project) -> frozenset[int]:
-        """Ids of the deploy tokens of the project and of every group above it."""
+    def deploy_token_ids(self, service: Credential, project: ProjectRef, path: str | None) -> frozenset[int]:
+        """Ids of the deploy tokens of the project (by id or path, empty when there is none) and of every
+        group above `path`: the same calls whether the project exists or not."""
         ...
 
     def project(self, credential: Credential | None, ref: ProjectRef) -> Project:
@@ -136,6 +137,7 @@ class GitLabGateway(Protocol):
         """Every project the credential's user is a member of (directly or through groups), all pages."""
         ...
 
-    def job_token_allows(self, service: Credential, target: Project, source: Project) -> bool:
-        """Whether the target's job-token allowlist lets jobs of the source project in."""
+    def job_token_allows(self, service: Credential, target: ProjectRef, source: Project) -> bool:
+        """Whether the target's job-token allowlist lets jobs of the source project in; False when there
+        is no such target. The same calls whatever the answer."""
         ...

@@ -1,16 +1,22 @@
-"""Reads the GitLab credential a request carries, classified by how it arrived (prefixes are only hints)."""
+"""Who is asking: the GitLab credential a request carries, classified by how it arrived (prefixes are
+only hints), and the client's address as the peer or a trusted proxy in front of us reports it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from flask import Request
+from flask import Request, g, request
 
+from app.auth.clients import bind_client_address
 from app.errors import InvalidCredential
 from app.model import Credential, CredentialKind
+from app.settings import IPNetwork
+from app.web.context import services
 
 JOB_TOKEN_USER = "gitlab-ci-token"  # noqa: S105 - GitLab's fixed username for job tokens
 _DEPLOY_TOKEN_USER = re.compile(r"^gitlab\+deploy-token-\d+$")
@@ -20,7 +26,72 @@ def credential_from(request: Request) -> Credential | None:
     """The request's credential (with the client's address), None when it carries none;
     InvalidCredential when it is malformed."""
     credential = _read(request)
-    return None if credential is None else replace(credential, origin=request.remote_addr)
+    return None if credential is None else replace(credential, origin=client_address())
+
+
+def client_address() -> str | None:
+    """The address of the client this request comes from (REGISTRY_TRUSTED_PROXIES), once per request."""
+    if "client_address" not in g:
+        g.client_address = forwarded_client(
+            request.remote_addr,
+            request.headers.getlist("X-Forwarded-For"),
+            services().settings.trusted_proxies,
+        )
+    found: str | None = g.client_address
+    return found
+
+
+def bind_client() -> None:
+    """Before every request: the Authorizer counts its per-address budgets under this client's address."""
+    bind_client_address(client_address())
+
+
+def unbind_client(_: BaseException | None = None) -> None:
+    bind_client_address(None)
+
+
+def forwarded_client(
+    peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[IPNetwork]
+) -> str | None:
+    """The client as the proxies in front of us report it (werkzeug's ProxyFix, with CIDRs instead of a
+    hop count): X-Forwarded-For is read from the right while the hop that wrote it is a trusted proxy;
+    the first address not in `trusted` is the client. A peer that is no trusted proxy is the client,
+    whatever its headers say."""
+    if not _trusted(peer, trusted):
+        return peer
+    client = peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        if not hop:
+            continue
+        address = _address(hop)
+        if address is None:
+            break  # a trusted proxy wrote something that is no address: keep the last one it vouched for
+        client = str(address)
+        if not _trusted(client, trusted):
+            break
+    return client
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in a hop (some proxies add the port: 10.0.0.1:5123, [fd00::1]:5123), IPv4 addresses
+    mapped into IPv6 (::ffff:10.0.0.1) as the IPv4 address they are; None for anything else."""
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        found = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        return found.ipv4_mapped
+    return found
+
+
+def _trusted(text: str | None, trusted: Sequence[IPNetwork]) -> bool:
+    found = _address(text) if text and trusted else None
+    return found is not None and any(found.version == net.version and found in net for net in trusted)
 
 
 def _read(request: Request) -> Credential | None:

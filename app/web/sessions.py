@@ -1,5 +1,6 @@
 """The browser side of sign-in with GitLab: `/-/auth/sign_in`, `/-/auth/callback`, `/-/auth/sign_out`,
-the session and sign-in cookies, and the signed-in session of the current request."""
+the session and sign-in cookies, and the signed-in session of the current request. Its blueprint also
+binds every request's client address for the Authorizer (credentials.bind_client)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from app.errors import InvalidCredential
 from app.model import BrowserSession
 from app.signin import SignIn
 from app.web.context import services
+from app.web.credentials import bind_client, unbind_client
 
 bp = Blueprint(
     "sessions", __name__, template_folder="templates", static_folder="static", static_url_path="/-/ui"
 )
+# App-wide, on a blueprint every app registers: who is asking is known before any view runs.
+bp.before_app_request(bind_client)
+bp.teardown_app_request(unbind_client)
 SESSION_COOKIE, SIGN_IN_COOKIE = "registry_session", "registry_sign_in"
 FORGED = "The form was not sent by this page (CSRF token missing or wrong): reload the page and try again."
 
@@ -68,11 +73,13 @@ def sign_in() -> ResponseReturnValue:
     signin = signin_service()
     if signin is None:
         return message("Sign-in is off", "The admin has not set REGISTRY_OAUTH_CLIENT_ID.", 404)
-    url, nonce = signin.begin(safe_return_to(request.args.get("return_to")), _base_url() + "/-/auth/callback")
+    url, pending = signin.begin(
+        safe_return_to(request.args.get("return_to")), _base_url() + "/-/auth/callback"
+    )
     response = redirect(url)
     response.set_cookie(
         SIGN_IN_COOKIE,
-        nonce,
+        pending,
         max_age=600,
         httponly=True,
         secure=_secure(),

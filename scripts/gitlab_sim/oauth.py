@@ -96,6 +96,7 @@ def register(sim: Flask, world: World) -> None:
                 )
             return jsonify(_issue(world, code["user_id"], code["scopes"]))
         if grant == "refresh_token":
+            time.sleep(world.refresh_delay)
             old = world.refresh_tokens.pop(request.form.get("refresh_token", ""), None)
             if old is None:
                 return _error(

@@ -35,6 +35,7 @@ class World:
     oauth_apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> secret, redirect_uri
     signed_in_user: str | None = "dev"  # who /oauth/authorize signs in (None: the user denies)
     oauth_lifetime: int = 7200  # seconds an issued access token lives (GitLab: 2 hours)
+    refresh_delay: float = 0.0  # seconds the token endpoint takes to answer a refresh (races in tests)
     oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     # project id -> ref (branch or tag name) -> file path -> content: what the repository holds

@@ -169,6 +169,7 @@ def test_service_account_annotations_for_workload_identity(tmp_path: Path) -> No
         (["--set", "web.replicas=0"], "replicas"),
         (["--set", "registry.downloadMode=sometimes"], "downloadMode"),
         (["--set", "unknownTopLevel=1"], "unknownTopLevel"),
+        (["--set", "registry.trustedProxies=the-ingress"], "trustedProxies"),
     ],
 )
 def test_values_that_break_the_schema_fail_lint(extra: list[str], message: str, tmp_path: Path) -> None:
@@ -260,6 +261,20 @@ def test_redis_url_reaches_the_pods_by_reference(tmp_path: Path) -> None:
     assert redis["valueFrom"]["secretKeyRef"] == {"name": "registry-redis", "key": "url"}
     bare = named(render(None, tmp_path), "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
     assert all(e["name"] != "REGISTRY_REDIS_URL" for e in bare.get("env", []))
+
+
+def test_trusted_proxies_reach_the_pods(tmp_path: Path) -> None:
+    """The ingress controller's pods (private addresses) name the client; the app reads the same list."""
+    from app.settings import load_settings
+
+    config = by_kind(render(None, tmp_path), "ConfigMap")[0]["data"]
+    proxies = config["REGISTRY_TRUSTED_PROXIES"]
+    assert proxies == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    assert len(load_settings(environ={"REGISTRY_TRUSTED_PROXIES": proxies}).trusted_proxies) == 4
+    narrowed = render(None, tmp_path, "--set-string", "registry.trustedProxies=10.42.0.0/16")
+    assert by_kind(narrowed, "ConfigMap")[0]["data"]["REGISTRY_TRUSTED_PROXIES"] == "10.42.0.0/16"
+    direct = by_kind(render(None, tmp_path, "--set", "registry.trustedProxies="), "ConfigMap")[0]["data"]
+    assert "REGISTRY_TRUSTED_PROXIES" not in direct  # no proxy: the peer is the client
 
 
 def test_oauth_values_reach_the_pods_by_reference(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def test_without_an_oauth_application_the_page_says_how_to_enable_it(make_app: C
     assert client.get("/-/auth/sign_in").status_code == 404
 
 
-def test_the_worker_forgets_expired_sessions_and_abandoned_sign_ins(app: Flask, simulator: Simulator) -> None:
+def test_the_worker_forgets_expired_sessions(app: Flask, simulator: Simulator) -> None:
     from datetime import UTC, datetime, timedelta
 
     from app.jobs.scheduler import jobs
@@ -226,10 +226,97 @@ def test_the_worker_forgets_expired_sessions_and_abandoned_sign_ins(app: Flask, 
     parts = app.extensions[EXTENSION]
     browser = app.test_client()
     sign_in(browser)
-    start(browser)  # never finished
+    start(browser)  # never finished: it left nothing behind but the browser's cookie
     job, _ = jobs(parts)["browser_sessions"]
     assert job() == 0  # nothing is old yet
     later = datetime.now(UTC) + timedelta(seconds=parts.settings.session_ttl + 1)
     parts.signin._clock = lambda: later
-    assert job() == 2
+    assert job() == 1
     assert "Signed in as" not in browser.get("/").get_data(as_text=True)
+
+
+def test_a_sign_in_left_for_more_than_ten_minutes_is_refused(app: Flask) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.web.context import EXTENSION
+
+    browser = app.test_client()
+    answer = start(browser)
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    app.extensions[EXTENSION].signin._clock = lambda: later
+    refused = finish(browser, answer)
+    assert refused.status_code == 400 and "sign in again" in refused.get_data(as_text=True)
+
+
+def test_a_forged_sign_in_cookie_is_refused(client: FlaskClient) -> None:
+    answer = start(client)
+    client.set_cookie(SIGN_IN_COOKIE, "eyJzIjoi" + answer["state"][0], path="/-/auth/")
+    refused = finish(client, answer)
+    assert refused.status_code == 400 and SESSION_COOKIE not in set_cookies(refused)
+
+
+def database_bytes(url: str) -> int:
+    """What the index database takes: its SQLite files (WAL included), or PostgreSQL's own count."""
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, text
+
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        size = int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+    engine.dispose()
+    return size
+
+
+def test_anonymous_sign_ins_do_not_grow_the_database(client: FlaskClient, database_url: str) -> None:
+    """Anyone may start a sign-in (it only sends them to GitLab): the sign-in in progress lives in the
+    browser's cookie, so 3,000 of them, each with a long return path, leave the database as it was."""
+    client.get("/")
+    before = database_bytes(database_url)
+    return_to = "/ml/vision/-/data/" + "d" * 1900
+    for _ in range(3000):
+        begun = client.get("/-/auth/sign_in", query_string={"return_to": return_to})
+        assert begun.status_code == 302
+    assert len(set_cookies(begun)[SIGN_IN_COOKIE]) < 4000  # what a browser keeps of a cookie
+    grown = database_bytes(database_url) - before
+    assert grown < 2 * 2**20, f"{grown} bytes"
+    # and the sign-in still works, with the long return path
+    done = finish(client, start(client, return_to))
+    assert done.status_code == 302 and done.headers["Location"] == return_to
+
+
+def test_pages_loading_together_at_refresh_time_refresh_once_and_stay_signed_in(
+    app: Flask, simulator: Simulator
+) -> None:
+    """GitLab takes each refresh token once: requests that need a refresh at the same moment wait for the
+    one that refreshes, instead of each trying with the same refresh token and signing the user out."""
+    import threading
+
+    simulator.world.oauth_lifetime = 30  # within the refresh margin: due at once
+    browser = app.test_client()
+    sign_in(browser)
+    cookie = browser.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    simulator.world.oauth_lifetime = 7200  # what the refresh brings lasts
+    simulator.world.refresh_delay = 0.3  # GitLab takes its time: every page is waiting at once
+    before = simulator.world.calls["POST /oauth/token"]
+    start_together = threading.Barrier(8)
+    pages: list[str] = []
+
+    def load_page() -> None:
+        tab = app.test_client()
+        tab.set_cookie(SESSION_COOKIE, cookie.value)
+        start_together.wait()
+        pages.append(tab.get("/").get_data(as_text=True))
+
+    tabs = [threading.Thread(target=load_page) for _ in range(8)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    assert len(pages) == 8 and all("Signed in as <strong>@dev</strong>" in page for page in pages)
+    assert simulator.world.calls["POST /oauth/token"] == before + 1
+    assert "Signed in as <strong>@dev</strong>" in browser.get("/").get_data(as_text=True)

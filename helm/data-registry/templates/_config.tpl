@@ -34,6 +34,9 @@ REGISTRY_DEFAULT_QUOTA: {{ .defaultQuota | quote }}
 REGISTRY_MAX_FILE_SIZE: {{ .maxFileSize | quote }}
 REGISTRY_RATE_LIMIT: {{ .rateLimit | quote }}
 REGISTRY_RATE_LIMIT_BURST: {{ .rateLimitBurst | quote }}
+{{- if .trustedProxies }}
+REGISTRY_TRUSTED_PROXIES: {{ .trustedProxies | quote }}
+{{- end }}
 REGISTRY_ANONYMOUS_READS: {{ .anonymousReads | quote }}
 REGISTRY_RECONCILE_GRACE: {{ .reconcileGrace | quote }}
 REGISTRY_LOG_LEVEL: {{ .logLevel | quote }}
