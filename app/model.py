@@ -141,24 +141,37 @@ class ProjectRecord:
     own_quota: int | None = None  # bytes, 0: unlimited; None: the default quota applies
     used_bytes: int = 0
     object_count: int = 0
-    trash_bytes: int = 0  # deleted objects kept for the retention period: not counted against the quota
+    trash_bytes: int = 0  # deleted and replaced objects kept for the retention period: in the quota too
     trash_count: int = 0
 
     def effective_quota(self, default: int) -> int:
         """The quota in force (0: unlimited): the project's own, else the default."""
         return default if self.own_quota is None else self.own_quota
 
+    @property
+    def stored_bytes(self) -> int:
+        """What the project holds in the bucket, live and in the trash: what a quota bounds."""
+        return self.used_bytes + self.trash_bytes
+
     def admits(self, growth: int, default_quota: int) -> bool:
-        """Whether usage may grow by `growth` bytes (negative: a replacement that frees space)."""
+        """Whether what the project stores may grow by `growth` bytes (negative: a replacement that
+        frees space; a move to or from the trash is no growth)."""
         quota = self.effective_quota(default_quota)
-        return not quota or growth <= 0 or self.used_bytes + growth <= quota
+        return not quota or growth <= 0 or self.stored_bytes + growth <= quota
 
     def over_quota(self, default_quota: int) -> QuotaExceeded:
-        """The refusal DVC users read in the status line."""
+        """The refusal DVC users read in the status line: how much is used, how much of it is trash and
+        how to empty it."""
         quota = self.effective_quota(default_quota)
-        return QuotaExceeded(
-            f"Quota exceeded for {self.path}: {human_size(self.used_bytes)} of {human_size(quota)} used"
+        message = (
+            f"Quota exceeded for {self.path}: {human_size(self.stored_bytes)} of {human_size(quota)} used"
         )
+        if self.trash_bytes:
+            message += (
+                f", {human_size(self.trash_bytes)} of it in the trash (a Maintainer can empty it: "
+                f"POST /api/v1/projects/{self.id}/trash/purge)"
+            )
+        return QuotaExceeded(message)
 
     def require_active(self) -> None:
         """ProjectDeleted when the project is being (or was) deleted."""

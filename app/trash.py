@@ -15,6 +15,8 @@ from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
 from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef
 from app.storage.base import StorageBackend
 
+_NOW = timedelta(seconds=1)  # an early purge takes what was trashed up to this instant
+
 
 @dataclass(frozen=True)
 class PurgeReport:
@@ -67,7 +69,9 @@ class Trash:
     def restore_paths(self, project: Project, paths: list[str]) -> list[ObjectInfo]:
         """Bring the objects at paths back from the trash, each `.dir` with the trashed files it lists;
         409 when one of its files is gone for good, 404 when a path is not in the trash, 413 when they do not
-        fit in the project's quota any more. All or nothing."""
+        fit in the project's quota with the room open direct uploads hold (a restore is a write; the trash
+        counts toward the quota already, so this refuses only when the quota was lowered meanwhile). All
+        or nothing."""
         wanted = [ObjectPath(path).value for path in paths]
         with self._index.writing(project) as tx:
             restored = []
@@ -80,10 +84,17 @@ class Trash:
                 restored.append(info)
                 restored += self._restore_listed(tx, project.id, info)
             back = sum(info.size for info in restored)
+            # tx.restore moved them from the trash's totals to the live ones: `before` holds neither
             before = replace(tx.project, used_bytes=tx.project.used_bytes - back)
-            if not before.admits(back, self._default_quota):
-                raise before.over_quota(self._default_quota)
+            if restored and not before.admits(back + tx.reserved(), self._default_quota):
+                raise tx.project.over_quota(self._default_quota)
         return restored
+
+    def purge(self, credential: Credential | None, ref: ProjectRef) -> PurgeReport:
+        """Empty the project's trash now (Maintainer): its objects are gone for good, their room free."""
+        project = self._authorizer.authorize(credential, ref, Action.DELETE).project
+        self._index.require_active(project)
+        return purge_trash(self._index, self._storage, [project], retention=0, now=datetime.now(UTC) + _NOW)
 
     def _restore_listed(self, tx: ProjectWrite, project_id: int, info: ObjectInfo) -> list[ObjectInfo]:
         """The trashed files a restored `.dir` lists, restored; Conflict when one is gone."""

@@ -58,6 +58,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listening_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999), for servers that refuse a port that
+    TIME_WAIT connections still hold (SeaweedFS binds without SO_REUSEADDR): after the socket-heavy
+    tests thousands of ephemeral ports are in that state, and free_port() often picks one of them."""
+    import random
+
+    while True:
+        port = random.randint(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
 @dataclass
 class Simulator:
     """The GitLab simulator serving from a thread of this process."""
@@ -227,29 +243,36 @@ def start_seaweedfs(
             }
         )
     )
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
-    grpc = {name: free_port() for name in ports}
-    args = [
-        str(BIN / "weed"),
-        "mini",
-        f"-dir={root / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-s3.config={config}",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-master.telemetry=false",
-    ]
-    args += [f"-{name}.port={port}" for name, port in ports.items()]
-    args += [f"-{name}.port.grpc={port}" for name, port in grpc.items()]
-    log = root / "weed.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
-    _wait_for_s3(endpoint, process, log)
-    return SeaweedFS(endpoint, access_key, secret_key, process, log, args)
+    for attempt in range(3):  # a port picked free may be taken before weed binds it (parallel tests)
+        ports = {name: listening_port() for name in ("master", "volume", "filer", "s3", "admin")}
+        grpc = {name: listening_port() for name in ports}
+        args = [
+            str(BIN / "weed"),
+            "mini",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.config={config}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+        ]
+        args += [f"-{name}.port={port}" for name, port in ports.items()]
+        args += [f"-{name}.port.grpc={port}" for name, port in grpc.items()]
+        log = root / "weed.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        endpoint = f"http://127.0.0.1:{ports['s3']}"
+        try:
+            _wait_for_s3(endpoint, process, log)
+        except RuntimeError:
+            if attempt == 2 or "Port allocation failed" not in log.read_text(errors="replace"):
+                raise
+            continue
+        return SeaweedFS(endpoint, access_key, secret_key, process, log, args)
+    raise AssertionError("unreachable")
 
 
 @dataclass

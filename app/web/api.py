@@ -27,6 +27,7 @@ from app.web.schemas import (
     PathQuerySchema,
     ProjectSchema,
     ProjectUsageSchema,
+    PurgeResultSchema,
     QuotaRequestSchema,
     RestoreRequestSchema,
     RestoreResultSchema,
@@ -128,6 +129,15 @@ def restore(project_id: ProjectRef, body: dict[str, Any]) -> Response:
     """Bring objects back from the trash (Maintainer); a .dir brings back the files it lists."""
     restored = services().trash.restore(credential_from(request), project_id, body["paths"])
     return jsonify(RestoreResultSchema().dump({"restored": restored}))
+
+
+@bp.post("/projects/<project:project_id>/trash/purge")
+@operation(returns={200: ("purged", PurgeResultSchema)})
+def purge(project_id: ProjectRef) -> Response:
+    """Empty the trash now (Maintainer): its objects are deleted for good and stop counting toward the
+    quota."""
+    report = services().trash.purge(credential_from(request), project_id)
+    return jsonify(PurgeResultSchema().dump({"objects": report.objects, "bytes": report.bytes}))
 
 
 @bp.post("/projects/<project:project_id>/objects/exists")

@@ -11,6 +11,7 @@ from flask import Flask, Response, g, request
 
 from app import logs
 from app.web.context import services
+from app.web.credentials import client_address
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -35,7 +36,7 @@ def register(app: Flask) -> None:
         svc.metrics.latency.labels(route=route, method=request.method).observe(time.perf_counter() - started)
         if svc.settings.access_log:
             logs.access(
-                remote=request.remote_addr,
+                remote=client_address(),  # as a trusted proxy reports it (REGISTRY_TRUSTED_PROXIES)
                 method=request.method,
                 path=request.path,
                 status=response.status_code,

@@ -23,7 +23,9 @@ class ProjectSchema(Schema):
     object_count = fields.Integer(required=True)
     quota_bytes = fields.Integer(required=True, metadata={"description": "0: unlimited"})
     last_upload = fields.DateTime(allow_none=True, required=True)
-    trash_bytes = fields.Integer(required=True, metadata={"description": "restorable, not in the quota"})
+    trash_bytes = fields.Integer(
+        required=True, metadata={"description": "restorable; counts toward the quota"}
+    )
     trash_count = fields.Integer(required=True)
 
 
@@ -69,6 +71,11 @@ class RestoreRequestSchema(RequestSchema):
 
 class RestoreResultSchema(Schema):
     restored = fields.List(fields.Nested(ObjectSchema), required=True)
+
+
+class PurgeResultSchema(Schema):
+    objects = fields.Integer(required=True, metadata={"description": "objects deleted for good"})
+    bytes = fields.Integer(required=True, metadata={"description": "the room they held, free again"})
 
 
 class ExistsRequestSchema(RequestSchema):

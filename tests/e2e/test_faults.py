@@ -163,9 +163,7 @@ def test_a_ten_second_outage_during_a_push_stores_only_right_bytes(
     for name in ("data.dvc",):
         (tmp_path / "clone" / name).write_bytes((dvc.root / name).read_bytes())
     pulled.run("init", "--no-scm")
-    pulled.add_remote(
-        "r", f"{registry.url}/ml/vision/-/data/faults", auth="bearer", token=TOKENS["developer"]
-    )
+    pulled.add_remote("r", remote, auth="bearer", token=TOKENS["developer"])
     pulled.run("pull", "-r", "r")
     assert same_tree(pulled.root / "data", dataset / "data")
     assert "not lent" not in registry.log_text()  # no part buffer given back twice

@@ -126,6 +126,7 @@ def test_openapi_document_lists_every_operation(client: FlaskClient) -> None:
         ("/api/v1/admin/projects/{project_id}/quota", "put"),
         ("/api/v1/projects/{project_id}/trash", "get"),
         ("/api/v1/projects/{project_id}/trash/restore", "post"),
+        ("/api/v1/projects/{project_id}/trash/purge", "post"),
         ("/api/v1/whoami", "get"),
     }
     assert "ObjectPage" in spec["components"]["schemas"]

@@ -160,3 +160,14 @@ def test_dependency_failures_are_counted_logged_once_a_minute_and_in_the_access_
     assert len(access) == 3 and all(line.endswith(" error=storage_unavailable") for line in access)
     metrics = client.get("/-/metrics").text
     assert sample(metrics, 'registry_dependency_errors_total{dependency="storage"}') == 3
+
+
+def test_the_access_log_names_the_client_a_trusted_proxy_reports(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    forwarded = {"X-Forwarded-For": "203.0.113.7, 10.0.0.9"}
+    make_app(trusted_proxies="127.0.0.0/8,10.0.0.0/8").test_client().get("/-/health", headers=forwarded)
+    make_app().test_client().get("/-/health", headers=forwarded)  # no trusted proxy: the header is a lie
+    remotes = [r.http["remote"] for r in caplog.records if r.name == "app.access"]  # type: ignore[attr-defined]
+    assert remotes == ["203.0.113.7", "127.0.0.1"]

@@ -87,6 +87,11 @@ def test_quota_refuses_with_the_message_dvc_prints(app: Flask, tmp_path: Path) -
     assert client.get(ca(first), headers=dev).status_code == 302
     assert client.put(ca(first), data=first, headers=dev).status_code == 200
     assert client.delete(ca(first), headers=bearer("maintainer")).status_code == 204
+    trash = client.put(ca(second), data=second, headers=dev)  # the deleted object is in the trash
+    assert trash.status.startswith(
+        "413 Quota exceeded for ml/vision: 5.9 KiB of 10.0 KiB used, 5.9 KiB of it"
+    )
+    assert client.post("/api/v1/projects/101/trash/purge", headers=bearer("maintainer")).status_code == 200
     assert client.put(ca(second), data=second, headers=dev).status_code == 201
 
 

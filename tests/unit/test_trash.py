@@ -1,4 +1,4 @@
-"""The trash: deletes are restorable for the retention period, invisible meanwhile, not in the quota;
+"""The trash: deletes are restorable for the retention period, invisible meanwhile, in the quota;
 a .dir comes back with its files or not at all; the worker purges after retention."""
 
 from __future__ import annotations
@@ -134,17 +134,45 @@ def test_no_retention_deletes_at_once(make_app: Callable[..., Flask]) -> None:
     assert client.get(f"{API}/trash", headers=bearer("reporter")).json["objects"] == []
 
 
-def test_a_restore_that_no_longer_fits_the_quota_is_refused(client: FlaskClient, app: Flask) -> None:
-    client.put(f"{DATA}/old.bin", data=b"o" * 600_000, headers=bearer("developer"))
+def test_the_trash_counts_toward_the_quota_and_a_maintainer_can_empty_it(
+    client: FlaskClient, app: Flask
+) -> None:
+    """Upload/delete cycles used to hold 5.4 MB in a 1 MB quota (the trash lay outside it). Now live and
+    trashed bytes together stay within it; the 413 says how much is trash and how to purge it."""
+    for i in range(4):  # 400 KB a round against 1 MiB: the third round no longer fits
+        answer = client.put(f"{DATA}/round{i}.bin", data=bytes([i]) * 400_000, headers=bearer("developer"))
+        if answer.status_code == 413:
+            break
+        assert answer.status_code == 201
+        assert client.delete(f"{DATA}/round{i}.bin", headers=bearer("maintainer")).status_code == 204
+        info = client.get(API, headers=bearer("reporter")).json
+        assert info["used_bytes"] + info["trash_bytes"] <= 1024 * 1024
+    assert i == 2 and answer.json["error"]["code"] == "quota_exceeded"
+    message = answer.json["error"]["message"]
+    assert "781.2 KiB of 1.0 MiB used, 781.2 KiB of it in the trash" in message, message
+    assert "POST /api/v1/projects/101/trash/purge" in message
+    assert client.post(f"{API}/trash/purge", headers=bearer("developer")).status_code == 403
+    purged = client.post(f"{API}/trash/purge", headers=bearer("maintainer"))
+    assert purged.status_code == 200 and purged.json == {"objects": 2, "bytes": 800_000}
+    assert storage_files(app) == set()
+    again = client.put(f"{DATA}/round2.bin", data=b"2" * 400_000, headers=bearer("developer"))
+    assert again.status_code == 201
+
+
+def test_a_restore_honours_open_upload_reservations(client: FlaskClient, app: Flask) -> None:
+    """A restore moves bytes from the trash back, so it adds nothing to what the quota bounds; but when the
+    quota was lowered meanwhile, it must not take the room a colleague's direct upload holds."""
+    client.put(f"{DATA}/old.bin", data=b"o" * 300_000, headers=bearer("developer"))
     client.delete(f"{DATA}/old.bin", headers=bearer("maintainer"))
-    assert client.put(f"{DATA}/new.bin", data=b"n" * 600_000, headers=bearer("developer")).status_code == 201
+    opened = client.post(
+        f"{API}/uploads", json={"path": "big.bin", "size": 600_000}, headers=bearer("developer")
+    )
+    assert opened.status_code == 201  # 300 KB stored + 600 KB held: fits 1 MiB
+    quota = client.put("/api/v1/admin/projects/101/quota", json={"quota": "800000"}, headers=bearer("admin"))
+    assert quota.status_code == 200
     refused = client.post(f"{API}/trash/restore", json={"paths": ["old.bin"]}, headers=bearer("maintainer"))
     assert refused.status_code == 413 and refused.json["error"]["code"] == "quota_exceeded"
     assert client.head(f"{DATA}/old.bin", headers=bearer("reporter")).status_code == 404
-    client.delete(f"{DATA}/new.bin", headers=bearer("maintainer"))
-    assert (
-        client.post(
-            f"{API}/trash/restore", json={"paths": ["old.bin"]}, headers=bearer("maintainer")
-        ).status_code
-        == 200
-    )
+    client.delete(f"{API}/uploads/{opened.json['id']}", headers=bearer("developer"))
+    restored = client.post(f"{API}/trash/restore", json={"paths": ["old.bin"]}, headers=bearer("maintainer"))
+    assert restored.status_code == 200
