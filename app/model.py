@@ -375,17 +375,6 @@ class OAuthTokens:
 
 
 @dataclass(frozen=True)
-class PendingSignIn:
-    """A sign-in between our redirect to GitLab and GitLab's redirect back."""
-
-    state: str
-    nonce_hash: str
-    code_verifier: str = field(repr=False)
-    return_to: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class BrowserSession:
     """A signed-in browser, as the server keeps it (the browser holds only a random cookie)."""
 

@@ -171,10 +171,9 @@ class SignIn:
             self._store.end(_hash(cookie))
 
     def purge(self) -> int:
-        """Forget expired sessions (and sign-in rows older versions kept); how many went (the worker's
-        job)."""
+        """Forget expired sessions; how many went (the worker's job)."""
         now = self._clock()
-        return self._store.purge(now, now - SIGN_IN_TTL)
+        return self._store.purge(now)
 
     @staticmethod
     def credential(session: BrowserSession) -> Credential:

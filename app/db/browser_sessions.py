@@ -1,6 +1,5 @@
 """Signed-in browser sessions in the index database (the browser only ever holds a random value whose hash
-keys its row). Sign-ins in progress live in the browser's signed cookie; `sign_ins` keeps only rows that
-older versions wrote, until the purge takes them."""
+keys its row). Sign-ins in progress live in the browser's signed cookie, not here."""
 
 from __future__ import annotations
 
@@ -12,12 +11,11 @@ from app.db.models import Base
 from app.db.sql import database_errors, utc
 from app.model import BrowserSession, OAuthTokens
 
-_SIGN_INS = Base.metadata.tables["sign_ins"]
 _SESSIONS = Base.metadata.tables["browser_sessions"]
 
 
 class BrowserSessions:
-    """Rows of `browser_sessions` (and the purge of `sign_ins`)."""
+    """Rows of `browser_sessions`."""
 
     def __init__(self, engine: Engine) -> None:
         self._writer = engine.execution_options(writer=True)
@@ -73,9 +71,8 @@ class BrowserSessions:
         with database_errors(), self._writer.begin() as conn:
             conn.execute(delete(_SESSIONS).where(_SESSIONS.c.id_hash == id_hash))
 
-    def purge(self, sessions_before: datetime, sign_ins_before: datetime) -> int:
-        """Drop expired sessions and abandoned sign-ins; how many rows went."""
+    def purge(self, sessions_before: datetime) -> int:
+        """Drop expired sessions; how many went."""
         with database_errors(), self._writer.begin() as conn:
             gone = conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at <= sessions_before)).rowcount
-            gone += conn.execute(delete(_SIGN_INS).where(_SIGN_INS.c.created_at <= sign_ins_before)).rowcount
         return int(gone)

@@ -123,19 +123,6 @@ class HookDeliveryRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-class SignInRow(Base):
-    """A browser's sign-in on its way through GitLab: its OAuth state, PKCE verifier and where it
-    returns; used once, by the browser holding the nonce (only its hash is kept)."""
-
-    __tablename__ = "sign_ins"
-
-    state: Mapped[str] = mapped_column(String(64), primary_key=True)
-    nonce_hash: Mapped[str] = mapped_column(String(64))
-    code_verifier: Mapped[str] = mapped_column(String(128))
-    return_to: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-
-
 class BrowserSessionRow(Base):
     """A signed-in browser: keyed by the hash of its cookie; the GitLab tokens stay here, server-side."""
 
