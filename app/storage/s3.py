@@ -144,12 +144,14 @@ class S3Backend:
     def _key(self, key: str) -> str:
         return self._prefix + key
 
-    def _call(self, operation: str, **params: Any) -> Any:
+    def _call(self, operation: str, *, patient: bool = True, **params: Any) -> Any:
         """One S3 call; connection failures and 5xx are retried for up to OUTAGE_PATIENCE seconds (a
-        bucket restarting), then StorageUnavailable with a message a person can act on."""
+        bucket restarting; not `patient`: answered at once), then StorageUnavailable with a message a
+        person can act on."""
         method = getattr(self._s3, operation)
+        patience = self._patience if patient else 0.0
         try:
-            return ride_out(lambda: method(Bucket=self._bucket, **params), _transient, self._patience)
+            return ride_out(lambda: method(Bucket=self._bucket, **params), _transient, patience)
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
@@ -392,7 +394,7 @@ class S3Backend:
         return SignedURL(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))
 
     def check(self) -> None:
-        self._call("head_bucket")
+        self._call("head_bucket", patient=False)  # a readiness probe wants the answer now
 
 
 class _Parts:
