@@ -63,6 +63,10 @@ def _serve(args: argparse.Namespace) -> int:
         # read-only root filesystem. Nothing here uses it.
         "--no-control-socket",
     ]
+    if settings.trusted_proxies and "FORWARDED_ALLOW_IPS" not in os.environ:
+        # one setting for both: the app reads the client from their X-Forwarded-For, the worker exempts
+        # them from its per-address connection cap and counts bodies by the client they forward for
+        argv += ["--forwarded-allow-ips", ",".join(str(network) for network in settings.trusted_proxies)]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # pragma: no cover
 

@@ -1,6 +1,7 @@
-"""gunicorn settings that need code (`data-registry serve` passes `-c python:app.gunicorn_config`):
-Prometheus multiprocess clean-up when a worker or the master exits, and gunicorn's own log lines in the
-registry's format (JSON when REGISTRY_LOG_FORMAT=json)."""
+"""gunicorn settings that need code or a word of why (`data-registry serve` passes `-c
+python:app.gunicorn_config`): connections per worker, Prometheus multiprocess clean-up when a worker or
+the master exits, and gunicorn's own log lines in the registry's format (JSON when
+REGISTRY_LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from app.metrics import mark_process_dead
 _FORMATTER = (
     "app.logs.JSONFormatter" if os.environ.get("REGISTRY_LOG_FORMAT") == "json" else "app.logs.TextFormatter"
 )
+
+# Per worker. An idle or slow client costs the registry's worker a socket in its poller, never a thread,
+# so sockets can be many: the worker raises its soft descriptor limit to the hard one to hold them (and
+# takes fewer if the hard limit is lower), and at the limit closes the longest-idle connection to let a
+# new one in. GUNICORN_CMD_ARGS="--worker-connections N" overrides it.
+worker_connections = 16_384
 
 logconfig_dict = {
     "version": 1,

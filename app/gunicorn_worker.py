@@ -1,6 +1,7 @@
-"""The gunicorn worker `data-registry serve` runs: gthread, except that a request's headers (and a small
-body) arrive in the poller and not in a thread, and a thread waits on a slow body only so long, so slow
-or stalled clients cost a socket each and never the threads that serve everyone else.
+"""The gunicorn worker `data-registry serve` runs: gthread, except that the poller frames every request
+(app.request_framing) and gathers its head and a small body before a thread sees it, answers whatever it
+cannot frame itself, and bounds what each client may hold (app.poller_limits), so slow, stalled or idle
+clients cost a socket each and never the threads that serve everyone else.
 
 The timing rules are Apache's mod_reqtimeout (`header=20-40,MinRate=500`) for what the poller holds, and
 for a body a thread reads: at least `PACE_BYTES` per `PACE_WINDOW` seconds of waiting on the client."""
@@ -9,38 +10,42 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
+import itertools
+import resource
 import selectors
 import socket
 import time
 from concurrent import futures
-from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
-HEADER_LIMIT = 64 * 1024  # the whole header block; gunicorn's own per-line limits apply after
-BODY_BUFFER = 1024 * 1024  # a body up to this (JSON, hooks, small objects) arrives before a thread sees it
-GATHER_BUDGET = 32 * 1024 * 1024  # per worker: beyond it, bodies go to threads as they come
+from app.poller_limits import Holdings, Kind, Sockets, address_key
+from app.request_arrival import GRACE, Arrival
+from app.request_framing import FramingError, Head
+
 RECV_SIZE = 64 * 1024  # per read in the poller: below malloc's mmap threshold, so no syscalls to allocate
-GRACE, MIN_RATE, MAX_WAIT = 20.0, 500, 40.0  # seconds, bytes/s after the grace, seconds in all
 PACE_WINDOW, PACE_BYTES = 10.0, 16 * 1024  # a thread reading a body waits at most this long per 16 KiB
 LINGER, LINGER_BYTES = 2.0, 64 * 1024  # a closing connection's unread bytes are drained this long
+FD_RESERVE = 512  # descriptors beyond client sockets: listeners, database, storage, GitLab, logs
+RESUME_BATCH = 16  # paused requests looked at whenever held bytes are released
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_REQUEST_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\r\n")  # byte values
-NOT_HTTP = (
-    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 32\r\n\r\nThis port speaks HTTP (not TLS)."
-)
-TIMED_OUT = (
-    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 38\r\n\r\nRequest not received in time: too slow"
-)
-TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 34\r\n\r\nRequest headers larger than 64 KiB"
-)
+
+
+def answer(status: int, reason: str) -> bytes:
+    """A complete response the poller sends itself, closing the connection after it."""
+    body, phrase = reason.encode(), HTTPStatus(status).phrase.encode()
+    head = b"HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain\r\n" % (status, phrase)
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+TIMED_OUT = answer(408, "Request not received in time: too slow")
+TOO_MANY = answer(429, "Too many connections from your address")
+UNAVAILABLE = answer(503, "The server is restarting: send the request again")
 
 
 class PacedSocketUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn is untyped
@@ -73,65 +78,6 @@ class PacedSocketUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn is 
         return data
 
 
-def _chunked_end(body: bytes | bytearray) -> int | None:
-    """Where a chunked body ends (after its trailers); None while more must come. Where it is malformed,
-    it "ends" there: a thread takes it and gunicorn's parser refuses it."""
-    at = 0
-    while True:
-        eol = body.find(b"\r\n", at)
-        if eol < 0:
-            return None if len(body) - at <= 1024 else at
-        try:
-            size = int(bytes(body[at:eol]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            return at
-        if size < 0:
-            return at
-        if size == 0:  # the last chunk; trailers follow, ended by an empty line
-            if body[eol + 2 : eol + 4] == b"\r\n":
-                return eol + 4
-            end = body.find(b"\r\n\r\n", eol + 2)
-            return None if end < 0 else end + 4
-        at = eol + 2 + size + 2
-        if at > len(body):
-            return None
-
-
-@dataclass(frozen=True)
-class Framing:
-    """What the poller reads of a header block: enough to know when the request has fully arrived."""
-
-    length: int | None  # Content-Length
-    chunked: bool
-    expects_continue: bool
-
-    @classmethod
-    def of(cls, head: bytes) -> Framing | None:
-        """None for anything unusual (two lengths, an unreadable one): a thread takes it at once and
-        gunicorn's parser, which decides what every byte means, answers."""
-        length, chunked, expects = None, False, False
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == b"transfer-encoding":
-                if chunked or value != b"chunked":
-                    return None
-                chunked = True
-            elif name == b"content-length":
-                if length is not None or not value.isdigit():
-                    return None
-                length = int(value)
-            elif name == b"expect":
-                expects = value == b"100-continue"
-        if chunked and length is not None:
-            return None
-        return cls(length, chunked, expects)
-
-    def gathers(self) -> bool:
-        """Whether the poller waits for the body too (small enough), rather than a thread."""
-        return self.chunked or (self.length or 0) <= BODY_BUFFER
-
-
 class GuardedConn(TConn):  # type: ignore[misc]
     """gthread's connection, plus what the poller gathered for the thread that will serve it."""
 
@@ -140,64 +86,67 @@ class GuardedConn(TConn):  # type: ignore[misc]
         self.arrived: bytes | None = None  # the request's bytes so far, for the parser
         self.continued = False  # the poller answered `Expect: 100-continue`
         self.drained = 0  # bytes read and dropped while closing
-
-
-class Arrival:
-    """A request on its way in: the bytes so far, and until when the client may take to send them."""
-
-    def __init__(self, conn: GuardedConn, first_byte_by: float, data: bytes = b"") -> None:
-        self.conn = conn
-        self.data = bytearray(data)
-        self.first_byte_by = first_byte_by
-        self.started: float | None = time.monotonic() if data else None
-        self.continued = False  # whether the poller sent `100 Continue`
-
-    def deadline(self) -> float:
-        if self.started is None:
-            return self.first_byte_by
-        return self.started + min(GRACE + len(self.data) / MIN_RATE, MAX_WAIT)
-
-    def add(self, data: bytes) -> None:
-        if self.started is None:
-            self.started = time.monotonic()
-        self.data += data
-
-    def state(self, gather: bool = True) -> str:
-        """ "complete" (hand it to a thread), "waiting", "continue" (headers are here and the client
-        waits for `100 Continue` before its body) or "too large". Without `gather`, the headers suffice."""
-        if self.data and self.data[0] not in _REQUEST_START:  # not HTTP (a TLS hello, say): 400 now
-            return "not http"
-        end = self.data.find(b"\r\n\r\n")
-        if end < 0 or end > HEADER_LIMIT:
-            return "too large" if len(self.data) > HEADER_LIMIT else "waiting"
-        framing = Framing.of(bytes(self.data[:end]))
-        if framing is None or not gather or not framing.gathers():
-            return "complete"
-        body = self.data[end + 4 :]
-        if framing.chunked:
-            arrived = _chunked_end(body) is not None or len(body) > BODY_BUFFER
-        else:
-            arrived = len(body) >= (framing.length or 0)
-        if arrived:
-            return "complete"
-        return "continue" if framing.expects_continue and not self.continued else "waiting"
+        self.key = ""  # the client address the limits count it against
+        self.proxy = False  # a peer in forwarded_allow_ips: no connection cap, X-Forwarded-For is the client
 
 
 class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread with requests gathered in the poller, paced body reads and closes that never block it."""
+    """gthread with requests framed and gathered in the poller, per-client limits, idle connections
+    evicted oldest first at the connection limit, paced body reads and closes that never block it."""
+
+    arrival_class: type[Arrival[GuardedConn]] = Arrival
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.arrivals: dict[GuardedConn, Arrival] = {}
-        self.closing: dict[socket.socket, float] = {}
-        self.gathered = 0  # bytes the poller holds for requests not yet handed to a thread
+        self.worker_connections: int = self.cfg.worker_connections
+        self.arrivals: dict[GuardedConn, Arrival[GuardedConn]] = {}
+        self.paused: dict[GuardedConn, Arrival[GuardedConn]] = {}  # in the order they were paused
+        self.closing: dict[GuardedConn, float] = {}
+        self.holdings = Holdings()
+        self.clients: Sockets[GuardedConn] = Sockets()  # not `sockets`: gthread's listeners
+        self.proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         self.next_scan = 0.0
 
     def _guarded(self) -> bool:
         # TLS and HTTP/2 prior knowledge read from the socket before the parser exists: gthread's way
         return not self.cfg.is_ssl and self.cfg.http2_cleartext in ("off", "upgrade")
 
-    # --- requests arriving, in the poller -------------------------------------------------------
+    def init_process(self) -> None:
+        self._fit_connections_to_descriptors()
+        allowed = self.cfg.forwarded_allow_ips
+        self.proxies = [] if "*" in allowed else [ipaddress.ip_network(a, strict=False) for a in allowed]
+        super().init_process()
+
+    def _fit_connections_to_descriptors(self) -> None:
+        """Raise the soft descriptor limit to the hard one if the connections need it; with too low a
+        hard limit, take fewer connections rather than fail to accept (EMFILE) with the poller busy."""
+        wanted = self.worker_connections + FD_RESERVE
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            soft = wanted if hard == resource.RLIM_INFINITY else hard
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            self.worker_connections = max(soft - FD_RESERVE, self.cfg.threads + 1)
+            self.max_keepalived = self.worker_connections - self.cfg.threads
+            self.log.warning(
+                "worker_connections %d lowered to %d: the file-descriptor limit is %d (raise it)",
+                self.cfg.worker_connections,
+                self.worker_connections,
+                soft,
+            )
+
+    def _is_proxy(self, host: str) -> bool:
+        if "*" in self.cfg.forwarded_allow_ips:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
+
+    # --- connections and requests arriving, in the poller ---------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
         if not self._guarded():
@@ -211,20 +160,42 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             return
         self.nr_conns += 1
         conn = GuardedConn(self.cfg, client, address, listener.getsockname())  # non-blocking
+        host = address[0] if isinstance(address, tuple) else ""
+        conn.proxy = not host or self._is_proxy(host)  # a unix socket's peer is local
+        conn.key = address_key(host)
+        if not conn.proxy and self.clients.at_cap(conn.key):
+            oldest = self.clients.oldest_idle(conn.key)
+            if oldest is None:  # all of its connections are busy: this one is answered and closed
+                self.clients.opened(conn.key)
+                self._turn_away(conn)
+                return
+            self._evict(oldest)
+        self.clients.opened(conn.key)
         self._await_request(conn, time.monotonic() + GRACE)
 
     def _await_request(self, conn: GuardedConn, first_byte_by: float, data: bytes = b"") -> None:
         conn.sock.setblocking(False)
-        arrival = Arrival(conn, first_byte_by, data)
+        arrival = self.arrival_class(conn, first_byte_by, data)
         self.arrivals[conn] = arrival
-        self.gathered += len(data)
+        self._hold(arrival, len(data))
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, arrival))
         if data:
             self._advance(arrival)
+            return
+        self.clients.became_idle(conn, conn.key)
+        while self.nr_conns >= self.worker_connections:  # at the limit: the longest idle makes room
+            oldest = self.clients.oldest_idle()
+            if oldest is None:
+                break
+            self._evict(oldest)
 
-    def _on_readable(self, arrival: Arrival, _sock: socket.socket) -> None:
+    def _on_readable(self, arrival: Arrival[GuardedConn], _sock: socket.socket) -> None:
+        room = self.holdings.room(arrival.key, arrival.kind)
+        if room <= 0:
+            self._pause(arrival)
+            return
         try:
-            data = arrival.conn.sock.recv(RECV_SIZE)
+            data = arrival.conn.sock.recv(min(RECV_SIZE, room))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -233,38 +204,98 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             self._forget(arrival)
             self._close(arrival.conn)
             return
+        if arrival.started is None:
+            self.clients.busy(arrival.conn)
         arrival.add(data)
-        self.gathered += len(data)
+        self._hold(arrival, len(data))
         self._advance(arrival)
 
-    def _advance(self, arrival: Arrival) -> None:
-        """Hand a request that has arrived to a thread, refuse one that cannot, or go on waiting. Past
-        GATHER_BUDGET bytes held by the poller, headers alone are enough (a thread reads the body)."""
+    def _advance(self, arrival: Arrival[GuardedConn]) -> None:
+        """Hand a request that has arrived to a thread, refuse one the poller cannot frame, or go on
+        gathering it: reading while its address and kind have room in their shares, else paused."""
         conn = arrival.conn
-        state = arrival.state(gather=self.gathered <= GATHER_BUDGET)
-        if state == "continue":
+        try:
+            complete = arrival.complete()
+        except FramingError as e:
+            self._forget(arrival)
+            self._refuse(conn, answer(e.status, e.reason))
+            return
+        if complete:
+            self._forget(arrival)
+            conn.arrived = bytes(arrival.data)
+            conn.continued = arrival.continued
+            conn.data_ready = True  # no waiting for a first byte in the thread
+            self.enqueue_req(conn)
+            return
+        if arrival.head is not None and arrival.kind == "head":
+            self._count_as_sender(arrival, arrival.head)
+        if self.holdings.room(arrival.key, arrival.kind) <= 0:
+            self._pause(arrival)
+        elif arrival.wants_continue():
             try:
                 conn.sock.send(CONTINUE)
                 arrival.continued = True
             except OSError:
                 pass
-            return
-        if state == "waiting":
-            return
-        self._forget(arrival)
-        if state in ("too large", "not http"):
-            self._refuse(conn, TOO_LARGE if state == "too large" else NOT_HTTP)
-            return
-        conn.arrived = bytes(arrival.data)
-        conn.continued = arrival.continued
-        conn.data_ready = True  # no waiting for a first byte in the thread
-        self.enqueue_req(conn)
 
-    def _forget(self, arrival: Arrival) -> None:
-        if self.arrivals.pop(arrival.conn, None) is not None:
-            self.gathered -= len(arrival.data)
+    def _count_as_sender(self, arrival: Arrival[GuardedConn], head: Head) -> None:
+        """With its head in, a request counts against its sender (behind a trusted proxy, the address
+        the proxy reports) as anonymous or as carrying a credential."""
+        kind: Kind = "credentialed" if head.credentialed else "anonymous"
+        key = address_key(head.forwarded_for) if arrival.conn.proxy and head.forwarded_for else arrival.key
+        self.holdings.remove(arrival.key, arrival.kind, arrival.held)
+        arrival.key, arrival.kind = key, kind
+        self.holdings.add(key, kind, arrival.held)
+
+    def _hold(self, arrival: Arrival[GuardedConn], size: int) -> None:
+        arrival.held += size
+        self.holdings.add(arrival.key, arrival.kind, size)
+
+    def _pause(self, arrival: Arrival[GuardedConn]) -> None:
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(arrival.conn.sock)
+        arrival.paused = True
+        self.paused[arrival.conn] = arrival
+
+    def _resume(self, limit: int | None) -> None:
+        """Read again from paused requests (oldest first) whose address and kind are back within their
+        shares; at most `limit` of them looked at."""
+        for arrival in list(itertools.islice(self.paused.values(), limit)):
+            if self.holdings.room(arrival.key, arrival.kind) > 0:
+                del self.paused[arrival.conn]
+                arrival.paused = False
+                self.poller.register(
+                    arrival.conn.sock, selectors.EVENT_READ, partial(self._on_readable, arrival)
+                )
+                if arrival.wants_continue():
+                    with contextlib.suppress(OSError):
+                        arrival.conn.sock.send(CONTINUE)
+                        arrival.continued = True
+
+    def _forget(self, arrival: Arrival[GuardedConn]) -> None:
+        conn = arrival.conn
+        if self.arrivals.pop(conn, None) is None:
+            return
+        self.holdings.remove(arrival.key, arrival.kind, arrival.held)
+        self.clients.busy(conn)
+        if self.paused.pop(conn, None) is None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(conn.sock)
+        if arrival.held and self.paused:
+            self._resume(RESUME_BATCH)
+
+    def _evict(self, conn: GuardedConn) -> None:
+        """Close an idle connection (no request begun) to let another one in."""
+        self._forget(self.arrivals[conn])
+        self._close(conn)
+
+    def _turn_away(self, conn: GuardedConn) -> None:
+        """Answer a connection over its address's cap at once, without keeping its socket to linger."""
+        with contextlib.suppress(OSError):
+            conn.sock.recv(RECV_SIZE)  # what it sent already, so that closing sends no reset
+        with contextlib.suppress(OSError):
+            conn.sock.send(TOO_MANY)
+        self._close(conn)
 
     # --- in a thread ------------------------------------------------------------------------------
 
@@ -309,9 +340,9 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         idle_until = time.monotonic() + (self.cfg.keepalive if self.alive else STOP_KEEPALIVE_LINGER)
         self._await_request(conn, idle_until, conn.parser.unreader.take_buffered())
 
-    def _refuse(self, conn: GuardedConn, answer: bytes) -> None:
+    def _refuse(self, conn: GuardedConn, response: bytes) -> None:
         with contextlib.suppress(OSError):
-            conn.sock.send(answer)
+            conn.sock.send(response)
         self._linger(conn)
 
     def _linger(self, conn: GuardedConn) -> None:
@@ -324,7 +355,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         except OSError:
             self._close(conn)
             return
-        self.closing[sock] = time.monotonic() + LINGER
+        self.closing[conn] = time.monotonic() + LINGER
         self.poller.register(sock, selectors.EVENT_READ, partial(self._drain, conn))
 
     def _drain(self, conn: GuardedConn, sock: socket.socket) -> None:
@@ -336,34 +367,40 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             data = b""
         conn.drained += len(data)
         if not data or conn.drained >= LINGER_BYTES:
-            self._stop_lingering(sock)
+            self._stop_lingering(conn)
             self._close(conn)
 
-    def _stop_lingering(self, sock: socket.socket) -> None:
-        self.closing.pop(sock, None)
+    def _stop_lingering(self, conn: GuardedConn) -> None:
+        self.closing.pop(conn, None)
         with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(sock)
+            self.poller.unregister(conn.sock)
 
     def _close(self, conn: GuardedConn) -> None:
         self.nr_conns -= 1
+        self.clients.closed(conn, conn.key)
         conn.close()
 
     def murder_pending(self) -> None:
-        """Close requests past their deadline (all idle ones when stopping) and finished lingers."""
+        """Close requests past their deadline (when stopping, idle and paused ones too) and finished
+        lingers; read again from paused requests that fit now."""
         super().murder_pending()
         now = time.monotonic()
         if now < self.next_scan and self.alive:  # called after every poll: scan four times a second
             return
         self.next_scan = now + 0.25
+        stopping = not self.alive
         for arrival in [
-            a for a in self.arrivals.values() if a.deadline() <= now or (not self.alive and not a.data)
+            a
+            for a in self.arrivals.values()
+            if a.deadline() <= now or (stopping and (a.paused or not a.data))
         ]:
             self._forget(arrival)
-            if arrival.data:  # a request begun and not finished: say why before closing
-                self._refuse(arrival.conn, TIMED_OUT)
-            else:
+            if not arrival.data:
                 self._close(arrival.conn)
-        for sock in [s for s, until in self.closing.items() if until <= now]:
-            self._stop_lingering(sock)
-            self.nr_conns -= 1
-            sock.close()
+            else:  # a request begun and not finished: say why before closing
+                self._refuse(arrival.conn, UNAVAILABLE if arrival.paused and stopping else TIMED_OUT)
+        for conn in [c for c, until in self.closing.items() if until <= now]:
+            self._stop_lingering(conn)
+            self._close(conn)
+        if self.paused:
+            self._resume(None)

@@ -1,13 +1,16 @@
 """Slow anonymous clients, as an attacker would run them against the registry: half-sent headers and
-bodies trickled a byte at a time, re-opened whenever the server closes one, plus a health probe that
-measures how the server answers meanwhile. Shared by the test suite and `scripts/bench/slow_clients.py`."""
+bodies trickled a byte at a time, framings the server refuses, 1 MiB bodies that stall, idle sockets,
+re-opened whenever the server closes one, plus a health probe that measures how the server answers
+meanwhile. Shared by the test suite and the benchmarks in `scripts/bench/`."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -36,17 +39,55 @@ OPENINGS: list[tuple[str, bytes]] = [
 ]
 
 
+# Framings the registry refuses: a coding it does not decode, and two Transfer-Encoding lines (what a
+# proxy and a server may read differently), each before a JSON body trickled a byte at a time (the API
+# reads a JSON body before it looks at credentials)
+JSON_POST = (
+    b"POST /api/v1/projects/%s/objects/exists HTTP/1.1\r\nHost: registry\r\n"
+    b"Content-Type: application/json\r\n" % PROJECT
+)
+UNFRAMED: list[tuple[str, bytes]] = [
+    ("gzip, chunked", JSON_POST + b"Transfer-Encoding: gzip, chunked\r\n\r\n186a0\r\n"),
+    (
+        "identity, then chunked",
+        JSON_POST + b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n",
+    ),
+]
+
+MIB = 1024 * 1024
+# Anonymous 1 MiB JSON bodies sent but for their last byte, then stalled: sized, and chunked
+STALLED: list[tuple[str, bytes]] = [
+    ("stalled JSON body", JSON_POST + b"Content-Length: %d\r\n\r\n%s" % (MIB, b" " * (MIB - 1))),
+    (
+        "stalled chunked JSON body",
+        JSON_POST + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s" % (MIB, b" " * (MIB - 1)),
+    ),
+]
+
+
+def loopback(count: int, block: int) -> list[str]:
+    """`count` addresses 127.<block>.x.y for clients to connect from: as many attackers (Linux routes all
+    of 127.0.0.0/8 to the loopback interface)."""
+    return [f"127.{block}.{1 + i // 250}.{1 + i % 250}" for i in range(count)]
+
+
 @dataclass
 class SlowClients:
-    """`count` connections (the OPENINGS in turn) that each send one more byte every `interval` seconds."""
+    """`count` connections, each sending one of `openings` in turn and then, with `trickle`, one more byte
+    every `interval` seconds (without, nothing more: stalled, or idle when the opening is empty). Each
+    comes from one of the loopback `sources` in turn and is re-opened whenever the server closes it."""
 
     url: str
     count: int = 256
     interval: float = 2.0
+    openings: Sequence[bytes] = tuple(opening for _, opening in OPENINGS)
+    sources: Sequence[str] = ("127.0.0.1",)
+    trickle: bool = True
     reopened: int = 0
     answers: dict[str, int] = field(default_factory=dict)  # first status word of what the server sent
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _unsent: dict[int, bytes] = field(default_factory=dict)  # what the server did not take yet
 
     def __enter__(self) -> SlowClients:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -61,12 +102,26 @@ class SlowClients:
     def _open(self, index: int) -> socket.socket | None:
         address = urlsplit(self.url)
         try:
-            sock = socket.create_connection((address.hostname, address.port), timeout=5)
-            sock.sendall(OPENINGS[index % len(OPENINGS)][1])
+            sock = socket.create_connection(
+                (address.hostname, address.port),
+                timeout=5,
+                source_address=(self.sources[index % len(self.sources)], 0),
+            )
             sock.setblocking(False)
-            return sock
         except OSError:
             return None
+        self._unsent[index] = self.openings[index % len(self.openings)]
+        with contextlib.suppress(OSError):
+            self._send(index, sock)
+        return sock
+
+    def _send(self, index: int, sock: socket.socket) -> None:
+        unsent = self._unsent.get(index, b"")
+        if not unsent:
+            if self.trickle:
+                sock.send(b"a")
+            return
+        self._unsent[index] = unsent[sock.send(unsent) :]
 
     def _run(self) -> None:
         socks: list[socket.socket | None] = [self._open(i) for i in range(self.count)]
@@ -79,7 +134,9 @@ class SlowClients:
                     socks[i] = sock = self._open(i)
                     continue
                 try:
-                    sock.send(b"a")
+                    self._send(i, sock)
+                except BlockingIOError:
+                    pass
                 except OSError:
                     sock.close()
                     socks[i] = None

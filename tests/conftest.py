@@ -186,7 +186,9 @@ _INDEPENDENT = (  # never touch the index database, or only as every other test 
     "tests/e2e/test_dvc_http.py::test_push_status_pull_fetch[local-basic]",  # the same index calls as bearer
     "tests/unit/test_request_arrival.py",
     "tests/unit/test_datasets.py",
-    "tests/e2e/test_faults.py",  # starts and stops a PostgreSQL of its own, whichever pass runs it
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_framing.py",  # the gunicorn worker class
+    "tests/unit/test_framing",  # starts and stops a PostgreSQL of its own, whichever pass runs it
     "tests/unit/test_client_http.py",  # client-side sessions
 )
 

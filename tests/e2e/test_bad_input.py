@@ -219,7 +219,11 @@ def test_fuzzed_requests_never_get_a_5xx(server: RegistryServer, seed: int) -> N
     for index in range(150):
         raw = fuzzed(rng)
         status = exchange(server, raw, timeout=3)
-        assert status is None or status < 500, f"seed {seed} request {index}: {status} for {raw[:300]!r}"
+        # RFC 9112: a transfer coding other than a final chunked that the server does not know is 501
+        not_implemented = status == 501 and b"gzip, chunked" in raw
+        assert status is None or status < 500 or not_implemented, (
+            f"seed {seed} request {index}: {status} for {raw[:300]!r}"
+        )
     assert requests.get(f"{server.url}/-/health", timeout=5).status_code == 200
     log = Path(server.log).read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]

@@ -1,10 +1,13 @@
 """Slow clients against the registry under gunicorn: 256 anonymous connections trickling headers and
-bodies, a 400 MB anonymous JSON body, and meanwhile health answers at once, an authorised `dvc pull`
-completes and the workers' memory stays put. Plus the worker's HTTP details a client relies on."""
+bodies, a 400 MB anonymous JSON body; bodies framed in ways the worker refuses, stalled 1 MiB bodies
+from many addresses and thousands of idle sockets. Meanwhile health answers at once, an authorised
+`dvc pull` completes and the workers' memory stays put. Plus the worker's HTTP details a client relies
+on."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import socket
 import threading
@@ -12,9 +15,18 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from scripts.harness import RegistryServer
-from scripts.slow_clients import HealthProbe, SlowClients, huge_anonymous_json, workers_rss
+from scripts.slow_clients import (
+    STALLED,
+    UNFRAMED,
+    HealthProbe,
+    SlowClients,
+    huge_anonymous_json,
+    loopback,
+    workers_rss,
+)
 from tests.conftest import TOKENS
 from tests.e2e.dvc import same_tree, workspace
 
@@ -123,6 +135,65 @@ def test_slow_anonymous_clients_starve_nobody(registry: RegistryServer, tmp_path
     answer, waited = trickled_upload[0]
     assert answer.startswith(b"HTTP/1.1 400") and b"sent too slowly" in answer and 8 < waited < 20, waited
     assert peak[0] - rss_before < 50 * 1024 * 1024, (rss_before, peak[0])
+
+
+def test_unframed_stalled_and_idle_clients_starve_nobody(registry: RegistryServer, tmp_path: Path) -> None:
+    """All at once: 64 anonymous connections trickling bodies framed as the worker refuses (`gzip,
+    chunked`, and `identity` then `chunked` on two lines), 80 anonymous 1 MiB bodies a byte short and
+    stalled (from 80 addresses: more than the anonymous share of the body budget), and 2,500 idle
+    sockets (from 10 addresses). Health answers at once throughout; authorised reads get their bytes."""
+    dataset = tmp_path / "dataset"
+    (dataset / "data").mkdir(parents=True)
+    for i in range(20):
+        (dataset / "data" / f"{i}.bin").write_bytes(os.urandom(1000 + i * 100))
+    (dataset / "big.bin").write_bytes(os.urandom(300_000))
+    dvc = workspace(tmp_path, dataset)
+    dvc.add_remote("r", f"{registry.url}/ml/vision/-/data/unframed", auth="bearer", token=TOKENS["developer"])
+    dvc.run("push", "-r", "r")
+    dvc.forget_local_data()
+    blob = (dataset / "big.bin").read_bytes()
+    md5 = hashlib.md5(blob).hexdigest()
+    object_url = f"{registry.url}/ml/vision/-/data/unframed/files/md5/{md5[:2]}/{md5[2:]}"
+    headers = {"Authorization": AUTH.decode().split(": ", 1)[1]}
+
+    reads: list[bool] = []
+    pulled: list[bool] = []
+    done = threading.Event()
+
+    def read_objects() -> None:
+        while not done.wait(0.2):
+            try:
+                reads.append(requests.get(object_url, headers=headers, timeout=10).content == blob)
+            except requests.RequestException:
+                reads.append(False)
+
+    rss_before = workers_rss(registry.process.pid)
+    probe = HealthProbe(registry.url)
+    attackers = [
+        SlowClients(registry.url, 64, 1.0, [o for _, o in UNFRAMED], loopback(8, 40)),
+        SlowClients(registry.url, 80, 0.5, [o for _, o in STALLED], loopback(80, 41), trickle=False),
+        SlowClients(registry.url, 2500, 1.0, [b""], loopback(10, 42), trickle=False),
+    ]
+    helpers = [
+        threading.Thread(target=read_objects),
+        threading.Thread(target=lambda: pulled.append(dvc.run("pull", "-r", "r", ok=False).returncode == 0)),
+    ]
+    with attackers[0] as unframed, attackers[1], attackers[2]:
+        time.sleep(3)  # every connection open, and the stalled bodies sent
+        for helper in helpers:
+            helper.start()
+        probe.run_for(15)
+        rss_during = workers_rss(registry.process.pid)
+        done.set()
+        for helper in helpers:
+            helper.join(timeout=60)
+
+    assert probe.failures == 0 and probe.p99() < 1.0, (probe.p99(), max(probe.latencies), probe.failures)
+    assert pulled == [True], "the authorised dvc pull failed"
+    assert same_tree(dataset / "data", dvc.root / "data")
+    assert reads and all(reads), reads
+    assert unframed.answers.get("501", 0) >= 100 and unframed.answers.get("400", 0) >= 100, unframed.answers
+    assert rss_during - rss_before < 100 * 1024 * 1024, (rss_before, rss_during)
 
 
 def test_expect_continue_gets_one_interim_answer(registry: RegistryServer) -> None:

@@ -137,3 +137,25 @@ def test_piping_into_head_ends_quietly(index: ObjectIndex, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded"), [("10.0.0.0/8,fd00::/8", "10.0.0.0/8,fd00::/8"), ("", None)]
+)
+def test_serve_trusts_the_same_proxies_in_gunicorn_as_in_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: str, forwarded: str | None
+) -> None:
+    """One setting: REGISTRY_TRUSTED_PROXIES is also gunicorn's forwarded_allow_ips, which the worker uses
+    to count a proxy's requests by the client they forward for."""
+    monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{tmp_path}")
+    monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", trusted)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    for name, value in {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "MALLOC_ARENA_MAX": "2"}.items():
+        monkeypatch.setenv(name, value)  # what serve sets: restored after the test
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    started: list[list[str]] = []
+    monkeypatch.setattr("os.execvp", lambda _file, argv: started.append(argv))
+    main(["serve", "--bind", "127.0.0.1:0"])
+    (argv,) = started
+    given = argv[argv.index("--forwarded-allow-ips") + 1] if "--forwarded-allow-ips" in argv else None
+    assert given == forwarded

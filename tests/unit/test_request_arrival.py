@@ -1,6 +1,6 @@
-"""When the worker's poller hands a request to a thread: headers complete, small bodies complete (sized
-and chunked), `Expect: 100-continue` answered, oversized headers refused; unusual framing goes to
-gunicorn's parser at once."""
+"""When the worker's poller hands a request to a thread: its head complete, a small body complete (sized
+and chunked), a large one from its head (sized) or its first MiB (chunked); `Expect: 100-continue`
+wanted once; what cannot be framed refused, never handed on; deadlines."""
 
 from __future__ import annotations
 
@@ -8,82 +8,80 @@ from typing import Any
 
 import pytest
 
-from app.gunicorn_worker import BODY_BUFFER, HEADER_LIMIT, Arrival, Framing, _chunked_end
+from app.request_arrival import BODY_BUFFER, Arrival
+from app.request_framing import HEADER_LIMIT, FramingError
 
 
 def arrival(data: bytes) -> Arrival:
-    conn: Any = object()
+    conn: Any = type("Conn", (), {"key": "192.0.2.1"})()
     return Arrival(conn, first_byte_by=0.0, data=data)
 
 
 HEAD = b"PUT /ml/vision/-/data/a HTTP/1.1\r\nHost: r\r\n"
+CHUNKED = b"Transfer-Encoding: chunked\r\n\r\n"
 
 
 @pytest.mark.parametrize(
-    ("data", "state"),
+    ("data", "complete"),
     [
-        (b"GET / HTTP/1.1\r\nHost: r\r\n", "waiting"),
-        (b"GET / HTTP/1.1\r\nHost: r\r\n\r\n", "complete"),
-        (b"GET / HTTP/1.1\r\nHost: r\r\n\r\nGET /next HTTP/1.1\r\n", "complete"),  # pipelined
-        (HEAD + b"Content-Length: 5\r\n\r\nabc", "waiting"),
-        (HEAD + b"Content-Length: 5\r\n\r\nabcde", "complete"),
-        (HEAD + b"content-length:  5 \r\n\r\nabcde", "complete"),
-        (HEAD + b"Content-Length: %d\r\n\r\n" % (BODY_BUFFER + 1), "complete"),  # a thread streams it
-        (HEAD + b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", "continue"),
-        (HEAD + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n", "complete"),  # gunicorn refuses it
-        (HEAD + b"Content-Length: -5\r\n\r\n", "complete"),
-        (HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "complete"),
-        (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n", "complete"),
-        (HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nab", "waiting"),
-        (HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n", "complete"),
-        (HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nabcde\r\n0\r\nX-T: 1\r\n", "waiting"),
-        (HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nabcde\r\n0\r\nX-T: 1\r\n\r\n", "complete"),
-        (HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", "complete"),  # malformed: gunicorn says 400
-        (b"G" * (HEADER_LIMIT + 1), "too large"),
-        (b"\x16\x03\x01\x02\x00\x01", "not http"),  # a TLS hello on the http port: refused at once
-        (b"\r\nGET / HTTP/1.1\r\n", "waiting"),  # an empty line before the request line is allowed
-        (b"GET / HTTP/1.1\r\nX: " + b"a" * HEADER_LIMIT + b"\r\n\r\n", "too large"),
+        (b"GET / HTTP/1.1\r\nHost: r\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: r\r\n\r", False),
+        (b"GET / HTTP/1.1\r\nHost: r\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: r\r\n\r\nGET /next HTTP/1.1\r\n", True),  # pipelined
+        (b"\r\nGET / HTTP/1.1\r\nHost: r\r\n\r\n", True),  # one empty line before the request line
+        (HEAD + b"Content-Length: 5\r\n\r\nabc", False),
+        (HEAD + b"Content-Length: 5\r\n\r\nabcde", True),
+        (HEAD + b"content-length:  5 \r\n\r\nabcde", True),
+        (HEAD + b"Content-Length: %d\r\n\r\n" % BODY_BUFFER + b"x" * (BODY_BUFFER - 1), False),
+        (HEAD + b"Content-Length: %d\r\n\r\n" % (BODY_BUFFER + 1), True),  # a thread streams it
+        (HEAD + CHUNKED + b"5\r\nab", False),
+        (HEAD + CHUNKED + b"5\r\nabcde\r\n0\r\n\r\n", True),
+        (HEAD + CHUNKED + b"5;ext=1\r\nabcde\r\n0\r\nX-T: 1\r\n", False),
+        (HEAD + CHUNKED + b"5;ext=1\r\nabcde\r\n0\r\nX-T: 1\r\n\r\n", True),
+        (HEAD + CHUNKED + b"%x\r\n" % (BODY_BUFFER + 1) + b"x" * BODY_BUFFER, False),
+        (HEAD + CHUNKED + b"%x\r\n" % (BODY_BUFFER + 1) + b"x" * (BODY_BUFFER + 1), True),  # from its 1st MiB
     ],
 )
-def test_state(data: bytes, state: str) -> None:
-    assert arrival(data).state() == state
+def test_complete(data: bytes, complete: bool) -> None:
+    assert arrival(data).complete() is complete
 
 
-def test_past_the_budget_headers_are_enough() -> None:
-    waiting = arrival(HEAD + b"Content-Length: 5\r\n\r\nab")
-    assert waiting.state(gather=True) == "waiting"
-    assert waiting.state(gather=False) == "complete"
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"\x16\x03\x01\x02\x00\x01", 400),  # a TLS hello on the http port: refused at once
+        (b"G" * (HEADER_LIMIT + 1), 431),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * HEADER_LIMIT + b"\r\n\r\n", 431),
+        (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (HEAD + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
+        (HEAD + CHUNKED + b"zz\r\n", 400),
+    ],
+)
+def test_what_cannot_be_framed_is_refused(data: bytes, status: int) -> None:
+    with pytest.raises(FramingError) as refused:
+        arrival(data).complete()
+    assert refused.value.status == status
 
 
-def test_continue_is_sent_once() -> None:
-    request = arrival(HEAD + b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+def test_a_body_arriving_in_pieces_is_read_once_and_completes() -> None:
+    body = b"3\r\nabc\r\n10;x=y\r\n" + b"z" * 16 + b"\r\n0\r\nX-T: 1\r\n\r\n"
+    request = arrival(HEAD + CHUNKED)
+    for byte in body[:-1]:
+        request.add(bytes([byte]))
+        assert not request.complete()
+    request.add(body[-1:])
+    assert request.complete()
+
+
+def test_continue_is_wanted_once_and_only_with_the_head_in() -> None:
+    request = arrival(HEAD + b"Content-Length: 5\r\nExpect: 100-continue\r\n")
+    assert not request.complete() and not request.wants_continue()
+    request.add(b"\r\n")
+    assert not request.complete() and request.wants_continue()
     request.continued = True
-    assert request.state() == "waiting"
+    assert not request.wants_continue()
     request.add(b"abcde")
-    assert request.state() == "complete"
-
-
-@pytest.mark.parametrize(
-    ("body", "end"),
-    [
-        (b"", None),
-        (b"0\r\n", None),
-        (b"0\r\n\r\n", 5),
-        (b"3\r\nabc\r\n0\r\n\r\nGET", 13),
-        (b"-3\r\nabc\r\n", 0),
-        (b"1" * 2000, 0),  # a size line that never ends
-        (b"fffffff\r\nabc", None),
-    ],
-)
-def test_chunked_end(body: bytes, end: int | None) -> None:
-    assert _chunked_end(body) == end
-
-
-def test_framing_reads_only_what_it_needs() -> None:
-    framing = Framing.of(HEAD + b"Content-Length: 12\r\nEXPECT: 100-Continue")
-    assert framing == Framing(length=12, chunked=False, expects_continue=True)
-    assert framing.gathers()
-    assert not Framing(length=BODY_BUFFER + 1, chunked=False, expects_continue=False).gathers()
+    assert request.complete()
 
 
 def test_deadline_grows_with_what_arrives_up_to_a_cap() -> None:
