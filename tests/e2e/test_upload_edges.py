@@ -103,7 +103,9 @@ def test_concurrent_different_bodies_at_one_path_keep_one_consistent_object(
         statuses = sorted(pool.map(put, bodies))
     assert statuses == [201] + [409] * 5
     head = requests.head(url, headers=AUTH, timeout=10)
-    stored = (registry.storage / "projects/101/race/model.pkl").read_bytes()
+    # one version kept (a key of its own), nothing of the refused ones
+    (version,) = [p for p in (registry.storage / "versions" / "101").rglob("model.pkl") if "/race/" in str(p)]
+    stored = version.read_bytes()
     assert hashlib.md5(stored).hexdigest() == head.headers["X-Checksum-MD5"]
     assert stored in bodies
 
