@@ -231,12 +231,12 @@ def check_object_path(path: str) -> None:
     """Raise InvalidPath naming the rule the path breaks."""
     if not path:
         raise InvalidPath("Invalid path: must not be empty")
-    if len(path.encode("utf-8", "surrogateescape")) > _MAX_PATH_BYTES:
-        raise InvalidPath(f"Invalid path: longer than {_MAX_PATH_BYTES} bytes")
     try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) is no character
         raise InvalidPath("Invalid path: not valid UTF-8") from None
+    if len(encoded) > _MAX_PATH_BYTES:
+        raise InvalidPath(f"Invalid path: longer than {_MAX_PATH_BYTES} bytes")
     if path.startswith("/"):
         raise InvalidPath("Invalid path: must not start with '/'")
     if "\\" in path:

@@ -100,7 +100,7 @@ class SignIn:
         if (
             pending is None
             or not state
-            or not hmac.compare_digest(pending.state, state)
+            or not hmac.compare_digest(pending.state.encode(), state.encode("utf-8", "surrogatepass"))
             or pending.started + SIGN_IN_TTL.total_seconds() < self._clock().timestamp()
         ):
             raise InvalidCredential(SIGN_IN_AGAIN)
@@ -182,4 +182,6 @@ class SignIn:
 
     @staticmethod
     def csrf_ok(session: BrowserSession, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(session.csrf_token, token or "")
+        return bool(token) and hmac.compare_digest(
+            session.csrf_token.encode(), (token or "").encode("utf-8", "surrogatepass")
+        )

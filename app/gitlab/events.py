@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,12 @@ from app.model import PENDING_DELETION
 from app.validation import load_or_400
 
 SIGNATURE_TOLERANCE = 300  # seconds between GitLab signing a delivery and us checking it
+_PLAIN_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,128}")
+# a project, group or user path: the index keeps up to 1,024 characters, and no control character
+_PATH = validate.And(
+    validate.Length(min=1, max=1024),
+    validate.Regexp(r"[^\x00-\x1f\x7f]*\Z", error="contains a control character"),
+)
 
 
 def check_token(given: str | None, secret: str) -> None:
@@ -52,8 +59,13 @@ def check_signature(headers: Mapping[str, str], body: bytes, signing_secret: str
 
 
 def delivery_id(headers: Mapping[str, str]) -> str | None:
-    """What identifies a delivery across GitLab's retries and resends (header names in lower case)."""
-    return headers.get("idempotency-key") or headers.get("webhook-id") or headers.get("x-gitlab-event-uuid")
+    """What identifies a delivery across GitLab's retries and resends (header names in lower case): the
+    header itself when it is up to 128 printable ASCII characters (GitLab sends UUIDs), else its sha256,
+    so that any value is kept whole (never cut to the column's 128) and a NUL never reaches the database."""
+    given = headers.get("idempotency-key") or headers.get("webhook-id") or headers.get("x-gitlab-event-uuid")
+    if given is None or _PLAIN_DELIVERY_ID.fullmatch(given):
+        return given
+    return "sha256:" + hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,14 +87,14 @@ class _EventSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    event_name = fields.String(required=True)
+    event_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     project_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
-    path_with_namespace = fields.String()
-    old_path_with_namespace = fields.String()
-    full_path = fields.String()  # group_rename
-    old_full_path = fields.String()
-    username = fields.String()  # user_rename
-    old_username = fields.String()
+    path_with_namespace = fields.String(validate=_PATH)
+    old_path_with_namespace = fields.String(validate=_PATH)
+    full_path = fields.String(validate=_PATH)  # group_rename
+    old_full_path = fields.String(validate=_PATH)
+    username = fields.String(validate=_PATH)  # user_rename
+    old_username = fields.String(validate=_PATH)
 
 
 _NEEDS_PROJECT = {"project_destroy", "project_rename", "project_transfer"}

@@ -20,12 +20,13 @@ def build_web_app(svc: Components) -> Flask:
         observability,
         ops,
         project_pages,
+        request_text,
         sessions,
         ui,
     )
     from app.web.context import EXTENSION, AnyPathConverter
     from app.web.limits import limit_rate
-    from app.web.project_ids import EncodedProjectPaths, ProjectConverter
+    from app.web.project_ids import EncodedProjectPaths, IdConverter, ProjectConverter
 
     app = Flask("app")
     app.extensions[EXTENSION] = svc
@@ -33,9 +34,11 @@ def build_web_app(svc: Components) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.converters["anypath"] = AnyPathConverter
     app.url_map.converters["project"] = ProjectConverter
+    app.url_map.converters["id"] = IdConverter
     app.wsgi_app = EncodedProjectPaths(app.wsgi_app)  # type: ignore[method-assign]
     errors.register(app)
     observability.register(app)
+    request_text.register(app)
     for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)
         app.before_request_funcs.setdefault(limited.name, []).append(limit_rate)
     app.register_blueprint(ops.bp)

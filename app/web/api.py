@@ -14,9 +14,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.errors import BadRequest
 from app.model import Listing, ObjectInfo, ProjectRef, parse_size
+from app.validation import text_problem
 from app.web.context import services
 from app.web.credentials import credential_from
 from app.web.openapi import build_spec, operation
+from app.web.project_ids import project_ref
 from app.web.schemas import (
     DownloadQuerySchema,
     DownloadSchema,
@@ -58,12 +60,12 @@ def _after(cursor: str | None, order_by: str, sort: str) -> tuple[Any, str] | No
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         made_for, made_sort, value, path = json.loads(raw)
-        if (made_for, made_sort) != (order_by, sort) or not isinstance(path, str) or "\x00" in path:
+        if (made_for, made_sort) != (order_by, sort) or not isinstance(path, str) or text_problem(path):
             raise ValueError("another ordering")
         if order_by == "created_at":
             value = datetime.fromisoformat(value)
-        elif order_by == "size" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError("not a size")
+        elif order_by == "size" and (type(value) is not int or not 0 <= value < 2**63):
+            raise ValueError("not a size")  # bools are no sizes; nor is anything a BIGINT cannot hold
     except (ValueError, TypeError):  # binascii.Error, UnicodeDecodeError, JSONDecodeError alike
         raise BadRequest("Invalid request: cursor: not a cursor from this API for this ordering") from None
     return value, path
@@ -232,14 +234,14 @@ def usage(query: dict[str, Any]) -> Response:
     return jsonify(UsageSchema().dump({"projects": projects}))
 
 
-@bp.get("/admin/projects/<int:project_id>/quota")
+@bp.get("/admin/projects/<id:project_id>/quota")
 @operation(returns={200: ("OK", ProjectUsageSchema)})
 def get_quota(project_id: int) -> Response:
     """A project's usage and quota (GitLab administrators)."""
     return jsonify(ProjectUsageSchema().dump(services().registry.quota(credential_from(request), project_id)))
 
 
-@bp.put("/admin/projects/<int:project_id>/quota")
+@bp.put("/admin/projects/<id:project_id>/quota")
 @operation(body=QuotaRequestSchema, returns={200: ("OK", ProjectUsageSchema)})
 def set_quota(project_id: int, body: dict[str, Any]) -> Response:
     """Set a project's quota, or null for the default (GitLab administrators)."""
@@ -258,8 +260,9 @@ def set_quota(project_id: int, body: dict[str, Any]) -> Response:
 @operation(query=WhoamiQuerySchema, returns={200: ("OK", WhoamiSchema)})
 def whoami(query: dict[str, Any]) -> Response:
     """Who the credential is and what it may do on a project, with the reason for each refusal."""
-    target = query["project"].strip("/")
-    ref = ProjectRef(id=int(target)) if target.isdigit() else ProjectRef(path=target)
+    ref = project_ref(query["project"].strip("/"))
+    if ref is None:
+        raise BadRequest("Invalid request: project: not a project id (1 to 2**63-1) or full path")
     diagnosis = services().registry.diagnose(credential_from(request), ref)
     grant = diagnosis.grant
     actor = grant.actor if grant else None

@@ -4,7 +4,6 @@ only hints), and the client's address as the peer or a trusted proxy in front of
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,10 @@ from app.web.context import services
 
 JOB_TOKEN_USER = "gitlab-ci-token"  # noqa: S105 - GitLab's fixed username for job tokens
 _DEPLOY_TOKEN_USER = re.compile(r"^gitlab\+deploy-token-\d+$")
+# GitLab's tokens (glpat-…, OAuth, job, deploy, runner) are tens of characters and its CI ID tokens (JWTs)
+# about a kilobyte; GitLab's nginx refuses a header line over 8 KiB with a 400 we would report as its outage.
+MAX_TOKEN_LENGTH = 4096
+_PRINTABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 def credential_from(request: Request) -> Credential | None:
@@ -100,7 +103,7 @@ def _read(request: Request) -> Credential | None:
         scheme, _, value = authorization.partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and value:
-            return Credential(CredentialKind.BEARER, value)
+            return Credential(CredentialKind.BEARER, _token(value))
         if scheme.lower() == "basic" and value:
             return _from_basic(value)
         raise InvalidCredential("Unsupported Authorization header: use Bearer <GitLab token> or Basic")
@@ -110,18 +113,30 @@ def _read(request: Request) -> Credential | None:
         ("Deploy-Token", CredentialKind.DEPLOY_TOKEN),
     ):
         if token := request.headers.get(header, "").strip():
-            return Credential(kind, token)
+            return Credential(kind, _token(token))
     return None
+
+
+def _token(value: str) -> str:
+    """A GitLab token as GitLab can be asked about it: printable ASCII (every kind of GitLab token, JWTs
+    included, is), short enough for one header line; 401 without asking GitLab otherwise (the value is
+    never repeated: it may be someone's secret with a typo)."""
+    if len(value) > MAX_TOKEN_LENGTH or not _PRINTABLE_TOKEN.fullmatch(value):
+        raise InvalidCredential(
+            f"Malformed GitLab token: at most {MAX_TOKEN_LENGTH} printable ASCII characters, no spaces"
+        )
+    return value
 
 
 def _from_basic(value: str) -> Credential:
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and b64decode's own for non-ASCII input
         raise InvalidCredential("Malformed HTTP Basic credentials") from None
     username, sep, password = decoded.partition(":")
     if not sep or not password:
         raise InvalidCredential("HTTP Basic password must be a GitLab token")
+    password = _token(password)
     if username == JOB_TOKEN_USER:
         return Credential(CredentialKind.JOB_TOKEN, password, username=username)
     if _DEPLOY_TOKEN_USER.match(username):

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, json, request
 from flask.typing import ResponseReturnValue
 
 from app.components import Components
-from app.errors import InvalidPath, MethodNotAllowed
+from app.errors import MethodNotAllowed
 from app.model import ObjectInfo, ProjectRef
 from app.web import project_pages, webdav
 from app.web.context import services
@@ -23,9 +23,9 @@ _REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
 
 
 # The data root itself (a collection for WebDAV) has an empty object path.
-@bp.route("/-/projects/<int:project_id>/data", methods=METHODS, defaults={"object_path": ""})
-@bp.route("/-/projects/<int:project_id>/data/", methods=METHODS, defaults={"object_path": ""})
-@bp.route("/-/projects/<int:project_id>/data/<anypath:object_path>", methods=METHODS)
+@bp.route("/-/projects/<id:project_id>/data", methods=METHODS, defaults={"object_path": ""})
+@bp.route("/-/projects/<id:project_id>/data/", methods=METHODS, defaults={"object_path": ""})
+@bp.route("/-/projects/<id:project_id>/data/<anypath:object_path>", methods=METHODS)
 def by_id(project_id: int, object_path: str) -> ResponseReturnValue:
     return _dispatch(ProjectRef(id=project_id), object_path)
 
@@ -38,12 +38,7 @@ def by_path(project_path: str, object_path: str) -> ResponseReturnValue:
 
 
 def _dispatch(ref: ProjectRef, path: str) -> ResponseReturnValue:
-    raw = request.environ.get("PATH_INFO", "")
-    if not raw.isascii():  # WSGI hands the path over as latin-1; werkzeug would make bad UTF-8 U+FFFD
-        try:
-            raw.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            raise InvalidPath("Invalid path: not valid UTF-8") from None
+    # the path is UTF-8 (request_text checked it before any view)
     handler = {
         "HEAD": _head,
         "GET": _get,

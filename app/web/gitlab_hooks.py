@@ -3,17 +3,16 @@ means (a durable deletion request, a new path) and answers at once; the worker d
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.errors import BadRequest, NotFound
+from app.errors import NotFound
 from app.gitlab.events import check_signature, check_token, delivery_id, parse_event
 from app.project_events import apply_hook
 from app.web.context import services
-from app.web.streaming import bounded_body
+from app.web.streaming import bounded_body, parse_json
 
 bp = Blueprint("hooks", __name__)
 MAX_PAYLOAD = 1024 * 1024  # project events are a few hundred bytes
@@ -34,11 +33,7 @@ def gitlab_hook() -> Response:
         check_signature(headers, body, settings.webhook_signing_secret, time.time())
     elif "webhook-signature" in request.headers:
         log.debug("hook signature ignored: no REGISTRY_WEBHOOK_SIGNING_SECRET")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
-        raise BadRequest("Hook payload is not JSON (or nested too deep)") from None
-    event = parse_event(payload)
+    event = parse_event(parse_json(body, what="Hook payload"))
     outcome = apply_hook(svc.lifecycle, svc.auth_cache, event, delivery_id(headers))
     log.info("hook %s (project %s): %s", event.name, event.project_id, outcome)
     return jsonify({"event": event.name, "outcome": outcome})

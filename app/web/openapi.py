@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
 from app.validation import load_or_400
+from app.web.project_ids import MAX_ID
 from app.web.schemas import ErrorSchema
 from app.web.streaming import json_body
 
@@ -32,7 +33,12 @@ COMMON_ERRORS = {
     503: "GitLab or storage down",
 }
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[^:<>]+):)?(?P<name>[^<>]+)>")
-_TYPES = {"int": "integer", "float": "number"}  # other converters are strings
+# the schema of a path parameter by its converter; other converters are strings
+_TYPES = {
+    "int": {"type": "integer"},
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    "float": {"type": "number"},
+}
 _DESCRIPTIONS = {"project": "a project's numeric id, or its full path URL-encoded (ml%2Fvision)"}
 
 
@@ -93,8 +99,9 @@ def _document(spec: APISpec, summary: str, parameters: list[dict[str, Any]], op:
     if op.query is not None:
         parameters = [*parameters, {"in": "query", "schema": op.query}]
     document: dict[str, Any] = {"summary": summary, "parameters": parameters, "responses": responses}
-    if op.body is not None:
-        document["requestBody"] = {"required": True, "content": _content(op.body)}
+    if op.body is not None:  # a body whose fields are all optional may be left out ({})
+        required = any(f.required for f in op.body().fields.values())
+        document["requestBody"] = {"required": required, "content": _content(op.body)}
     return document
 
 
@@ -117,7 +124,7 @@ def build_spec(app: Flask, *, prefix: str = "/api/v1/") -> APISpec:
                     "name": match["name"],
                     "in": "path",
                     "required": True,
-                    "schema": {"type": _TYPES.get(match["converter"] or "", "string")},
+                    "schema": _TYPES.get(match["converter"] or "", {"type": "string"}),
                 }
                 | (
                     {"description": _DESCRIPTIONS[match["converter"]]}

@@ -8,11 +8,31 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, IntegerConverter, Map, ValidationError
 
 from app.model import ProjectRef
 
 PREFIX = "/api/v1/projects/"
+MAX_ID = 2**63 - 1  # GitLab's ids are PostgreSQL bigints, and so are the index's
+
+
+def project_ref(text: str) -> ProjectRef | None:
+    """A project by its numeric id (ASCII digits) or its full path; None for an id no project can have
+    (0, past MAX_ID) and for an empty path."""
+    if text.isascii() and text.isdigit():
+        number = int(text) if len(text) <= len(str(MAX_ID)) else 0
+        return ProjectRef(id=number) if 0 < number <= MAX_ID else None
+    return ProjectRef(path=text) if text else None
+
+
+class IdConverter(IntegerConverter):
+    """`<id:project_id>`: a GitLab id, 1 to MAX_ID (ASCII digits); anything else matches no route (404)
+    rather than overflowing a database column."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map: Map) -> None:
+        super().__init__(map, min=1, max=MAX_ID)
 
 
 class ProjectConverter(BaseConverter):
@@ -21,7 +41,10 @@ class ProjectConverter(BaseConverter):
     regex = r"[^/]+"
 
     def to_python(self, value: str) -> ProjectRef:
-        return ProjectRef(id=int(value)) if value.isdigit() else ProjectRef(path=unquote(value))
+        found = project_ref(value) if value.isdigit() else ProjectRef(path=unquote(value))
+        if found is None:
+            raise ValidationError()  # an id no project has: 404
+        return found
 
     def to_url(self, value: Any) -> str:
         ref: ProjectRef = value

@@ -17,8 +17,9 @@ from flask.typing import ResponseReturnValue
 from app.errors import AuthenticationRequired, Conflict, InvalidPath, NotFound, PermissionDenied
 from app.model import Credential, Listing, ObjectInfo, ProjectRef, human_size
 from app.signin import SignIn
+from app.validation import text_problem
 from app.web.context import services
-from app.web.sessions import FORGED, current_session, message
+from app.web.sessions import FORGED, current_session, form_is_ours, message
 
 bp = Blueprint("project_pages", __name__, template_folder="templates")
 PAGE = 100  # rows per page of a search, of the trash
@@ -55,7 +56,7 @@ def _after(cursor: str | None) -> tuple[Any, str] | None:
         path = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
         return None
-    return (path, path) if isinstance(path, str) else None
+    return (path, path) if isinstance(path, str) and not text_problem(path) else None
 
 
 def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
@@ -144,7 +145,7 @@ def _crumbs(prefix: str) -> list[tuple[str, str]]:
     return [(name, "/".join(parts[: i + 1]) + "/") for i, name in enumerate(parts)]
 
 
-@bp.get("/-/ui/projects/<int:project_id>/download")
+@bp.get("/-/ui/projects/<id:project_id>/download")
 def download(project_id: int) -> ResponseReturnValue:
     """The object as a file saved under its own name (or `name`: a dataset file's name in the repository):
     a signed attachment URL, no bytes through here."""
@@ -159,11 +160,11 @@ def download(project_id: int) -> ResponseReturnValue:
     return redirect(got.url.url)
 
 
-@bp.post("/-/ui/projects/<int:project_id>/trash/restore")
+@bp.post("/-/ui/projects/<id:project_id>/trash/restore")
 def restore(project_id: int) -> ResponseReturnValue:
     """Bring checked objects back from the trash (Maintainers; a form with the session's CSRF token)."""
     session = current_session()
-    if session is None or not SignIn.csrf_ok(session, request.form.get("csrf_token")):
+    if session is None or not form_is_ours(session):
         return message("Refused", FORGED, 403)
     svc, ref = services(), ProjectRef(id=project_id)
     paths = request.form.getlist("path")[:1000]
@@ -175,12 +176,12 @@ def restore(project_id: int) -> ResponseReturnValue:
     return redirect(f"{request.script_root}/{quote(project)}/-/data/?view=trash&restored={len(restored)}")
 
 
-@bp.post("/-/ui/projects/<int:project_id>/delete")
+@bp.post("/-/ui/projects/<id:project_id>/delete")
 def delete(project_id: int) -> ResponseReturnValue:
     """Move checked objects to the trash (Maintainers; a form with the session's CSRF token). Only object
     paths: a folder is never deleted from here."""
     session = current_session()
-    if session is None or not SignIn.csrf_ok(session, request.form.get("csrf_token")):
+    if session is None or not form_is_ours(session):
         return message("Refused", FORGED, 403)
     svc, ref, credential = services(), ProjectRef(id=project_id), SignIn.credential(session)
     paths = request.form.getlist("path")[:1000]

@@ -3,10 +3,22 @@ document is made from them)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
 
 MAX_BATCH = 1000
 _MD5 = validate.Regexp(r"^[0-9a-f]{32}$", error="not an md5 (32 lowercase hex digits)")
+
+
+class JSONBoolean(fields.Boolean):
+    """true or false, nothing else: marshmallow's Boolean also takes 1, "yes", "on", "False"…, which
+    in a JSON body is a client's mistake (overwrite: "no" must not mean anything by accident)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class RequestSchema(Schema):
@@ -115,7 +127,7 @@ class UploadRequestSchema(RequestSchema):
     path = fields.String(required=True, validate=validate.Length(min=1, max=1024))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     md5 = fields.String(load_default=None, allow_none=True, validate=_MD5)
-    overwrite = fields.Boolean(load_default=False)
+    overwrite = JSONBoolean(load_default=False)
 
 
 class UploadPartSchema(Schema):

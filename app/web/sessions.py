@@ -62,6 +62,13 @@ def current_session() -> BrowserSession | None:
     return session
 
 
+def form_is_ours(session: BrowserSession | None) -> bool:
+    """Whether the posted form carries the session's CSRF token (a token that is not ASCII is not ours,
+    and hmac cannot compare it)."""
+    token = request.form.get("csrf_token", "")
+    return session is not None and token.isascii() and SignIn.csrf_ok(session, token)
+
+
 def message(title: str, text: str, status: int) -> tuple[str, int]:
     """A page that says what went wrong and offers to sign in again."""
     return render_template("message.html", title=title, text=text, session=current_session()), status
@@ -97,9 +104,10 @@ def callback() -> ResponseReturnValue:
         return message("Sign-in is off", "The admin has not set REGISTRY_OAUTH_CLIENT_ID.", 404)
     if request.args.get("error"):
         return message("Not signed in", f"GitLab did not sign you in ({request.args['error'][:100]}).", 400)
+    state = request.args.get("state", "")
     try:
         cookie, return_to = signin.finish(
-            request.args.get("state", ""),
+            state if state.isascii() else "",  # ours is ASCII; hmac cannot compare other strings
             request.args.get("code", ""),
             request.cookies.get(SIGN_IN_COOKIE, ""),
             _base_url() + "/-/auth/callback",
@@ -126,7 +134,7 @@ def sign_out() -> ResponseReturnValue:
     session, signin = current_session(), signin_service()
     if session is None or signin is None:
         return redirect(url_for("ui.landing"))
-    if not signin.csrf_ok(session, request.form.get("csrf_token")):
+    if not form_is_ours(session):
         return message("Refused", FORGED, 403)
     signin.sign_out(request.cookies.get(SESSION_COOKIE))
     response = redirect(url_for("ui.landing"))

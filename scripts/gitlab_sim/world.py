@@ -93,12 +93,12 @@ class World:
     # --- GitLab's rules -------------------------------------------------------------------------
 
     def project_by(self, ident: str) -> dict[str, Any] | None:
-        if ident.isdigit():
+        if ident.isascii() and ident.isdigit():
             return self.projects.get(int(ident))
         return next((p for p in self.projects.values() if p["path_with_namespace"] == ident), None)
 
     def group_by(self, ident: str) -> dict[str, Any] | None:
-        if ident.isdigit():
+        if ident.isascii() and ident.isdigit():
             return next((g for g in self.groups.values() if g["id"] == int(ident)), None)
         return self.groups.get(ident)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -72,7 +74,19 @@ def test_api_admin(case: schemathesis.Case) -> None:
     check(case, "admin")
 
 
-def check(case: schemathesis.Case, role: str) -> None:
+@schema.include(method="POST").include(method="PUT").parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_bodies(case: schemathesis.Case) -> None:
+    """Every JSON body the document describes, valid and not (schemathesis' negative mode: wrong types,
+    missing and unknown fields, out-of-range numbers, too long strings, NUL characters): what the
+    document refuses is a 4xx, what it allows passes the checks above."""
+    body_is_invalid = case.meta is not None and case.meta.is_negative_at(ParameterLocation.BODY)
+    response = check(case, "admin" if "/admin/" in case.path else "maintainer")
+    if body_is_invalid:
+        assert 400 <= response.status_code < 500, (case.body, response.status_code, response.text)
+
+
+def check(case: schemathesis.Case, role: str) -> Any:
     case.path_parameters = {**(case.path_parameters or {}), "project_id": 101}
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKENS[role]}"}
     response = case.call()
@@ -87,6 +101,7 @@ def check(case: schemathesis.Case, role: str) -> None:
             response_schema_conformance,
         ],
     )
+    return response
 
 
 @pytest.fixture(scope="module", autouse=True)
