@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN pip install --no-cache-dir --prefix=/install ".[postgresql]"
+RUN pip install --no-cache-dir --prefix=/install ".[server,postgresql]"
 
 FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 registry \

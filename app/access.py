@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.errors import AuthenticationRequired, PermissionDenied
-from app.model import AccessLevel, Action, Actor, CredentialKind, Grant, Visibility
+from app.model.identity import AccessLevel, Action, Actor, CredentialKind, Grant
+from app.model.projects import Visibility
 
 _VERB = {Action.READ: "read from", Action.WRITE: "write to", Action.DELETE: "delete from"}
 

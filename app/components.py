@@ -16,7 +16,7 @@ from app.db.shared_cache import SharedAuthCache
 from app.db.upload_sessions import UploadSessions
 from app.gitlab.gateway import GitLabGateway
 from app.metrics import Metrics
-from app.model import Credential
+from app.model.identity import Credential
 from app.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from app.registry import Registry
 from app.settings import Settings
@@ -61,7 +61,7 @@ def build_components(
     from app.db import build_engine
     from app.gitlab.client import PythonGitLabGateway
     from app.gitlab.id_tokens import IdTokenVerifier
-    from app.model import CredentialKind
+    from app.model.identity import CredentialKind
     from app.settings import load_settings
     from app.storage import build_storage
 

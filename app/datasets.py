@@ -19,7 +19,8 @@ from app.db.index import ObjectIndex
 from app.errors import ObjectNotFound
 from app.gitlab.gateway import GitLabGateway, RepositoryRefs
 from app.manifests import MAX_MANIFEST_BYTES
-from app.model import Action, Credential, Project, ProjectRef
+from app.model.identity import Action, Credential
+from app.model.projects import Project, ProjectRef
 from app.storage.base import StorageBackend
 
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")

@@ -4,15 +4,13 @@ cannot frame itself, and bounds what each client may hold (app.poller_limits), s
 clients cost a socket each and never the threads that serve everyone else.
 
 The timing rules are Apache's mod_reqtimeout (`header=20-40,MinRate=500`) for what the poller holds, and
-for a body a thread reads: at least `PACE_BYTES` per `PACE_WINDOW` seconds of waiting on the client."""
+for a body a thread reads: app.paced_reads."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import itertools
-import resource
 import selectors
 import socket
 import time
@@ -21,17 +19,15 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any
 
-from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
-from app.poller_limits import Holdings, Kind, Sockets, address_key
+from app.paced_reads import pace
+from app.poller_limits import FD_RESERVE, Holdings, Kind, Proxies, Sockets, address_key, descriptors_short_of
 from app.request_arrival import GRACE, Arrival
 from app.request_framing import FramingError, Head
 
 RECV_SIZE = 64 * 1024  # per read in the poller: below malloc's mmap threshold, so no syscalls to allocate
-PACE_WINDOW, PACE_BYTES = 10.0, 16 * 1024  # a thread reading a body waits at most this long per 16 KiB
 LINGER, LINGER_BYTES = 2.0, 64 * 1024  # a closing connection's unread bytes are drained this long
-FD_RESERVE = 512  # descriptors beyond client sockets: listeners, database, storage, GitLab, logs
 RESUME_BATCH = 16  # paused requests looked at whenever held bytes are released
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -46,36 +42,6 @@ def answer(status: int, reason: str) -> bytes:
 TIMED_OUT = answer(408, "Request not received in time: too slow")
 TOO_MANY = answer(429, "Too many connections from your address")
 UNAVAILABLE = answer(503, "The server is restarting: send the request again")
-
-
-class PacedSocketUnreader(SocketUnreader):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's socket reader, but a client that keeps a thread waiting longer than PACE_WINDOW for
-    each PACE_BYTES gets a TimeoutError (the app answers 400 and the connection closes). Only time spent
-    waiting on the client counts: a thread busy elsewhere (writing to the bucket) blames nobody."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
-        self.restart()
-
-    def restart(self) -> None:
-        self.waited, self.received = 0.0, 0
-
-    def chunk(self, size_hint: int | None = None) -> bytes:
-        allowed = PACE_WINDOW - self.waited
-        if allowed <= 0:
-            raise TimeoutError("the client sent its request too slowly")
-        prior = self.sock.gettimeout()  # gunicorn's own, while it drains a body nobody read
-        self.sock.settimeout(allowed if prior is None else min(prior, allowed))
-        started = time.monotonic()
-        try:
-            data: bytes = super().chunk(size_hint)
-        finally:
-            self.sock.settimeout(prior)
-            self.waited += time.monotonic() - started
-        self.received += len(data)
-        if self.received >= PACE_BYTES:
-            self.restart()
-        return data
 
 
 class GuardedConn(TConn):  # type: ignore[misc]
@@ -104,7 +70,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.closing: dict[GuardedConn, float] = {}
         self.holdings = Holdings()
         self.clients: Sockets[GuardedConn] = Sockets()  # not `sockets`: gthread's listeners
-        self.proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.proxies = Proxies([])
         self.next_scan = 0.0
 
     def _guarded(self) -> bool:
@@ -113,21 +79,14 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         self._fit_connections_to_descriptors()
-        allowed = self.cfg.forwarded_allow_ips
-        self.proxies = [] if "*" in allowed else [ipaddress.ip_network(a, strict=False) for a in allowed]
+        self.proxies = Proxies(self.cfg.forwarded_allow_ips)
         super().init_process()
 
     def _fit_connections_to_descriptors(self) -> None:
         """Raise the soft descriptor limit to the hard one if the connections need it; with too low a
         hard limit, take fewer connections rather than fail to accept (EMFILE) with the poller busy."""
-        wanted = self.worker_connections + FD_RESERVE
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            soft = wanted if hard == resource.RLIM_INFINITY else hard
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = descriptors_short_of(self.worker_connections + FD_RESERVE)
+        if soft is not None:
             self.worker_connections = max(soft - FD_RESERVE, self.cfg.threads + 1)
             self.max_keepalived = self.worker_connections - self.cfg.threads
             self.log.warning(
@@ -136,15 +95,6 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 self.worker_connections,
                 soft,
             )
-
-    def _is_proxy(self, host: str) -> bool:
-        if "*" in self.cfg.forwarded_allow_ips:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.proxies)
 
     # --- connections and requests arriving, in the poller ---------------------------------------
 
@@ -161,7 +111,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.nr_conns += 1
         conn = GuardedConn(self.cfg, client, address, listener.getsockname())  # non-blocking
         host = address[0] if isinstance(address, tuple) else ""
-        conn.proxy = not host or self._is_proxy(host)  # a unix socket's peer is local
+        conn.proxy = not host or host in self.proxies  # a unix socket's peer is local
         conn.key = address_key(host)
         if not conn.proxy and self.clients.at_cap(conn.key):
             oldest = self.clients.oldest_idle(conn.key)
@@ -305,10 +255,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.arrived = None
             conn.sock.setblocking(True)
             conn.init()
-            if not isinstance(conn.parser.unreader, PacedSocketUnreader):
-                conn.parser.unreader = PacedSocketUnreader(conn.sock)
-            conn.parser.unreader.restart()
-            conn.parser.unreader.unread(arrived)
+            pace(conn.parser, conn.sock, arrived)
         return super().handle(conn)
 
     def handle_request(self, req: Any, conn: GuardedConn) -> Any:

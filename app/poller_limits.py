@@ -1,11 +1,14 @@
 """What the worker's poller lets each client hold: sockets (a cap per address; idle ones closed oldest
-first when a limit is reached) and bytes of requests still arriving (a budget per worker, shared out per
-address, and a smaller share for requests without a credential). Bookkeeping only: the worker does I/O."""
+first when a limit is reached; as many in all as the descriptor limit allows) and bytes of requests still
+arriving (a budget per worker, shared out per address, and a smaller share for requests without a
+credential). Bookkeeping only: the worker does I/O."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Hashable
+import resource
+from collections.abc import Hashable, Iterable
 from typing import Generic, Literal, TypeVar
 
 ADDRESS_CONNECTIONS = 256  # per worker and client address; a proxy in forwarded_allow_ips has no cap
@@ -13,6 +16,7 @@ GATHER_BUDGET = 32 * 1024 * 1024  # per worker: bodies the poller holds until th
 ANONYMOUS_BUDGET = GATHER_BUDGET // 2  # of which requests without a credential header may hold
 ANONYMOUS_SHARE = 2 * 1024 * 1024  # per address without a credential header: two 1 MiB JSON bodies
 ADDRESS_SHARE = 8 * 1024 * 1024  # per address in all (partial heads included)
+FD_RESERVE = 512  # descriptors beyond client sockets: listeners, database, storage, GitLab, logs
 
 Kind = Literal["head", "anonymous", "credentialed"]  # a head still arriving, then what it carries
 Conn = TypeVar("Conn", bound=Hashable)
@@ -111,3 +115,34 @@ class Sockets(Generic[Conn]):
         """The connection idle longest (of address `key`, if given); None when there is none."""
         pool = self.idle if key is None else self.idle_by_key.get(key, {})
         return next(iter(pool), None)
+
+
+def descriptors_short_of(wanted: int) -> int | None:
+    """Raise the soft descriptor limit to the hard one if it is below `wanted`; None when the limit now
+    allows `wanted` descriptors, else the (soft) limit that still falls short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY and soft < wanted else None
+
+
+class Proxies:
+    """The peers in gunicorn's forwarded_allow_ips (addresses or networks; "*": every peer): a proxy has
+    no connection cap, and the client it forwards for is counted by its X-Forwarded-For."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        allowed = list(allowed)
+        self._everyone = "*" in allowed
+        self._networks = [] if self._everyone else [ipaddress.ip_network(a, strict=False) for a in allowed]
+
+    def __contains__(self, host: str) -> bool:
+        if self._everyone:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)

@@ -21,21 +21,10 @@ from app.errors import (
     ProjectNotFound,
 )
 from app.manifests import manifest_listing
-from app.model import (
-    ACTIVE,
-    Action,
-    Credential,
-    Diagnosis,
-    Grant,
-    Listing,
-    ObjectInfo,
-    ObjectPath,
-    Project,
-    ProjectRecord,
-    ProjectRef,
-    SignedURL,
-    attachment,
-)
+from app.model.identity import Action, Credential, Diagnosis, Grant
+from app.model.objects import Listing, ObjectInfo, SignedURL, attachment
+from app.model.paths import ObjectPath
+from app.model.projects import ACTIVE, Project, ProjectRecord, ProjectRef
 from app.storage.base import StorageBackend
 
 

@@ -16,7 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, post_load, validate
 from marshmallow import fields as mf
 
 from app.errors import ConfigurationError
-from app.model import parse_size
+from app.model.sizes import parse_size
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "REGISTRY_"

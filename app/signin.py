@@ -22,7 +22,7 @@ from app.db.browser_sessions import BrowserSessions
 from app.errors import InvalidCredential
 from app.gitlab.gateway import GitLabGateway
 from app.gitlab.oauth import GitLabOAuth
-from app.model import BrowserSession, Credential, CredentialKind
+from app.model.identity import BrowserSession, Credential, CredentialKind
 
 SIGN_IN_TTL = timedelta(minutes=10)  # from our redirect to GitLab's redirect back
 REFRESH_MARGIN = timedelta(minutes=1)  # refresh an access token this long before it expires

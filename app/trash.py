@@ -12,7 +12,10 @@ from app.db.index import ObjectIndex
 from app.db.project_write import ProjectWrite
 from app.errors import AuthenticationRequired, Conflict, NotFound, ObjectNotFound, PermissionDenied
 from app.manifests import MAX_MANIFEST_BYTES, InvalidManifest, listed_md5s
-from app.model import Action, Credential, Listing, ObjectInfo, ObjectPath, Project, ProjectRef
+from app.model.identity import Action, Credential
+from app.model.objects import Listing, ObjectInfo
+from app.model.paths import ObjectPath
+from app.model.projects import Project, ProjectRef
 from app.storage.base import StorageBackend
 
 _NOW = timedelta(seconds=1)  # an early purge takes what was trashed up to this instant

@@ -22,21 +22,12 @@ from app.errors import (
     UploadNotFinished,
 )
 from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
-from app.model import (
-    UPLOADS_PREFIX,
-    Action,
-    ContentAddress,
-    Credential,
-    Grant,
-    ObjectInfo,
-    ObjectPath,
-    ProjectRecord,
-    ProjectRef,
-    UploadSession,
-    human_size,
-    object_key,
-    storage_key_for,
-)
+from app.model.identity import Action, Credential, Grant
+from app.model.objects import ObjectInfo
+from app.model.paths import ContentAddress, ObjectPath, object_key, storage_key_for
+from app.model.projects import ProjectRecord, ProjectRef
+from app.model.sizes import human_size
+from app.model.upload_sessions import UPLOADS_PREFIX, UploadSession
 from app.storage.base import DirectUpload, StagedObject, StorageBackend
 
 

@@ -27,7 +27,8 @@ from app.errors import (
 )
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
-from app.model import Action, Credential, CredentialKind, Grant, Project, ProjectRef
+from app.model.identity import Action, Credential, CredentialKind, Grant
+from app.model.projects import Project, ProjectRef
 from app.ratelimit import Limiter, RateLimiter
 
 log = logging.getLogger(__name__)

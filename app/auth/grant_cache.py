@@ -13,7 +13,7 @@ from app.cache import TTLCache
 from app.db.grant_codec import decode, encode
 from app.db.shared_cache import SharedAuthCache
 from app.errors import RegistryError
-from app.model import Grant
+from app.model.identity import Grant
 
 LEASE_SECONDS = 10  # how long other processes wait for the one asking GitLab
 GrantKey = tuple[str | None, str]  # (credential fingerprint or None for anonymous, project lookup key)
@@ -35,7 +35,7 @@ class GrantCache:
         self._policy = policy
         self._shared = shared
         self._observe = observe
-        self._local: TTLCache[Answer] = TTLCache(max_size=policy.max_entries)
+        self._local: TTLCache[Answer] = TTLCache(max_size=policy.max_entries, stale_grace=policy.stale_grace)
 
     def load(self, key: GrantKey, ask: Ask) -> Answer:
         """The cached answer, or the one `ask` gets from GitLab (GitLabUnavailable is never cached)."""
@@ -83,7 +83,7 @@ class GrantCache:
 
     def stale(self, key: GrantKey) -> Grant | None:
         """A grant that expired less than the stale grace ago, from this process or the shared cache."""
-        stale = self._local.stale(key, self._policy.stale_grace)
+        stale = self._local.stale(key)
         if stale is None and self._shared is not None:
             entry = self._shared.get(shared_key(key))
             if entry is not None and entry.stale_until > clock.time():

@@ -21,16 +21,8 @@ from app.errors import (
 )
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier, looks_like_jwt
-from app.model import (
-    AccessLevel,
-    Actor,
-    Credential,
-    CredentialKind,
-    Grant,
-    Project,
-    ProjectRef,
-    Visibility,
-)
+from app.model.identity import AccessLevel, Actor, Credential, CredentialKind, Grant
+from app.model.projects import Project, ProjectRef, Visibility
 
 T = TypeVar("T")
 INVALID = "GitLab token is invalid, expired or revoked"

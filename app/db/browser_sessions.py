@@ -9,7 +9,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from app.db.models import Base
 from app.db.sql import database_errors, utc
-from app.model import BrowserSession, OAuthTokens
+from app.model.identity import BrowserSession, OAuthTokens
 
 _SESSIONS = Base.metadata.tables["browser_sessions"]
 

@@ -13,7 +13,8 @@ from app.errors import (
     ProjectNotFound,
     RegistryError,
 )
-from app.model import AccessLevel, Actor, CredentialKind, Grant, Project, Visibility
+from app.model.identity import AccessLevel, Actor, CredentialKind, Grant
+from app.model.projects import Project, Visibility
 
 _SHAREABLE_ERRORS: dict[str, type[RegistryError]] = {
     cls.__name__: cls

@@ -19,7 +19,8 @@ from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
 from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, successor_of, under, utc
 from app.errors import DatabaseUnavailable
-from app.model import ACTIVE, Listing, ObjectInfo, Project, ProjectRecord
+from app.model.objects import Listing, ObjectInfo
+from app.model.projects import ACTIVE, Project, ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c

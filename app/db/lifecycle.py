@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from app.db.models import Base
 from app.db.projects import insert_project
 from app.db.sql import database_errors, insert_if_absent, utc
-from app.model import ACTIVE
+from app.model.projects import ACTIVE
 
 DELETING, DELETED = "deleting", "deleted"
 _PROJECTS = Base.metadata.tables["projects"]

@@ -14,7 +14,8 @@ from app.db.models import Base
 from app.db.projects import PROJECTS
 from app.db.sql import utc
 from app.db.upload_sessions import reserved
-from app.model import ObjectInfo, ProjectRecord
+from app.model.objects import ObjectInfo
+from app.model.projects import ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from app.db.models import Base
 from app.db.sql import insert_if_absent
-from app.model import ACTIVE, ProjectRecord
+from app.model.projects import ACTIVE, ProjectRecord
 
 PROJECTS = Base.metadata.tables["projects"]
 _P = PROJECTS.c

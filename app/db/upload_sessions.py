@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from app.db.models import Base
 from app.db.sql import database_errors, utc
-from app.model import UploadSession
+from app.model.upload_sessions import UploadSession
 
 _TABLE = Base.metadata.tables["upload_sessions"]
 _S = _TABLE.c

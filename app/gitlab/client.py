@@ -30,15 +30,8 @@ from app.gitlab.gateway import (
     RepositoryRefs,
     UserInfo,
 )
-from app.model import (
-    PENDING_DELETION,
-    AccessLevel,
-    Credential,
-    CredentialKind,
-    Project,
-    ProjectRef,
-    Visibility,
-)
+from app.model.identity import AccessLevel, Credential, CredentialKind
+from app.model.projects import PENDING_DELETION, Project, ProjectRef, Visibility
 
 INVALID = "GitLab token is invalid, expired or revoked"
 

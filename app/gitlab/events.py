@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.errors import AuthenticationRequired, BadRequest
-from app.model import PENDING_DELETION
+from app.model.projects import PENDING_DELETION
 from app.validation import load_or_400
 
 SIGNATURE_TOLERANCE = 300  # seconds between GitLab signing a delivery and us checking it

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Protocol
 
-from app.model import AccessLevel, Credential, Project, ProjectRef
+from app.model.identity import AccessLevel, Credential
+from app.model.projects import Project, ProjectRef
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
 from app.errors import GitLabUnavailable, InvalidCredential
-from app.model import OAuthTokens
+from app.model.identity import OAuthTokens
 
 
 class GitLabOAuth:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from app.db.lifecycle import Lifecycle
 from app.db.upload_sessions import UploadSessions
 from app.errors import StorageUnavailable
-from app.model import upload_key
+from app.model.upload_sessions import upload_key
 from app.storage.base import StorageBackend
 
 

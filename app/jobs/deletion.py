@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from app.db.lifecycle import Lifecycle
 from app.jobs import batched
-from app.model import VERSIONS_PREFIX
+from app.model.paths import VERSIONS_PREFIX
 from app.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)

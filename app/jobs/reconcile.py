@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from app.db.lifecycle import Lifecycle
 from app.errors import GitLabUnavailable, PermissionDenied
 from app.gitlab.gateway import GitLabGateway, ProjectStatus
-from app.model import Credential
+from app.model.identity import Credential
 
 log = logging.getLogger(__name__)
 

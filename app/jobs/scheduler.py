@@ -17,7 +17,7 @@ from app.jobs.cleanup import forget_old_deliveries, remove_stale_uploads
 from app.jobs.deletion import delete_queued_projects
 from app.jobs.reconcile import reconcile
 from app.jobs.usage_sweep import sweep_usage
-from app.model import Project, Visibility
+from app.model.projects import Project, Visibility
 from app.trash import purge_trash
 
 log = logging.getLogger(__name__)

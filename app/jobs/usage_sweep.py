@@ -12,7 +12,9 @@ from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.project_write import ProjectWrite
 from app.jobs import batched
-from app.model import VERSIONS_PREFIX, BlobInfo, ObjectInfo, Project, Visibility
+from app.model.objects import BlobInfo, ObjectInfo
+from app.model.paths import VERSIONS_PREFIX
+from app.model.projects import Project, Visibility
 from app.storage.base import StorageBackend
 
 

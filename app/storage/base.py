@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.model import BlobInfo, SignedURL
+from app.model.objects import BlobInfo, SignedURL
 
 CHUNK_SIZE = 1024 * 1024
 

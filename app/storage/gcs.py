@@ -22,7 +22,7 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from app.errors import NotFound, StorageUnavailable
-from app.model import BlobInfo, SignedURL
+from app.model.objects import BlobInfo, SignedURL
 from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject
 

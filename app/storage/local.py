@@ -18,7 +18,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, Signer
 
 from app.errors import Conflict, NotFound, PermissionDenied, StorageUnavailable
-from app.model import BlobInfo, SignedURL
+from app.model.objects import BlobInfo, SignedURL
 from app.storage.base import CHUNK_SIZE, DirectUpload, StagedObject, UploadPart
 
 BLOB_ROUTE = "/-/blobs/"

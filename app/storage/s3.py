@@ -1,17 +1,16 @@
 """S3-compatible storage (AWS S3, MinIO, SeaweedFS) on boto3: the only module that imports it. Uploads are
-multipart (parts of 8 MiB), completed only on commit; small bodies are one PUT. Every part's Content-MD5 is
-that of the bytes as they streamed in, and the ETag S3 answers is checked against it, so whatever happens
-to a buffer, S3 never keeps bytes the client did not send."""
+multipart (s3_parts: parts of 8 MiB), completed only on commit; small bodies are one PUT. Every part's
+Content-MD5 is that of the bytes as they streamed in, and the ETag S3 answers is checked against it, so
+whatever happens to a buffer, S3 never keeps bytes the client did not send. Downloads and direct uploads
+are presigned URLs (s3_signing)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -19,37 +18,24 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from app.errors import FileTooLarge, NotFound, StorageUnavailable
-from app.model import BlobInfo, SignedURL, human_size
+from app.errors import NotFound, StorageUnavailable
+from app.model.objects import BlobInfo, SignedURL
 from app.outages import ride_out
-from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject, UploadPart
+from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject
+from app.storage.s3_parts import (
+    MAX_PARTS,
+    PART_BUFFERS,
+    PART_SIZE,
+    PARTS_IN_FLIGHT,
+    Pending,
+    StreamedParts,
+    check_etag,
+    md5_header,
+    multipart_etag,
+)
+from app.storage.s3_signing import direct_part_size, sign_direct_upload, sign_download
 
-PART_SIZE = 8 * 1024 * 1024
-PARTS_IN_FLIGHT = 2  # per upload: at most this many parts on their way (plus the one being filled)
-PART_BUFFERS = 4  # per worker process, shared by its uploads: 32 MiB of 8 MiB parts
-SMALL_BODY = 1024 * 1024  # bodies up to this size gather in a buffer of their own
-MAX_PARTS = 10_000  # S3's limit per multipart upload
 OUTAGE_PATIENCE = 15.0  # seconds a call waits out a bucket that does not answer (a restart) before a 503
-
-
-def streamed_part_size(number: int, base: int, max_parts: int) -> int:
-    """Part `number` (from 1) of an upload of unknown length: `base` for the first half of the allowed
-    parts, then twice, then four times as large, so a stream can reach ~19,000 × base (148 GiB with 8 MiB)
-    while memory stays at a few parts until the upload is very large."""
-    if number <= max_parts // 2:
-        return base
-    return base * 2 if number <= max_parts * 8 // 10 else base * 4
-
-
-def _streamed_part(number: int, base: int, max_parts: int) -> int:
-    """The size of part `number` of a streamed upload; 413 past the last part S3 allows."""
-    if number > max_parts:
-        limit = sum(streamed_part_size(n, base, max_parts) for n in range(1, max_parts + 1))
-        raise FileTooLarge(
-            f"File too large for a streamed upload to S3: the limit is {human_size(limit)}; "
-            "use a direct upload session (POST /api/v1/projects/:id/uploads)"
-        )
-    return streamed_part_size(number, base, max_parts)
 
 
 def _blob(key: str, size: int, meta: dict[str, Any]) -> BlobInfo:
@@ -59,37 +45,6 @@ def _blob(key: str, size: int, meta: dict[str, Any]) -> BlobInfo:
     return BlobInfo(
         key=key, size=size, md5=etag if len(etag) == 32 else None, modified=meta.get("LastModified")
     )
-
-
-@dataclass
-class _Pending:
-    """What stage() left for commit(): a small body to PUT (and its md5 as streamed), an open multipart
-    upload (and each part's md5 as streamed), or (a direct upload) a complete object to copy into place."""
-
-    body: bytes | None = None
-    body_md5: bytes = b""
-    upload_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    part_md5s: list[bytes] = field(default_factory=list)
-    copy_from: str | None = None
-
-
-def _md5_header(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-def _check_etag(answer: dict[str, Any], expected: str, what: str) -> None:
-    """StorageUnavailable unless S3's ETag for what it stored is `expected` (computed from the stream).
-    Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s (AWS's documentation): there the
-    Content-MD5 that S3 verifies on every request is the check."""
-    if answer.get("ServerSideEncryption", "").startswith("aws:kms") or answer.get("SSECustomerAlgorithm"):
-        return
-    etag = str(answer.get("ETag", "")).strip('"')
-    if etag != expected:
-        raise StorageUnavailable(
-            f"S3 stored different bytes than the registry sent ({what}: ETag {etag or 'missing'}, expected "
-            f"{expected}); nothing was kept, try again"
-        )
 
 
 def _transient(error: BaseException) -> bool:
@@ -174,9 +129,17 @@ class S3Backend:
         (PartBuffers): made once, reused, and at most PART_BUFFERS of them, so a worker's memory stays flat
         however many uploads run at once (an upload waits for a buffer when all are in use). Whatever
         fails, the multipart upload is aborted and every buffer goes back exactly once."""
-        digest, size, pending = hashlib.md5(usedforsecurity=False), 0, _Pending()
+        digest, size, pending = hashlib.md5(usedforsecurity=False), 0, Pending()
         with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
-            parts = _Parts(self, key, pending, pool)
+            parts = StreamedParts(
+                pending=pending,
+                pool=pool,
+                buffers=self._buffers,
+                part_size=self._part_size,
+                max_parts=self._max_parts,
+                start=lambda: str(self._call("create_multipart_upload", Key=self._key(key))["UploadId"]),
+                send=functools.partial(self._upload_part, key),
+            )
             try:
                 for chunk in chunks:
                     digest.update(chunk)
@@ -201,12 +164,12 @@ class S3Backend:
             UploadId=upload_id,
             PartNumber=number,
             Body=data,
-            ContentMD5=_md5_header(md5),
+            ContentMD5=md5_header(md5),
         )
-        _check_etag(answer, md5.hex(), f"part {number}")
+        check_etag(answer, md5.hex(), f"part {number}")
         return {"ETag": answer["ETag"], "PartNumber": number}
 
-    def _abort(self, key: str, pending: _Pending) -> None:
+    def _abort(self, key: str, pending: Pending) -> None:
         if pending.upload_id is not None:
             upload_id, pending.upload_id = pending.upload_id, None
             # An unfinished upload is invisible; if aborting fails, the bucket's lifecycle rule removes it.
@@ -215,16 +178,16 @@ class S3Backend:
 
     def commit(self, staged: StagedObject) -> None:
         pending = staged.handle
-        assert isinstance(pending, _Pending)
+        assert isinstance(pending, Pending)
         if pending.body is not None:
             answer = self._call(
                 "put_object",
                 Key=self._key(staged.key),
                 Body=pending.body,
-                ContentMD5=_md5_header(pending.body_md5),
+                ContentMD5=md5_header(pending.body_md5),
             )
             pending.body = None
-            _check_etag(answer, pending.body_md5.hex(), "object")
+            check_etag(answer, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
             answer = self._call(
                 "complete_multipart_upload",
@@ -233,9 +196,7 @@ class S3Backend:
                 MultipartUpload={"Parts": pending.parts},
             )
             pending.upload_id = None
-            # A multipart ETag is the md5 of the parts' md5s and their count
-            combined = hashlib.md5(b"".join(pending.part_md5s), usedforsecurity=False).hexdigest()
-            _check_etag(answer, f"{combined}-{len(pending.part_md5s)}", "multipart object")
+            check_etag(answer, multipart_etag(pending.part_md5s), "multipart object")
         elif pending.copy_from is not None:
             source = {"Bucket": self._bucket, "Key": self._key(pending.copy_from)}
             try:  # a server-side copy; above 8 MiB in parts (UploadPartCopy), so any size works
@@ -247,7 +208,7 @@ class S3Backend:
 
     def discard(self, staged: StagedObject) -> None:
         pending = staged.handle
-        assert isinstance(pending, _Pending)
+        assert isinstance(pending, Pending)
         pending.body = None
         self._abort(staged.key, pending)
         if pending.copy_from is not None:
@@ -256,22 +217,17 @@ class S3Backend:
 
     def begin_direct(self, temp_key: str, *, size: int, ttl: int) -> DirectUpload:
         """A multipart upload with a presigned URL per part (parts ≥ 8 MiB, at most 10,000)."""
-        mib = 1024 * 1024
-        part_size = max(self._part_size, -(-size // self._max_parts // mib) * mib)
+        part_size = direct_part_size(size, base=self._part_size, max_parts=self._max_parts)
         upload_id = self._call("create_multipart_upload", Key=self._key(temp_key))["UploadId"]
-        parts = []
-        for number, offset in enumerate(range(0, max(size, 1), part_size), start=1):
-            params = {
-                "Bucket": self._bucket,
-                "Key": self._key(temp_key),
-                "UploadId": upload_id,
-                "PartNumber": number,
-            }
-            url = self._signer.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl)
-            parts.append(
-                UploadPart(number=number, offset=offset, size=min(part_size, size - offset), url=url)
-            )
-        return DirectUpload(kind="parts", handle=upload_id, part_size=part_size, parts=parts)
+        return sign_direct_upload(
+            self._signer,
+            bucket=self._bucket,
+            key=self._key(temp_key),
+            upload_id=upload_id,
+            size=size,
+            part_size=part_size,
+            ttl=ttl,
+        )
 
     def finish_direct(self, temp_key: str, handle: str, *, size: int, key: str) -> StagedObject | None:
         """Completes the multipart upload once its parts add up to `size`, then reads the object back
@@ -293,7 +249,7 @@ class S3Backend:
             digest.update(chunk)
             received += len(chunk)
         return StagedObject(
-            key=key, size=received, md5=digest.hexdigest(), handle=_Pending(copy_from=temp_key)
+            key=key, size=received, md5=digest.hexdigest(), handle=Pending(copy_from=temp_key)
         )
 
     def _uploaded_parts(self, temp_key: str, upload_id: str) -> list[dict[str, Any]] | None:
@@ -316,11 +272,11 @@ class S3Backend:
 
     def read_staged(self, staged: StagedObject) -> Iterator[bytes]:
         pending = staged.handle
-        assert isinstance(pending, _Pending) and pending.copy_from is not None
+        assert isinstance(pending, Pending) and pending.copy_from is not None
         return self.read(pending.copy_from)
 
     def abort_direct(self, temp_key: str, handle: str) -> None:
-        self._abort(temp_key, _Pending(upload_id=handle))
+        self._abort(temp_key, Pending(upload_id=handle))
         self.delete(temp_key)
 
     def stat(self, key: str) -> BlobInfo | None:
@@ -387,111 +343,12 @@ class S3Backend:
         return removed
 
     def sign_download(self, key: str, *, ttl: int, disposition: str | None = None) -> SignedURL:
-        params = {"Bucket": self._bucket, "Key": self._key(key)}
-        if disposition:
-            params["ResponseContentDisposition"] = disposition
-        url = self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
-        return SignedURL(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))
+        return sign_download(
+            self._signer, bucket=self._bucket, key=self._key(key), ttl=ttl, disposition=disposition
+        )
 
     def check(self) -> None:
         self._call("head_bucket", patient=False)  # a readiness probe wants the answer now
-
-
-class _Parts:
-    """One streamed upload's parts: fills buffers from the body and sends each full one in the background
-    (S3Backend.stage). A buffer has one owner at a time: this object while it fills it, then the part's
-    upload, which gives it back to the pool when it is done (sent, failed or cancelled)."""
-
-    def __init__(self, backend: S3Backend, key: str, pending: _Pending, pool: ThreadPoolExecutor) -> None:
-        self._backend, self._key, self._pending, self._pool = backend, key, pending, pool
-        self._current: bytearray | None = bytearray()  # the body's own buffer until it outgrows it
-        self._filled, self._pooled = 0, False
-        self._md5 = hashlib.md5(usedforsecurity=False)  # of the current part's bytes as they came in
-        self._uploads: list[Future[dict[str, Any]]] = []
-
-    def _part(self) -> int:
-        return _streamed_part(len(self._uploads) + 1, self._backend._part_size, self._backend._max_parts)
-
-    def write(self, view: memoryview) -> None:
-        while view:
-            part = self._part()
-            taken = min(part - self._filled, len(view))
-            current = self._room(part, taken)
-            piece = view[:taken]
-            current[self._filled : self._filled + taken] = piece  # grows a buffer that is short
-            self._md5.update(piece)
-            self._filled, view = self._filled + taken, view[taken:]
-            if self._filled == part:
-                self._send_current()
-
-    def finish(self, body_md5: bytes) -> None:
-        """Send what is left: the whole body (one PUT at commit) or the last part; wait for every part."""
-        if self._pending.upload_id is None:
-            assert self._current is not None
-            self._pending.body = bytes(memoryview(self._current)[: self._filled])
-            self._pending.body_md5 = body_md5
-        elif self._filled:
-            self._part()  # the last part must fit too
-            self._send_current()
-        self._pending.parts = [future.result() for future in self._uploads]
-
-    def cancel(self) -> None:
-        for future in self._uploads:
-            future.cancel()  # a cancelled part's done-callback gives its buffer back
-        wait(self._uploads)
-
-    def release(self) -> None:
-        """Give back the part buffer being filled, if any (sent ones come back when sent)."""
-        current, self._current = self._current, None
-        if self._pooled and current is not None:
-            self._backend._buffers.give(current)
-
-    def _room(self, part: int, taken: int) -> bytearray:
-        """The buffer the next `taken` bytes go to: a part buffer once the body outgrows its own, taken
-        when bytes arrive for it, not before."""
-        if self._current is None:
-            self._current = self._next_buffer(part)
-        elif not self._pooled and (self._filled + taken > SMALL_BODY or self._filled + taken == part):
-            small = self._current
-            self._current, self._pooled = self._next_buffer(part), True
-            self._current[: self._filled] = small[: self._filled]
-        return self._current
-
-    def _next_buffer(self, size: int) -> bytearray:
-        """A part buffer, once fewer than PARTS_IN_FLIGHT of this upload's parts are on their way."""
-        sending = [f for f in self._uploads if not f.done()]
-        if len(sending) >= PARTS_IN_FLIGHT:
-            wait(sending, return_when=FIRST_COMPLETED)
-        return self._backend._buffers.take(size)
-
-    def _send_current(self) -> None:
-        """Upload the current buffer's bytes as the next part. Ownership of the buffer passes first, so
-        that whatever raises below, it is given back once: by the part's done-callback, or here."""
-        current, length, md5 = self._current, self._filled, self._md5.digest()
-        assert current is not None
-        self._current, self._filled, self._md5 = None, 0, hashlib.md5(usedforsecurity=False)
-        backend, pending, buffers = self._backend, self._pending, self._backend._buffers
-        owned: bytearray | None = current  # still ours to give back
-        try:
-            if pending.upload_id is None:
-                created = backend._call("create_multipart_upload", Key=backend._key(self._key))
-                pending.upload_id = created["UploadId"]
-            body: bytes | bytearray = current
-            if length != len(current):  # a last part, or a buffer grown for larger parts
-                body, owned = bytes(memoryview(current)[:length]), None
-                buffers.give(current)
-            number = len(self._uploads) + 1
-            future = self._pool.submit(backend._upload_part, self._key, pending.upload_id, number, body, md5)
-        except BaseException:
-            if owned is not None:
-                buffers.give(owned)
-            raise
-        if owned is not None:
-            future.add_done_callback(lambda _: buffers.give(current))
-        self._uploads.append(future)
-        pending.part_md5s.append(md5)
-        for failed in (f for f in self._uploads if f.done() and f.exception()):
-            failed.result()  # stop reading the client as soon as a part failed
 
 
 def _stream(body: Any) -> Iterator[bytes]:

@@ -13,7 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.errors import BadRequest
-from app.model import Listing, ObjectInfo, ProjectRef, parse_size
+from app.model.objects import Listing, ObjectInfo
+from app.model.projects import ProjectRef
+from app.model.sizes import parse_size
 from app.validation import text_problem
 from app.web.context import services
 from app.web.credentials import credential_from

@@ -13,7 +13,7 @@ from flask import Request, g, request
 
 from app.auth.clients import bind_client_address
 from app.errors import InvalidCredential
-from app.model import Credential, CredentialKind
+from app.model.identity import Credential, CredentialKind
 from app.settings import IPNetwork
 from app.web.context import services
 

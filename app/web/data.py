@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 
 from app.components import Components
 from app.errors import MethodNotAllowed
-from app.model import ObjectInfo, ProjectRef
+from app.model.objects import ObjectInfo
+from app.model.projects import ProjectRef
 from app.web import project_pages, webdav
 from app.web.context import services
 from app.web.credentials import carries_basic_auth, credential_from

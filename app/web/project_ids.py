@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from werkzeug.routing import BaseConverter, IntegerConverter, Map, ValidationError
 
-from app.model import ProjectRef
+from app.model.projects import ProjectRef
 
 PREFIX = "/api/v1/projects/"
 MAX_ID = 2**63 - 1  # GitLab's ids are PostgreSQL bigints, and so are the index's

@@ -15,7 +15,10 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask.typing import ResponseReturnValue
 
 from app.errors import AuthenticationRequired, Conflict, InvalidPath, NotFound, PermissionDenied
-from app.model import Credential, Listing, ObjectInfo, ProjectRef, human_size
+from app.model.identity import Credential
+from app.model.objects import Listing, ObjectInfo
+from app.model.projects import ProjectRef
+from app.model.sizes import human_size
 from app.signin import SignIn
 from app.validation import text_problem
 from app.web.context import services

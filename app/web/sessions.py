@@ -10,7 +10,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.errors import InvalidCredential
-from app.model import BrowserSession
+from app.model.identity import BrowserSession
 from app.signin import SignIn
 from app.web.context import services
 from app.web.credentials import bind_client, unbind_client

@@ -10,7 +10,7 @@ from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected
 
 from app.errors import BadRequest, BodyTooLarge, UploadIncomplete
-from app.model import human_size
+from app.model.sizes import human_size
 from app.storage.base import CHUNK_SIZE
 
 MAX_JSON_BODY = 1024 * 1024  # batch existence of 1,000 paths of 1 KiB fits

@@ -11,7 +11,8 @@ from xml.sax.saxutils import escape
 from flask import Request, Response, request
 
 from app.errors import PermissionDenied
-from app.model import ObjectInfo, ProjectRef
+from app.model.objects import ObjectInfo
+from app.model.projects import ProjectRef
 from app.registry import Browse
 from app.web.context import services
 from app.web.credentials import credential_from

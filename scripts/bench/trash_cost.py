@@ -12,7 +12,8 @@ from pathlib import Path
 
 from app.components import build_components
 from app.db import upgrade
-from app.model import Credential, CredentialKind, Project, ProjectRef, Visibility
+from app.model.identity import Credential, CredentialKind
+from app.model.projects import Project, ProjectRef, Visibility
 from app.trash import purge_trash
 from scripts.harness import fresh_database_url, start_simulator
 from scripts.seed import seed_project

@@ -1,5 +1,5 @@
 """The package as the Dockerfile installs it (no Docker daemon here): a clean venv gets it with `pip
-install .[postgresql]`, `data-registry db upgrade` and `data-registry serve` run from it, the server
+install .[server,postgresql]`, `data-registry db upgrade` and `data-registry serve` run from it, the server
 answers /-/health and /-/ready. And the Dockerfile names what exists."""
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def test_dockerfile_matches_the_package() -> None:
     assert 'ENTRYPOINT ["data-registry"]' in dockerfile and "data-registry" in scripts
     assert re.search(r"^USER 10001", dockerfile, re.M)  # non-root, the chart's runAsUser
     assert 'CMD ["serve"' in dockerfile
+    assert '".[server,postgresql]"' in dockerfile  # the plain install is the client only
 
 
 def test_a_clean_venv_installs_and_serves(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
-        [venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[postgresql]"],
+        [venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[server,postgresql]"],
         capture_output=True,
         text=True,
         timeout=600,

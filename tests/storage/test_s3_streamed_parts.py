@@ -14,7 +14,8 @@ import pytest
 
 from app.errors import FileTooLarge
 from app.storage.base import PartBuffers
-from app.storage.s3 import S3Backend, streamed_part_size
+from app.storage.s3 import S3Backend
+from app.storage.s3_parts import streamed_part_size
 from tests.storage.conftest import PART, make_bucket
 from tests.storage.test_contract import chunks
 

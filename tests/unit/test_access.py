@@ -6,7 +6,8 @@ import pytest
 
 from app.access import decide
 from app.errors import AuthenticationRequired, PermissionDenied
-from app.model import AccessLevel, Action, Actor, CredentialKind, Grant, Project, Visibility
+from app.model.identity import AccessLevel, Action, Actor, CredentialKind, Grant
+from app.model.projects import Project, Visibility
 
 R, W, D = Action.READ, Action.WRITE, Action.DELETE
 NONE, GUEST, REPORTER = AccessLevel.NO_ACCESS, AccessLevel.GUEST, AccessLevel.REPORTER

@@ -10,7 +10,7 @@ import pytest
 from app.cli import main
 from app.db import build_engine, upgrade
 from app.db.index import ObjectIndex
-from app.model import Project, Visibility
+from app.model.projects import Project, Visibility
 from scripts.harness import fresh_database_url
 
 
@@ -159,3 +159,14 @@ def test_serve_trusts_the_same_proxies_in_gunicorn_as_in_the_app(
     (argv,) = started
     given = argv[argv.index("--forwarded-allow-ips") + 1] if "--forwarded-allow-ips" in argv else None
     assert given == forwarded
+
+
+def test_help_lists_the_server_and_the_client_commands_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    server, client = shown.index("server commands"), shown.index("client commands")
+    for command in ("serve", "worker", "db", "quota", "usage", "objects", "trash"):
+        assert server < shown.index(f"\n  {command} ") < client
+    for command in ("doctor", "upload", "download", "import-generic-packages"):
+        assert client < shown.index(f"\n  {command} ")

@@ -1,4 +1,4 @@
-"""The client commands' one session (app/client_http.py) against real HTTP servers on 127.0.0.1: a
+"""The client commands' one session (app/client/session.py) against real HTTP servers on 127.0.0.1: a
 redirect to another origin (another port, another host name, http to https) is followed without any
 credential header and without cookies; a redirect within the origin keeps the token; and import, doctor,
 upload and download all talk through it."""
@@ -16,8 +16,8 @@ import requests
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
 
-from app import doctor, importer, transfer
-from app.client_http import client_session, same_origin
+from app.client import doctor, importer, transfer
+from app.client.session import client_session, same_origin
 from scripts.harness import serve_in_thread
 
 CREDENTIALS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.datasets import object_path, outputs, remote_prefix
-from app.model import Project, Visibility
+from app.model.projects import Project, Visibility
 
 VISION = Project(101, "ml/vision", Visibility.PRIVATE)
 MD5 = "0123456789abcdef0123456789abcdef"

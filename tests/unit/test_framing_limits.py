@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from app.gunicorn_worker import FD_RESERVE
 from app.poller_limits import (
     ADDRESS_CONNECTIONS,
     ADDRESS_SHARE,
     ANONYMOUS_BUDGET,
     ANONYMOUS_SHARE,
+    FD_RESERVE,
     GATHER_BUDGET,
     Holdings,
     Sockets,

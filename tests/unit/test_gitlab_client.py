@@ -11,7 +11,8 @@ import responses
 
 from app.errors import GitLabUnavailable, InvalidCredential, ProjectNotFound
 from app.gitlab.client import PythonGitLabGateway
-from app.model import AccessLevel, Credential, CredentialKind, ProjectRef, Visibility
+from app.model.identity import AccessLevel, Credential, CredentialKind
+from app.model.projects import ProjectRef, Visibility
 
 API = "http://gitlab.test/api/v4"
 TOKEN = Credential(CredentialKind.ACCESS_TOKEN, "glpat-xxxxxxxxxxxxxxxxxxxx")

@@ -1,15 +1,22 @@
-"""The importer's pieces that need no GitLab: reading SOURCE_URL, the token's header, and how long it
-keeps retrying (GitLab's 429s as long as it asks, within patience; other failures a few times)."""
+"""The importer's pieces that need no GitLab: reading SOURCE_URL, the token's header, and how long the
+client's sessions keep retrying (GitLab's 429s as long as it asks, within patience; other failures a few
+times), against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.wrappers import Request, Response
 
-from app.importer import ImportError_, Retrying, Source, gitlab_headers, parse_source
+from app.client.credentials import gitlab_headers
+from app.client.errors import BadURL, NoAnswer
+from app.client.retry import patient_retry
+from app.client.session import ask, client_session
+from app.client.urls import Source, parse_source
+from scripts.harness import free_port, serve_in_thread
 
 
 @pytest.mark.parametrize(
@@ -34,7 +41,7 @@ def test_source_urls(url: str, source: Source) -> None:
     "url", ["https://g/ml/vision/-/data/dvc", "ftp://g/api/v4/projects/1/packages/generic/x"]
 )
 def test_other_urls_are_refused(url: str) -> None:
-    with pytest.raises(ImportError_, match="Not a generic packages URL"):
+    with pytest.raises(BadURL, match="Not a generic packages URL"):
         parse_source(url)
 
 
@@ -45,40 +52,66 @@ def test_headers_by_token_kind() -> None:
     assert gitlab_headers(None) == {}
 
 
-class Answers(requests.Session):
-    """A session that answers with the given statuses in turn (a fake, not a mock)."""
+class Answers:
+    """A server that answers with the given statuses in turn (Retry-After on each), and counts the asks."""
 
-    def __init__(self, statuses: list[int | None], retry_after: str = "") -> None:
-        super().__init__()
+    def __init__(self, statuses: list[int], retry_after: str = "") -> None:
         self.statuses, self.retry_after, self.calls = statuses, retry_after, 0
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        Request(environ).get_data()
         status = self.statuses[min(self.calls, len(self.statuses) - 1)]
         self.calls += 1
-        if status is None:
-            raise requests.ConnectionError("gone")
-        response = requests.Response()
-        response.status_code, response.raw = status, io.BytesIO()
-        response.headers["Retry-After"] = self.retry_after
-        return response
+        headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+        return Response("", status, headers=headers)(environ, start_response)
 
 
-def test_429_is_retried_as_long_as_gitlab_asks_within_patience() -> None:
+@pytest.fixture
+def answering() -> Iterator[Callable[[Answers], str]]:
+    started: list[BaseWSGIServer] = []
+
+    def start(app: Answers) -> str:
+        started.append(serve_in_thread(app))
+        return f"http://127.0.0.1:{started[-1].server_port}/x"
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+def test_429_is_retried_as_long_as_gitlab_asks_within_patience(
+    answering: Callable[[Answers], str],
+) -> None:
     slept: list[float] = []
-    session = Answers([429] * 30 + [200], retry_after="7")
-    answer = Retrying(session, sleep=slept.append).request("GET", "http://g/x")
-    assert answer.status_code == 200 and slept == [7.0] * 30  # more than `attempts`: GitLab asked
+    url = answering(Answers([429] * 30 + [200], retry_after="7"))
+    retry = patient_retry(nap=slept.append)
+    assert ask(client_session(retry), "GET", url).status_code == 200
+    assert slept == [7.0] * 30 and retry.tally.count == 30  # more than `attempts`: GitLab asked
     slept.clear()
-    impatient = Retrying(Answers([429] * 30, retry_after="7"), patience=20, sleep=slept.append)
-    assert impatient.request("GET", "http://g/x").status_code == 429 and slept == [7.0, 7.0]
+    impatient = client_session(patient_retry(patience=20, nap=slept.append))
+    assert ask(impatient, "GET", answering(Answers([429] * 30, retry_after="7"))).status_code == 429
+    assert slept == [7.0, 7.0]
 
 
-def test_other_failures_are_retried_a_few_times_with_growing_pauses() -> None:
+def test_other_failures_are_retried_a_few_times_with_growing_pauses(
+    answering: Callable[[Answers], str],
+) -> None:
     slept: list[float] = []
+    failing = Answers([502, 503, 500, 504, 200])
+    got = ask(client_session(patient_retry(nap=slept.append)), "POST", answering(failing), data=b"x")
+    assert got.status_code == 200 and failing.calls == 5
+    assert slept == [2.0, 4.0, 8.0]  # urllib3's backoff: the first retry at once, then doubling
+    slept.clear()
+    down = Answers([503])
     assert (
-        Retrying(Answers([502, None, 503, 200]), sleep=slept.append).request("GET", "http://g/x").status_code
-        == 200
+        ask(client_session(patient_retry(attempts=3, nap=slept.append)), "GET", answering(down)).status_code
+        == 503
     )
-    assert slept == [2.0, 4.0, 8.0]
-    with pytest.raises(ImportError_, match="does not answer"):
-        Retrying(Answers([None]), attempts=3, sleep=lambda _: None).request("GET", "http://g/x")
+    assert down.calls == 3 and slept == [2.0]
+    with pytest.raises(NoAnswer, match="does not answer"):
+        ask(
+            client_session(patient_retry(attempts=3, nap=lambda _: None)),
+            "GET",
+            f"http://127.0.0.1:{free_port()}/",
+        )

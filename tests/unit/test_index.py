@@ -13,7 +13,8 @@ from sqlalchemy import event
 from app.db import build_engine, upgrade
 from app.db.index import ObjectIndex
 from app.errors import DatabaseUnavailable
-from app.model import Listing, Project, Visibility
+from app.model.objects import Listing
+from app.model.projects import Project, Visibility
 from scripts.harness import fresh_database_url
 from scripts.seed import index_rows
 from tests.conftest import usage_of

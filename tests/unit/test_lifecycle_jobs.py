@@ -20,7 +20,7 @@ from app.jobs.cleanup import remove_stale_uploads
 from app.jobs.deletion import delete_queued_projects
 from app.jobs.reconcile import reconcile
 from app.jobs.usage_sweep import sweep_usage
-from app.model import ObjectPath, version_key
+from app.model.paths import ObjectPath, version_key
 from scripts.harness import Simulator
 from tests.conftest import TOKENS, bearer, usage_of
 
@@ -187,7 +187,7 @@ def test_reconciler_needs_an_administrators_token(
     del simulator.world.projects[101]
     none = reconcile(parts.lifecycle, parts.gateway, None, grace=0)
     assert none.skipped and "REGISTRY_GITLAB_SERVICE_TOKEN" in none.skipped
-    from app.model import Credential, CredentialKind
+    from app.model.identity import Credential, CredentialKind
 
     maintainer = Credential(CredentialKind.ACCESS_TOKEN, TOKENS["maintainer"])  # sees only its projects
     for _ in range(2):

@@ -3,7 +3,7 @@
 import pytest
 
 from app.errors import InvalidPath
-from app.model import ObjectPath, object_key
+from app.model.paths import ObjectPath, object_key
 
 MD5 = "ab23456789abcdef0123456789abcdef"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ProjectDeleted
-from app.model import ProjectRecord
+from app.model.projects import ProjectRecord
 
 GIB = 2**30
 

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from app.jobs.usage_sweep import sweep_usage
-from app.model import human_size, parse_size
+from app.model.sizes import human_size, parse_size
 from tests.conftest import bearer, usage_of
 
 BASE = "/ml/vision/-/data/q"

@@ -1,7 +1,9 @@
-"""Rate limits per credential: a token bucket, and 429 with Retry-After from the data plane."""
+"""Rate limits per credential: `limits`' sliding window in memory or Redis, and 429 with Retry-After from the
+data plane."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,32 +15,69 @@ from tests.conftest import bearer
 
 
 class Clock:
+    """time.time for `limits` and the limiter: starts mid-window (its windows are aligned to the epoch)."""
+
     def __init__(self) -> None:
-        self.now = 100.0
+        self.now = 1_000_000.5
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_a_bucket_allows_its_burst_then_its_rate() -> None:
-    clock = Clock()
-    limiter = RateLimiter(rate=2, burst=3, clock=clock)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(time, "time", fake)
+    return fake
+
+
+def test_a_key_gets_its_burst_then_waits_for_the_window_to_slide(clock: Clock) -> None:
+    limiter = RateLimiter(rate=2, burst=3)  # 3 requests per 2 s (burst / rate, in whole seconds)
     assert [limiter.take("k") for _ in range(3)] == [0, 0, 0]
-    assert limiter.take("k") == 0.5  # one token comes back every 0.5 s
+    assert limiter.take("k") == 1.5  # until the window ends; then the past window's weight slides out
     assert limiter.take("other") == 0  # keys are independent
-    clock.now += 0.5
+    clock.now += 1.0
+    assert limiter.take("k") == 0.5
+    clock.now += 0.7
     assert limiter.take("k") == 0
     assert limiter.take("k") > 0
 
 
-def test_refused_requests_do_not_spend_tokens() -> None:
-    clock = Clock()
-    limiter = RateLimiter(rate=1, burst=1, clock=clock)
+def test_over_a_long_run_a_key_gets_the_rate_and_no_more(clock: Clock) -> None:
+    limiter = RateLimiter(rate=10, burst=20)
+    allowed = 0
+    for _ in range(1000):  # 100 requests a second for 10 s
+        clock.now += 0.01
+        allowed += limiter.take("k") == 0
+    assert 10 * 10 <= allowed <= 20 + 10 * 10
+
+
+def test_a_client_that_honours_the_wait_gets_through_within_a_window(clock: Clock) -> None:
+    limiter = RateLimiter(rate=1, burst=5)
+    assert all(limiter.take("k") == 0 for _ in range(5))
+    waited = 0.0
+    while wait := limiter.take("k"):
+        assert wait > 0
+        waited, clock.now = waited + wait, clock.now + wait
+    assert waited <= 5
+
+
+def test_refused_requests_do_not_spend(clock: Clock) -> None:
+    limiter = RateLimiter(rate=1, burst=1)
     assert limiter.take("k") == 0
     for _ in range(5):
         assert limiter.take("k") > 0
-    clock.now += 1.0
+    clock.now += 1.0  # half the next window: the spent one weighs 0.5 (six would weigh 3)
     assert limiter.take("k") == 0
+
+
+def test_asking_spends_nothing_and_a_cost_spends_that_much(clock: Clock) -> None:
+    limiter = RateLimiter(rate=1, burst=5)
+    assert all(limiter.take("k", spend=False) == 0 for _ in range(10))
+    assert limiter.take("k", cost=3) == 0
+    assert limiter.take("k", cost=3) > 0  # 3 + 3 > 5: refused, and nothing spent
+    assert limiter.take("k", cost=2) == 0
+    assert limiter.take("k", spend=False) > 0 and limiter.take("k") > 0
 
 
 def test_zero_rate_is_off() -> None:
@@ -46,11 +85,18 @@ def test_zero_rate_is_off() -> None:
     assert all(limiter.take("k") == 0 for _ in range(1000))
 
 
-def test_memory_is_bounded() -> None:
-    limiter = RateLimiter(rate=1, burst=1, max_keys=10)
+def test_memory_is_bounded_by_the_live_windows(clock: Clock) -> None:
+    limiter = RateLimiter(rate=1, burst=1)
     for i in range(100):
         limiter.take(f"k{i}")
-    assert len(limiter._buckets) == 10
+    counters = limiter._limiter.storage.storage
+    assert len(counters) == 100
+    clock.now += 3  # the windows of every key are over
+    limiter.take("new")  # `limits` drops expired counters shortly after a hit
+    deadline = time.monotonic() + 5
+    while len(counters) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(counters) == 1
 
 
 def test_a_burst_over_the_limit_gets_429_with_retry_after(make_app: Callable[..., Flask]) -> None:

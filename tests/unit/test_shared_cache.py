@@ -12,7 +12,8 @@ from app.auth import Authorizer, AuthPolicy
 from app.db import build_engine, upgrade
 from app.db.shared_cache import SharedAuthCache
 from app.gitlab.client import PythonGitLabGateway
-from app.model import Action, Credential, CredentialKind, ProjectRef
+from app.model.identity import Action, Credential, CredentialKind
+from app.model.projects import ProjectRef
 from scripts.harness import Simulator, fresh_database_url
 from tests.conftest import TOKENS
 

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.model import Project, Visibility
+from app.model.projects import Project, Visibility
 from app.trash import purge_trash
 from tests.conftest import bearer, usage_of
 

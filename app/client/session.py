@@ -1,13 +1,19 @@
 """The HTTP session of every client-side command: a credential goes only to the origin (scheme, host,
-port) the user named. A redirect to another origin is followed without one, and no cookie is kept."""
+port) the user named. A redirect to another origin is followed without one, and no cookie is kept.
+Retries, when a command wants them, are urllib3's on the session's adapter (app/client/retry.py)."""
 
 from __future__ import annotations
 
 from http.cookiejar import Cookie, CookiePolicy
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.request import Request
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from app.client.errors import NoAnswer
 
 # Every header that carries a credential somewhere: requests' own redirect rule strips Authorization
 # only, and GitLab takes its tokens in headers of its own.
@@ -85,6 +91,28 @@ class ClientSession(requests.Session):
             prepared_request.headers.pop(name, None)
 
 
-def client_session() -> requests.Session:
-    """The session every client-side command (import, doctor, upload, download) talks through."""
-    return ClientSession()
+def client_session(retry: Retry | None = None) -> requests.Session:
+    """The session every client-side command (import, doctor, upload, download) talks through; with
+    `retry`, its requests are retried by urllib3 as that policy says."""
+    session = ClientSession()
+    if retry is not None:
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, HTTPAdapter(max_retries=retry))
+    return session
+
+
+def ask(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One request (retried as the session's adapter says); a server that never answered is a NoAnswer."""
+    kwargs.setdefault("timeout", 60)
+    try:
+        return session.request(method, url, **kwargs)
+    except (requests.ConnectionError, requests.Timeout) as e:
+        raise NoAnswer(f"{urlsplit(url).netloc} does not answer ({e.__class__.__name__})") from None
+
+
+def error_message(response: requests.Response) -> str:
+    """The registry's error message in a response, else its status line."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.reason}"

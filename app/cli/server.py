@@ -1,4 +1,6 @@
-"""The `data-registry` command: serve (gunicorn), worker, db upgrade, quota, usage, objects, trash."""
+"""The server's commands: serve (gunicorn), worker, db upgrade, quota, usage, objects, trash. They need the
+settings, the index and the server's dependencies (`pip install 'gitlab-data-registry[server]'`); every
+import of the server's layers happens inside the command, so the client install can still list them."""
 
 from __future__ import annotations
 
@@ -7,10 +9,20 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from app.errors import ConfigurationError
-from app.model import ProjectRecord
+if TYPE_CHECKING:
+    from app.model.projects import ProjectRecord
+
+SERVER_COMMANDS = {
+    "serve": "run the web server (gunicorn)",
+    "worker": "run the lifecycle jobs (deletions, reconciler, usage sweep)",
+    "db": "index database maintenance",
+    "quota": "show or set a project's storage quota",
+    "usage": "projects by storage used",
+    "objects": "the objects of a project",
+    "trash": "a project's deleted objects, kept for REGISTRY_TRASH_RETENTION",
+}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -99,7 +111,8 @@ def _db_upgrade(_: argparse.Namespace) -> int:
 def _quota(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
-    from app.model import human_size, parse_size
+    from app.model.projects import ProjectRecord
+    from app.model.sizes import human_size, parse_size
     from app.settings import load_settings
 
     settings = load_settings()
@@ -152,7 +165,7 @@ def _usage_row(project: ProjectRecord, quota: int) -> dict[str, object]:
 def _usage(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
-    from app.model import human_size
+    from app.model.sizes import human_size
     from app.settings import load_settings
 
     settings = load_settings()
@@ -172,7 +185,7 @@ def _usage(args: argparse.Namespace) -> int:
 def _objects_ls(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
-    from app.model import Listing
+    from app.model.objects import Listing
     from app.settings import load_settings
 
     index = ObjectIndex(build_engine(load_settings().effective_database_url))
@@ -196,7 +209,8 @@ def _objects_ls(args: argparse.Namespace) -> int:
 def _trash(args: argparse.Namespace) -> int:
     from app.components import build_components
     from app.errors import RegistryError
-    from app.model import Listing, Project, Visibility
+    from app.model.objects import Listing
+    from app.model.projects import Project, Visibility
 
     parts = build_components()
     record = parts.index.project(args.project_id)
@@ -224,72 +238,10 @@ def _trash(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client_headers(args: argparse.Namespace) -> dict[str, str]:
-    """The credential of a client command: --token (and --user), else $DATA_REGISTRY_TOKEN, $GITLAB_TOKEN,
-    then $CI_JOB_TOKEN (as gitlab-ci-token); none of them: anonymous."""
-    from app.doctor import credential_headers
-
-    token = args.token or next(
-        (os.environ[name] for name in ("DATA_REGISTRY_TOKEN", "GITLAB_TOKEN") if os.environ.get(name)), None
-    )
-    user = getattr(args, "user", None)
-    if token is None and os.environ.get("CI_JOB_TOKEN"):
-        token, user = os.environ["CI_JOB_TOKEN"], user or "gitlab-ci-token"
-    return credential_headers(token, user)
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    from app.doctor import diagnose
-
-    return diagnose(args.url, _client_headers(args), lambda topic, text: print(f"{topic:>14}  {text}"))
-
-
-def _upload(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.transfer import upload
-
-    file = Path(args.file)
-    if not file.is_file():
-        print(f"data-registry: no such file: {file}", file=sys.stderr)
-        return 2
-    return upload(file, args.url, _client_headers(args), jobs=args.jobs, overwrite=args.overwrite)
-
-
-def _download(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.transfer import download
-
-    return download(args.url, Path(args.file), _client_headers(args))
-
-
-def _import_generic_packages(args: argparse.Namespace) -> int:
-    from app.importer import run
-
-    token = args.token or os.environ.get("GITLAB_TOKEN")
-    return run(
-        args.source_url,
-        args.dest_url,
-        token=token,
-        dest_token=args.dest_token,
-        jobs=args.jobs,
-        dry_run=args.dry_run,
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
+def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """serve, worker, db upgrade, quota, usage, objects ls, trash ls|restore."""
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="data-registry",
-        description="GitLab Data Registry: a data registry for every GitLab project (REGISTRY_* variables "
-        "configure it; see the README)",
-        formatter_class=formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the web server (gunicorn)", formatter_class=formatter)
+    serve = commands.add_parser("serve", help=SERVER_COMMANDS["serve"], formatter_class=formatter)
     serve.add_argument("--bind", default="0.0.0.0:8080", help="address:port to listen on")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     serve.add_argument("--threads", type=int, default=16, help="threads per worker process")
@@ -306,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="run the lifecycle jobs (deletions, reconciler, usage sweep)",
+        help=SERVER_COMMANDS["worker"],
         formatter_class=formatter,
     )
     worker.add_argument(
@@ -318,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_worker)
 
-    quota = commands.add_parser("quota", help="show or set a project's storage quota")
+    quota = commands.add_parser("quota", help=SERVER_COMMANDS["quota"])
     quota_commands = quota.add_subparsers(dest="quota_command", required=True)
     quota_get = quota_commands.add_parser("get", help="usage and quota of a project")
     quota_get.add_argument("project_id", type=int, help="GitLab project id")
@@ -329,10 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (quota_get, quota_set):
         command.set_defaults(run=_quota)
 
-    usage = commands.add_parser("usage", help="projects by storage used")
+    usage = commands.add_parser("usage", help=SERVER_COMMANDS["usage"])
     usage.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     usage.set_defaults(run=_usage)
-    objects = commands.add_parser("objects", help="the objects of a project")
+    objects = commands.add_parser("objects", help=SERVER_COMMANDS["objects"])
     objects_commands = objects.add_subparsers(dest="objects_command", required=True)
     objects_ls = objects_commands.add_parser("ls", help="list a project's objects (md5, size, time, path)")
     objects_ls.add_argument("project_id", type=int, help="GitLab project id")
@@ -340,9 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     objects_ls.add_argument("--json", action="store_true", help="one JSON object per line")
     objects_ls.set_defaults(run=_objects_ls)
 
-    trash = commands.add_parser(
-        "trash", help="a project's deleted objects, kept for REGISTRY_TRASH_RETENTION"
-    )
+    trash = commands.add_parser("trash", help=SERVER_COMMANDS["trash"])
     trash_commands = trash.add_subparsers(dest="trash_command", required=True)
     trash_ls = trash_commands.add_parser("ls", help="list the trash (md5, size, when it is purged, path)")
     trash_ls.add_argument("project_id", type=int, help="GitLab project id")
@@ -353,91 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (trash_ls, trash_restore):
         command.set_defaults(run=_trash)
 
-    doctor = commands.add_parser(
-        "doctor",
-        help="what works and what does not between a credential and a registry URL",
-        formatter_class=formatter,
-    )
-    doctor.add_argument("url", help="a data URL: https://<registry>/<group>/<project>/-/data/<prefix>")
-    doctor.add_argument(
-        "--token",
-        help="the credential (default: $DATA_REGISTRY_TOKEN, $GITLAB_TOKEN, then $CI_JOB_TOKEN; "
-        "none of them: anonymous)",
-    )
-    doctor.add_argument(
-        "--user", help="send the token as Basic auth with this user (deploy tokens; gitlab-ci-token for jobs)"
-    )
-    doctor.set_defaults(run=_doctor)
-
-    upload = commands.add_parser(
-        "upload",
-        help="one big file straight to the bucket (parallel parts, resumable)",
-        formatter_class=formatter,
-    )
-    upload.add_argument("file", help="the file to send")
-    upload.add_argument("url", help="where it goes: https://<registry>/<group>/<project>/-/data/<path>")
-    upload.add_argument("--token", help="the credential (default: as for doctor)")
-    upload.add_argument("--jobs", type=int, default=4, help="parts sent at once")
-    upload.add_argument("--overwrite", action="store_true", help="replace a different object at that path")
-    upload.set_defaults(run=_upload)
-    download = commands.add_parser(
-        "download",
-        help="one file straight from the bucket (resumable, md5 verified)",
-        formatter_class=formatter,
-    )
-    download.add_argument("url", help="the object: https://<registry>/<group>/<project>/-/data/<path>")
-    download.add_argument("file", help="where to save it")
-    download.add_argument("--token", help="the credential (default: as for doctor)")
-    download.set_defaults(run=_download)
-
-    importer = commands.add_parser(
-        "import-generic-packages",
-        help="copy a DVC remote kept in GitLab's generic packages into the registry",
-        formatter_class=formatter,
-    )
-    importer.add_argument(
-        "source_url",
-        help="the remote URL from .dvc/config: https://<gitlab>/api/v4/projects/<id>/packages/generic/<name>",
-    )
-    importer.add_argument(
-        "dest_url", help="the new remote: https://<registry>/<group>/<project>/-/data/<prefix>"
-    )
-    importer.add_argument("--token", help="a GitLab token for both ends (default: $GITLAB_TOKEN)")
-    importer.add_argument("--dest-token", help="another token for the registry")
-    importer.add_argument("--jobs", type=int, default=8, help="files copied at once")
-    importer.add_argument("--dry-run", action="store_true", help="say what would be copied; copy nothing")
-    importer.set_defaults(run=_import_generic_packages)
-
-    db = commands.add_parser("db", help="index database maintenance")
+    db = commands.add_parser("db", help=SERVER_COMMANDS["db"])
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply the migrations (alembic)")
     db_upgrade.set_defaults(run=_db_upgrade)
-    return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gitlab-data-registry")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "unknown"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `data-registry` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        code: int = args.run(args)
-        sys.stdout.flush()
-    except ConfigurationError as e:
-        print(f"data-registry: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `data-registry objects ls 101 | head`: the reader has all it wants
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,80 +1,21 @@
 """`data-registry doctor URL`: what stands between a credential and a registry URL, in words — who the
 credential is, what it may do on the project and why not, whether the URL answers as DVC's http and
 webdav remotes, and the clock skew. DVC itself only says "missing" when a pull is refused. The credential
-goes to the URL's origin only (app/client_http.py)."""
+goes to the URL's origin only (app/client/session.py)."""
 
 from __future__ import annotations
 
-import base64
-import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
-from app.client_http import client_session, left_origin
-
-_DATA = re.compile(
-    r"^(?P<root>.*?)/(?:-/projects/(?P<id>\d+)/data|(?P<path>.+?)/-/data)(?:/(?P<prefix>.*))?$"
-)
-_SCHEMES = {
-    "http": "http",
-    "https": "https",
-    "webdav": "http",
-    "webdavs": "https",
-    "dav": "http",
-    "davs": "https",
-}
-NO_DATA_URL = "The URL has no /-/data/ part: use https://<registry>/<group>/<project>/-/data/<prefix>"
-
-
-class DoctorError(Exception):
-    """A problem doctor reports instead of checking further."""
-
-
-@dataclass(frozen=True)
-class DataURL:
-    root: str  # scheme://host[/path prefix] of the registry
-    project: str  # numeric id or full path
-    url: str  # the data URL itself, as http(s)
-    prefix: str  # the path under /-/data/
-
-
-def parse(url: str) -> DataURL:
-    parts = urlsplit(url.strip())
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise DoctorError(f"Not a registry URL: {url} (http, https, webdav or webdavs)")
-    match = _DATA.match(parts.path)
-    if match is None:
-        raise DoctorError(NO_DATA_URL)
-    root = f"{scheme}://{parts.netloc}{match['root']}"
-    return DataURL(
-        root,
-        match["id"] or match["path"].strip("/"),
-        f"{scheme}://{parts.netloc}{parts.path}".rstrip("/"),
-        (match["prefix"] or "").strip("/"),
-    )
-
-
-def credential_headers(token: str | None, user: str | None) -> dict[str, str]:
-    """Basic when a user is given (deploy tokens, `gitlab-ci-token`), else Bearer; none for anonymous."""
-    if not token:
-        return {}
-    if user:
-        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _reason(response: requests.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return f"{response.status_code} {response.reason}"
+from app.client.errors import BadURL
+from app.client.session import client_session, error_message, left_origin
+from app.client.urls import DataURL, parse_data_url
 
 
 def diagnose(
@@ -89,8 +30,8 @@ def diagnose(
     credential, 1 when something refuses, 2 when the URL itself is wrong."""
     http = session or client_session()
     try:
-        target = parse(url)
-    except DoctorError as e:
+        target = parse_data_url(url)
+    except BadURL as e:
         say("url", str(e))
         return 2
     say("registry", target.root)
@@ -110,10 +51,10 @@ def diagnose(
     if elsewhere:
         say("registry", f"redirected to another origin, {elsewhere}: the credential was not sent there")
     if answer.status_code == 401:
-        say("credential", f"refused: {_reason(answer)}")
+        say("credential", f"refused: {error_message(answer)}")
         return 1
     if answer.status_code != 200:
-        say("registry", f"whoami answered {_reason(answer)}")
+        say("registry", f"whoami answered {error_message(answer)}")
         return 1
     found: dict[str, Any] = answer.json()
     _say_credential(found, {} if elsewhere else headers, say)  # what reached the registry

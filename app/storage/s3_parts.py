@@ -1,0 +1,191 @@
+"""Streamed multipart uploads to S3, without the SDK: the part-size schedule, the buffers a stream's parts
+fill (shared with the worker's other uploads) and the checks that S3 kept the bytes as they streamed in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import FileTooLarge, StorageUnavailable
+from app.model.sizes import human_size
+from app.storage.base import PartBuffers
+
+PART_SIZE = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 2  # per upload: at most this many parts on their way (plus the one being filled)
+PART_BUFFERS = 4  # per worker process, shared by its uploads: 32 MiB of 8 MiB parts
+SMALL_BODY = 1024 * 1024  # bodies up to this size gather in a buffer of their own
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+StartUpload = Callable[[], str]  # creates the multipart upload: its UploadId
+SendPart = Callable[[str, int, "bytes | bytearray", bytes], dict[str, Any]]  # (id, number, body, md5)
+
+
+def streamed_part_size(number: int, base: int, max_parts: int) -> int:
+    """Part `number` (from 1) of an upload of unknown length: `base` for the first half of the allowed
+    parts, then twice, then four times as large, so a stream can reach ~19,000 × base (148 GiB with 8 MiB)
+    while memory stays at a few parts until the upload is very large."""
+    if number <= max_parts // 2:
+        return base
+    return base * 2 if number <= max_parts * 8 // 10 else base * 4
+
+
+def _streamed_part(number: int, base: int, max_parts: int) -> int:
+    """The size of part `number` of a streamed upload; 413 past the last part S3 allows."""
+    if number > max_parts:
+        limit = sum(streamed_part_size(n, base, max_parts) for n in range(1, max_parts + 1))
+        raise FileTooLarge(
+            f"File too large for a streamed upload to S3: the limit is {human_size(limit)}; "
+            "use a direct upload session (POST /api/v1/projects/:id/uploads)"
+        )
+    return streamed_part_size(number, base, max_parts)
+
+
+@dataclass
+class Pending:
+    """What stage() left for commit(): a small body to PUT (and its md5 as streamed), an open multipart
+    upload (and each part's md5 as streamed), or (a direct upload) a complete object to copy into place."""
+
+    body: bytes | None = None
+    body_md5: bytes = b""
+    upload_id: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    part_md5s: list[bytes] = field(default_factory=list)
+    copy_from: str | None = None
+
+
+def md5_header(digest: bytes) -> str:
+    """A Content-MD5 header's value."""
+    return base64.b64encode(digest).decode()
+
+
+def check_etag(answer: dict[str, Any], expected: str, what: str) -> None:
+    """StorageUnavailable unless S3's ETag for what it stored is `expected` (computed from the stream).
+    Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s (AWS's documentation): there the
+    Content-MD5 that S3 verifies on every request is the check."""
+    if answer.get("ServerSideEncryption", "").startswith("aws:kms") or answer.get("SSECustomerAlgorithm"):
+        return
+    etag = str(answer.get("ETag", "")).strip('"')
+    if etag != expected:
+        raise StorageUnavailable(
+            f"S3 stored different bytes than the registry sent ({what}: ETag {etag or 'missing'}, expected "
+            f"{expected}); nothing was kept, try again"
+        )
+
+
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """The ETag S3 gives a multipart object: the md5 of its parts' md5s, and their count."""
+    return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
+
+
+class StreamedParts:
+    """One streamed upload's parts: fills buffers from the body and sends each full one in the background
+    (S3Backend.stage). A buffer has one owner at a time: this object while it fills it, then the part's
+    upload, which gives it back to the pool when it is done (sent, failed or cancelled)."""
+
+    def __init__(
+        self,
+        *,
+        pending: Pending,
+        pool: ThreadPoolExecutor,
+        buffers: PartBuffers,
+        part_size: int,
+        max_parts: int,
+        start: StartUpload,
+        send: SendPart,
+    ) -> None:
+        self._pending, self._pool, self._buffers = pending, pool, buffers
+        self._part_size, self._max_parts = part_size, max_parts
+        self._start, self._send = start, send
+        self._current: bytearray | None = bytearray()  # the body's own buffer until it outgrows it
+        self._filled, self._pooled = 0, False
+        self._md5 = hashlib.md5(usedforsecurity=False)  # of the current part's bytes as they came in
+        self._uploads: list[Future[dict[str, Any]]] = []
+
+    def _part(self) -> int:
+        return _streamed_part(len(self._uploads) + 1, self._part_size, self._max_parts)
+
+    def write(self, view: memoryview) -> None:
+        """Take the next bytes of the body; a part that is full goes up in the background."""
+        while view:
+            part = self._part()
+            taken = min(part - self._filled, len(view))
+            current = self._room(part, taken)
+            piece = view[:taken]
+            current[self._filled : self._filled + taken] = piece  # grows a buffer that is short
+            self._md5.update(piece)
+            self._filled, view = self._filled + taken, view[taken:]
+            if self._filled == part:
+                self._send_current()
+
+    def finish(self, body_md5: bytes) -> None:
+        """Send what is left: the whole body (one PUT at commit) or the last part; wait for every part."""
+        if self._pending.upload_id is None:
+            assert self._current is not None
+            self._pending.body = bytes(memoryview(self._current)[: self._filled])
+            self._pending.body_md5 = body_md5
+        elif self._filled:
+            self._part()  # the last part must fit too
+            self._send_current()
+        self._pending.parts = [future.result() for future in self._uploads]
+
+    def cancel(self) -> None:
+        """Cancel the parts not sent yet and wait for those on their way."""
+        for future in self._uploads:
+            future.cancel()  # a cancelled part's done-callback gives its buffer back
+        wait(self._uploads)
+
+    def release(self) -> None:
+        """Give back the part buffer being filled, if any (sent ones come back when sent)."""
+        current, self._current = self._current, None
+        if self._pooled and current is not None:
+            self._buffers.give(current)
+
+    def _room(self, part: int, taken: int) -> bytearray:
+        """The buffer the next `taken` bytes go to: a part buffer once the body outgrows its own, taken
+        when bytes arrive for it, not before."""
+        if self._current is None:
+            self._current = self._next_buffer(part)
+        elif not self._pooled and (self._filled + taken > SMALL_BODY or self._filled + taken == part):
+            small = self._current
+            self._current, self._pooled = self._next_buffer(part), True
+            self._current[: self._filled] = small[: self._filled]
+        return self._current
+
+    def _next_buffer(self, size: int) -> bytearray:
+        """A part buffer, once fewer than PARTS_IN_FLIGHT of this upload's parts are on their way."""
+        sending = [f for f in self._uploads if not f.done()]
+        if len(sending) >= PARTS_IN_FLIGHT:
+            wait(sending, return_when=FIRST_COMPLETED)
+        return self._buffers.take(size)
+
+    def _send_current(self) -> None:
+        """Upload the current buffer's bytes as the next part. Ownership of the buffer passes first, so
+        that whatever raises below, it is given back once: by the part's done-callback, or here."""
+        current, length, md5 = self._current, self._filled, self._md5.digest()
+        assert current is not None
+        self._current, self._filled, self._md5 = None, 0, hashlib.md5(usedforsecurity=False)
+        pending, buffers = self._pending, self._buffers
+        owned: bytearray | None = current  # still ours to give back
+        try:
+            if pending.upload_id is None:
+                pending.upload_id = self._start()
+            body: bytes | bytearray = current
+            if length != len(current):  # a last part, or a buffer grown for larger parts
+                body, owned = bytes(memoryview(current)[:length]), None
+                buffers.give(current)
+            number = len(self._uploads) + 1
+            future = self._pool.submit(self._send, pending.upload_id, number, body, md5)
+        except BaseException:
+            if owned is not None:
+                buffers.give(owned)
+            raise
+        if owned is not None:
+            future.add_done_callback(lambda _: buffers.give(current))
+        self._uploads.append(future)
+        pending.part_md5s.append(md5)
+        for failed in (f for f in self._uploads if f.done() and f.exception()):
+            failed.result()  # stop reading the client as soon as a part failed
