@@ -114,10 +114,11 @@ class Uploads:
         if not project.effective_quota(self._default_quota):
             return Admission(project=project, limited=False)
         previous = self._index.get(grant.project.id, obj_path.value)
+        in_trash = self._index.trashed_size(grant.project.id, obj_path.value) or 0  # replaced too
         admission = Admission(
             project=project,
             limited=True,
-            replaced=previous.size if previous else 0,
+            replaced=(previous.size if previous else 0) + in_trash,
             reserved=self._sessions.reserved(project.id, datetime.now(UTC), besides=session),
             session=session,
         )
@@ -158,17 +159,20 @@ class Uploads:
             self._refuse_missing_children(project.id, address, manifest)
         # Content-addressed objects are immutable: concurrent uploads store identical bytes, so without a
         # quota the bucket write (a network round trip on S3 and GCS) needs no lock, only the index write.
-        # With a quota it goes under the lock too: a refusal there must leave no bytes behind.
+        # With a quota it goes under the lock too: a refusal there must leave no bytes behind; and so it
+        # does when the object is in the trash, whose purge deletes that key under the lock.
         unlocked = address is not None and not admission.limited
         if unlocked:
             existing = self._index.get(project.id, obj_path.value)
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
+            unlocked = self._index.trashed_size(project.id, obj_path.value) is None
+        if unlocked:
             self._storage.commit(staged)
         # A content address lives at its own key (only its own bytes can be there); any other path's
         # version at a key of its own, so the bytes the index points to never change under it (DESIGN 2).
         own_key = object_key(project.id, obj_path)
-        committed, replaced = unlocked, []
+        committed, indexed, replaced = unlocked, False, []
         try:
             with self._index.writing(project) as tx:
                 existing = tx.get(obj_path.value)
@@ -176,7 +180,8 @@ class Uploads:
                     return Upload(info=existing, created=False)
                 if admission.limited:  # concurrent uploads passed admission together: the lock decides
                     reserved = tx.reserved(besides=admission.session)
-                    now = Admission(tx.project, True, existing.size if existing else 0, reserved)
+                    freed = sum(i.size for i in (existing, tx.trashed(obj_path.value)) if i is not None)
+                    now = Admission(tx.project, True, freed, reserved)
                     if not now.admits(staged.size, self._default_quota):
                         raise tx.project.over_quota(self._default_quota)
                 if existing is not None and address is None and not overwrite:
@@ -199,8 +204,11 @@ class Uploads:
                     uploader_id=uploader,
                     storage_key=None if staged.key == own_key else staged.key,
                 )
+                indexed = True  # from here only the COMMIT can fail, and it may have gone through
         except BaseException:
-            if committed and staged.key != own_key:  # a version nothing points to (the index kept the old)
+            # a version nothing points to (the index kept the old one); when the commit itself failed the
+            # row may exist after all: the usage sweep removes the version later if nothing points to it
+            if committed and not indexed and staged.key != own_key:
                 with contextlib.suppress(RegistryError):
                     self._storage.delete(staged.key)
             raise

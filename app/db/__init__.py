@@ -15,13 +15,26 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 OUTAGE_PATIENCE = 15.0  # seconds a new connection waits out a database that refuses it (a restart)
 
 
+_FOR_GOOD = (
+    "password authentication failed",
+    "does not exist",
+    "pg_hba.conf",
+    "authentication",
+    "permission",
+)
+
+
 def _not_now(error: BaseException) -> bool:
-    """A connection refused, cut, or a server starting up or shutting down (SQLSTATE classes 08 and 57P),
-    not a wrong password or database name: worth trying again for a while."""
+    """A connection refused, cut, or a server starting up or shutting down, not a wrong password, user
+    or database name (libpq reports connection failures without a SQLSTATE: its message tells them
+    apart): worth trying again for a while."""
+    if type(error).__name__ != "OperationalError":
+        return False
     state = getattr(error, "sqlstate", None)
-    return type(error).__name__ == "OperationalError" and (
-        state is None or state.startswith("08") or state.startswith("57P")
-    )
+    if state is not None:
+        return bool(state.startswith("08") or state.startswith("57P"))
+    message = str(error).lower()
+    return not any(phrase in message for phrase in _FOR_GOOD)
 
 
 def build_engine(url: str) -> Engine:

@@ -61,6 +61,19 @@ class ObjectIndex:
             )
             .where(_P.id == bindparam("project_id")),
         )
+        self._trashed_object = PreparedQuery(
+            engine,
+            select(objects.size).where(
+                objects.project_id == bindparam("project_id"),
+                objects.path == bindparam("path"),
+                objects.trashed_at.is_not(None),
+            ),
+        )
+
+    def trashed_size(self, project_id: int, path: str) -> int | None:
+        """The size of the object at path when it is in the project's trash, else None."""
+        row = self._trashed_object.first(project_id=project_id, path=path)
+        return None if row is None else int(row[0])
 
     def get(self, project_id: int, path: str) -> ObjectInfo | None:
         """The indexed object at a path, None when absent; ProjectDeleted for a project being deleted

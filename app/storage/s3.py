@@ -78,6 +78,7 @@ class S3Backend:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,  # a bucket that drops packets costs seconds, not botocore's 60 s a try
         )
         self._bucket = bucket
         self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
