@@ -190,14 +190,22 @@ class S3Backend:
             pending.body = None
             check_etag(answer, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
-            answer = self._call(
-                "complete_multipart_upload",
-                Key=self._key(staged.key),
-                UploadId=pending.upload_id,
-                MultipartUpload={"Parts": pending.parts},
-            )
+            expected = multipart_etag(pending.part_md5s)
+            try:
+                answer = self._call(
+                    "complete_multipart_upload",
+                    Key=self._key(staged.key),
+                    UploadId=pending.upload_id,
+                    MultipartUpload={"Parts": pending.parts},
+                )
+            except StorageUnavailable as e:
+                # a retry after a completion whose answer was lost finds the upload gone: the object is
+                # there if its ETag is the one these parts make
+                answer = self._completed(staged.key, expected) if "NoSuchUpload" in str(e) else None
+                if answer is None:
+                    raise
             pending.upload_id = None
-            check_etag(answer, multipart_etag(pending.part_md5s), "multipart object")
+            check_etag(answer, expected, "multipart object")
         elif pending.copy_from is not None:
             source = {"Bucket": self._bucket, "Key": self._key(pending.copy_from)}
             try:  # a server-side copy; above 8 MiB in parts (UploadPartCopy), so any size works
@@ -206,6 +214,14 @@ class S3Backend:
                 raise StorageUnavailable("S3 copy failed") from e
             self.delete(pending.copy_from)
             pending.copy_from = None
+
+    def _completed(self, key: str, etag: str) -> dict[str, Any] | None:
+        """The object's headers when the bucket holds the multipart upload of this ETag at key."""
+        try:
+            head: dict[str, Any] = self._call("head_object", Key=self._key(key))
+        except NotFound:
+            return None
+        return head if str(head.get("ETag", "")).strip('"') == etag else None
 
     def discard(self, staged: StagedObject) -> None:
         pending = staged.handle

@@ -109,3 +109,28 @@ def test_a_part_whose_buffer_changed_after_it_streamed_in_is_refused(s3: S3Backe
         s3.commit(staged)
     assert s3.stat("projects/1/corrupt") is None
     assert s3._buffers._lent == {}
+
+
+def test_a_completion_whose_answer_was_lost_is_found_done(s3: S3Backend) -> None:
+    """CompleteMultipartUpload succeeds but the connection drops before its answer: the retry may find the
+    upload gone (NoSuchUpload; moto and SeaweedFS answer a second completion again, a bucket that has
+    cleaned the upload up does not), and the object, whose ETag is the one its parts make, counts as
+    stored."""
+    from botocore.exceptions import ClientError, ConnectionClosedError
+
+    client = s3._s3
+    real = client.complete_multipart_upload
+    lost = threading.Event()
+
+    def complete_then_drop(**params: Any) -> Any:
+        if lost.is_set():
+            raise ClientError({"Error": {"Code": "NoSuchUpload"}}, "CompleteMultipartUpload")
+        real(**params)
+        lost.set()
+        raise ConnectionClosedError(endpoint_url="http://bucket")
+
+    client.complete_multipart_upload = complete_then_drop
+    body = os.urandom(2 * PART + 123)
+    staged = s3.stage("projects/1/lost-answer", _paced(body))
+    s3.commit(staged)
+    assert lost.is_set() and b"".join(s3.read("projects/1/lost-answer")) == body

@@ -23,5 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    versions = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM objects WHERE storage_key IS NOT NULL"))
+    if versions.scalar():  # their bytes are at keys only this column names: dropping it would lose them
+        raise RuntimeError("objects are stored under version keys: this downgrade would lose them; not done")
     with op.batch_alter_table("objects") as batch:
         batch.drop_column("storage_key")
