@@ -32,6 +32,7 @@ from app.storage.s3_parts import (
     check_etag,
     md5_header,
     multipart_etag,
+    uploaded_parts,
 )
 from app.storage.s3_signing import direct_part_size, sign_direct_upload, sign_download
 
@@ -271,21 +272,10 @@ class S3Backend:
 
     def _uploaded_parts(self, temp_key: str, upload_id: str) -> list[dict[str, Any]] | None:
         """The parts uploaded so far, None when the multipart upload is gone."""
-        parts: list[dict[str, Any]] = []
-        marker = 0
-        while True:
-            try:
-                page = self._call(
-                    "list_parts", Key=self._key(temp_key), UploadId=upload_id, PartNumberMarker=marker
-                )
-            except StorageUnavailable as e:
-                if "NoSuchUpload" in str(e):
-                    return None
-                raise
-            parts += page.get("Parts", [])
-            if not page.get("IsTruncated"):
-                return parts
-            marker = int(page["NextPartNumberMarker"])
+        key = self._key(temp_key)
+        return uploaded_parts(
+            lambda marker: self._call("list_parts", Key=key, UploadId=upload_id, PartNumberMarker=marker)
+        )
 
     def read_staged(self, staged: StagedObject) -> Iterator[bytes]:
         pending = staged.handle

@@ -189,3 +189,21 @@ class StreamedParts:
         pending.part_md5s.append(md5)
         for failed in (f for f in self._uploads if f.done() and f.exception()):
             failed.result()  # stop reading the client as soon as a part failed
+
+
+def uploaded_parts(list_page: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Every part of a multipart upload, page by page (`list_page(marker)`: ListParts after that part
+    number); None when the upload is gone."""
+    parts: list[dict[str, Any]] = []
+    marker = 0
+    while True:
+        try:
+            page = list_page(marker)
+        except StorageUnavailable as e:
+            if "NoSuchUpload" in str(e):
+                return None
+            raise
+        parts += page.get("Parts", [])
+        if not page.get("IsTruncated"):
+            return parts
+        marker = int(page["NextPartNumberMarker"])
