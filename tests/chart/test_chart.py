@@ -5,7 +5,6 @@ schemas of two versions (kubernetes-validate --strict), and the content that mat
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.chart.helmtool import ROOT, run_helm
+
 CHART = ROOT / "helm" / "data-registry"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
 KUBE_VERSIONS = ["1.29.0", "1.33.0"]
@@ -24,18 +24,8 @@ CASES = [None, *EXAMPLES]
 SECRETS_IN_EXAMPLES = ("token", "secret", "password", "key")
 
 
-def helm_binary() -> str:
-    found = shutil.which("helm", path=str(ROOT / ".tools" / "bin")) or shutil.which("helm")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("helm is missing in CI: scripts/install-helm.sh did not run")
-        pytest.skip("no helm binary: run scripts/install-helm.sh")
-    return found
-
-
 def helm(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **{f"HELM_{d}_HOME": str(tmp_path / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
-    return subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
+    return run_helm(*args, home=tmp_path)
 
 
 PUBLIC_URL = ["--set", "publicUrl=https://data.example.com"]  # the one value without a default
@@ -149,6 +139,26 @@ def test_no_secret_values_in_config_maps(case: Path | None, tmp_path: Path) -> N
                     word in env["name"] for word in ("TOKEN", "SECRET", "DATABASE_URL")
                 ) and "sqlite" not in env.get("value", ""):
                     assert "valueFrom" in env and "value" not in env, env["name"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "account"),
+    [
+        ([], "default"),  # the chart's own is created after the pre-install hook
+        (["--set", "serviceAccount.create=false,serviceAccount.name=registry"], "registry"),  # exists before
+        (["--set", "migrations.serviceAccountName=migrator"], "migrator"),
+    ],
+)
+def test_migration_hook_uses_an_account_that_exists_before_it(
+    extra: list[str], account: str, tmp_path: Path
+) -> None:
+    docs = render(CHART / "examples" / "external-postgresql.yaml", tmp_path, *extra)
+    pod = named(docs, "Job", "-migrate-1")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account and pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    secrets = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
+    assert secrets == [{"name": "data-registry-rds", "key": "database-url"}]  # the one thing it reads
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
 
 
 def test_service_account_annotations_for_workload_identity(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 {{/* The non-secret settings, as one map: the ConfigMap holds them; the migration hook (which runs
-   before the ConfigMap exists) gets them inline. */}}
+   before the ConfigMap exists) gets them inline (registry.migrationEnv). */}}
 {{- define "registry.config" -}}
 REGISTRY_GITLAB_URL: {{ .Values.gitlab.url | quote }}
 REGISTRY_PUBLIC_URL: {{ .Values.publicUrl | quote }}

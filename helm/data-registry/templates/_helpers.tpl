@@ -84,17 +84,8 @@ file:///var/lib/data-registry
 {{- end -}}
 {{- end -}}
 
-{{/* Secrets by reference, and (inline=true, for the migration hook that runs before the ConfigMap
-   exists) the settings themselves. */}}
+{{/* The Secrets the web and worker containers read, by reference. */}}
 {{- define "registry.envItems" -}}
-{{- $inline := .inline -}}
-{{- with .root -}}
-{{- if $inline }}
-{{- range $name, $value := (include "registry.config" . | fromYaml) }}
-- name: {{ $name }}
-  value: {{ $value | quote }}
-{{- end }}
-{{- end }}
 {{- with .Values.gitlab.serviceToken }}
 {{- if .existingSecret }}
 - name: REGISTRY_GITLAB_SERVICE_TOKEN
@@ -150,21 +141,47 @@ file:///var/lib/data-registry
 - name: GOOGLE_APPLICATION_CREDENTIALS
   value: /var/run/secrets/gcs/{{ .Values.storage.gcs.credentials.key }}
 {{- end }}
-{{- end }}
 {{- end -}}
 
-{{/* Environment every container shares: the ConfigMap (unless inline), then the items above. */}}
+{{/* Environment of the web and worker containers: the ConfigMap, then the Secrets above. */}}
 {{- define "registry.env" -}}
 {{- $items := include "registry.envItems" . | trim -}}
-{{- if not .inline }}
 envFrom:
   - configMapRef:
-      name: {{ include "registry.fullname" .root }}
-{{- end }}
+      name: {{ include "registry.fullname" . }}
 {{- if $items }}
 env:
 {{ $items | indent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Environment of the migration hook, which runs before any object of the chart exists: the settings
+   inline (no ConfigMap yet; they are validated, so a wrong value stops the upgrade before it rolls
+   out) and the one Secret `db upgrade` reads, the database URL. */}}
+{{- define "registry.migrationEnv" -}}
+{{- range $name, $value := (include "registry.config" . | fromYaml) }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- if eq .Values.database.kind "postgresql" }}
+- name: REGISTRY_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.database.postgresql.existingSecret }}, key: {{ .Values.database.postgresql.key }}}
+{{- end }}
+{{- end -}}
+
+{{/* The migration hook's ServiceAccount: one that exists before the install. The chart's own is created
+   only after the pre-install hooks (Kubernetes refuses a pod naming a ServiceAccount that does not
+   exist), so unless migrations.serviceAccountName names one, the hook uses the namespace's default
+   (or the existing account the release is told to use with serviceAccount.create=false). */}}
+{{- define "registry.migrationServiceAccountName" -}}
+{{- if .Values.migrations.serviceAccountName -}}
+{{- .Values.migrations.serviceAccountName -}}
+{{- else if .Values.serviceAccount.create -}}
+default
+{{- else -}}
+{{- include "registry.serviceAccountName" . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "registry.volumes" -}}
@@ -205,7 +222,7 @@ env:
     - name: worker-metrics  # /metrics of the worker's job runs (REGISTRY_WORKER_METRICS_PORT)
       containerPort: 9102
       protocol: TCP
-  {{- include "registry.env" (dict "root" . "inline" false) | nindent 2 }}
+  {{- include "registry.env" . | nindent 2 }}
   securityContext:
     {{- toYaml .Values.securityContext | nindent 4 }}
   resources:
