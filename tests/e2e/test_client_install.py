@@ -16,8 +16,8 @@ import requests
 
 from scripts.harness import RegistryServer, Simulator
 from tests.conftest import TOKENS
+from tests.e2e.distributions import built_distributions
 
-ROOT = Path(__file__).resolve().parents[2]
 DEV = TOKENS["developer"]
 CLIENT_DISTRIBUTIONS = {
     "gitlab-data-registry",
@@ -45,19 +45,14 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the built wheel installed, no extra."""
+    wheel = built_distributions(tmp_path_factory).wheel
     root = tmp_path_factory.mktemp("client")
-    quiet = ["-q", "--disable-pip-version-check"]
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "-w", root / "dist", ROOT],
+    subprocess.run([sys.executable, "-m", "venv", root / "venv"], check=True)
+    pip = subprocess.run(
+        [root / "venv" / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel],
         capture_output=True,
         text=True,
         timeout=600,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = (root / "dist").glob("gitlab_data_registry-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", root / "venv"], check=True)
-    pip = subprocess.run(
-        [root / "venv" / "bin" / "pip", "install", *quiet, wheel], capture_output=True, text=True, timeout=600
     )
     assert pip.returncode == 0, pip.stderr[-3000:]
     return root / "venv"
