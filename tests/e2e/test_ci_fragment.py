@@ -1,112 +1,406 @@
-"""The CI fragment users include (scripts/gitlab-ci/data-registry.gitlab-ci.yml): its before_script lines,
-run as GitLab would run them in a job of ml/vision, configure a remote the real `dvc` pushes to and pulls
-from, with the job token and with a CI ID token, and leave no secret in anything Git tracks."""
+"""The CI templates users include: the plain file (scripts/gitlab-ci/data-registry.gitlab-ci.yml) and the
+CI/CD component (scripts/gitlab-ci/templates/data-registry.yml, spec:inputs). Built into jobs the way GitLab
+builds them (tests/e2e/gitlab_ci.py) and run with the real dvc against the real registry, in a job of
+ml/vision, with each credential kind; a job's own before_script keeps the set-up; the set-up page's
+snippet is a pipeline that runs; and no secret lands in anything Git tracks."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
-from scripts.harness import BIN, RegistryServer, Simulator, start_registry
+from scripts.harness import BIN, RegistryServer, Simulator, free_port, fresh_database_url
+from tests.conftest import TOKENS
+from tests.e2e import gitlab_ci
 from tests.e2e.dvc import same_tree
 
 pytestmark = pytest.mark.e2e
-FRAGMENT = Path(__file__).resolve().parents[2] / "scripts" / "gitlab-ci" / "data-registry.gitlab-ci.yml"
-AUDIENCE = "https://data-registry.test"
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENT_PROJECT = ROOT / "scripts" / "gitlab-ci"
+FRAGMENT = COMPONENT_PROJECT / "data-registry.gitlab-ci.yml"
+COMPONENT = COMPONENT_PROJECT / "templates" / "data-registry.yml"
+SERVED = ROOT / "app" / "web" / "static"
 JOB_TOKEN = "glcbt-vision-running-job-5001"  # a running job of ml/vision in the simulated GitLab
+HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator) -> Iterator[RegistryServer]:
-    """No service token: a job reaches its own project's path-style URL without one."""
-    server = start_registry(
-        tmp_path_factory.mktemp("registry"), gitlab.url, REGISTRY_ID_TOKEN_AUDIENCE=AUDIENCE
-    )
+    """No service token (a job reaches its own project's path-style URL without one); its public URL is
+    its real address, the audience CI ID tokens name (the templates use the registry's address)."""
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "REGISTRY_STORAGE_URL": f"file://{root / 'storage'}",
+        "REGISTRY_DATABASE_URL": fresh_database_url(root),
+        "REGISTRY_GITLAB_URL": gitlab.url,
+        "REGISTRY_PUBLIC_URL": url,
+    }
+    subprocess.run([BIN / "data-registry", "db", "upgrade"], env=env, check=True, capture_output=True)
+    log = root / "registry.log"
+    with log.open("ab") as out:
+        serve = [BIN / "data-registry", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+        process = subprocess.Popen(serve, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = RegistryServer(url=url, storage=root / "storage", log=log, process=process, env=env)
+    for _ in range(300):
+        try:
+            if requests.get(f"{url}/-/health", timeout=1).status_code == 200:
+                break
+        except (requests.ConnectionError, requests.Timeout):  # a slow start under load is no failure
+            pass
+        time.sleep(0.1)
+    else:
+        server.stop()
+        raise RuntimeError(server.log_text())
     yield server
     server.stop()
 
 
-def run(command: str | list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    shell = ["bash", "-ec", command] if isinstance(command, str) else command
-    done = subprocess.run(shell, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{command}:\n{done.stdout}\n{done.stderr}"
-    return done
+def fetch(kind: str, location: str) -> str:
+    """What GitLab reads for an include: remote URLs over HTTP (no credentials), components from the
+    component project in this repository (`<host>/<project>/<name>@<version>`)."""
+    if kind == "remote":
+        answer = requests.get(location, timeout=10)
+        if answer.status_code != 200:
+            raise gitlab_ci.ConfigError(
+                f"Remote file `{location}` could not be fetched: {answer.status_code}"
+            )
+        return answer.text
+    if kind == "component":
+        name = location.rsplit("/", 1)[1].split("@", 1)[0]
+        for path in (
+            COMPONENT_PROJECT / "templates" / f"{name}.yml",
+            COMPONENT_PROJECT / "templates" / name / "template.yml",
+        ):
+            if path.is_file():
+                return path.read_text()
+    raise gitlab_ci.ConfigError(f"cannot include {kind} {location}")
 
 
-def job_checkout(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def checkout(tmp_path: Path) -> Path:
     """A Git repository with DVC-tracked data, committed, as a CI job's checkout has it."""
     repo = tmp_path / "checkout"
     (repo / "data").mkdir(parents=True)
     for i in range(20):
         (repo / "data" / f"{i}.csv").write_text(f"row,{i}\n" * (i + 1))
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",  # dvc is there: the fragment skips pip install
-        "DVC_SITE_CACHE_DIR": str(tmp_path / "site-cache"),
-        "GIT_AUTHOR_NAME": "ci",
-        "GIT_AUTHOR_EMAIL": "ci@example.com",
-        "GIT_COMMITTER_NAME": "ci",
-        "GIT_COMMITTER_EMAIL": "ci@example.com",
-    }
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **git_identity()}
     for command in ("git init -q", "dvc init -q", "dvc add -q data", "git add -A", "git commit -qm data"):
-        run(command, repo, env)
-    return repo, env
+        subprocess.run(["bash", "-ec", command], cwd=repo, env=env, check=True, capture_output=True)
+    return repo
 
 
-@pytest.mark.parametrize("template", [".data-registry", ".data-registry-id-token"])
-def test_fragment_pushes_and_pulls_and_leaks_nothing(
-    template: str, registry: RegistryServer, gitlab: Simulator, tmp_path: Path
-) -> None:
-    job = yaml.safe_load(FRAGMENT.read_text())[template]
-    variables = {
-        **yaml.safe_load(FRAGMENT.read_text())[".data-registry"]["variables"],
-        **job.get("variables", {}),
+def git_identity() -> dict[str, str]:
+    return {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "ci"), ("EMAIL", "ci@example.com"))
     }
-    repo, env = job_checkout(tmp_path)
-    secret = gitlab.world.mint_id_token(JOB_TOKEN, AUDIENCE) if "id_tokens" in job else JOB_TOKEN
-    env |= {
-        **variables,
-        "DATA_REGISTRY_URL": registry.url + "/",
-        "DATA_REGISTRY_PREFIX": f"ci{template.replace('.', '-')}",
+
+
+def predefined(
+    repo: Path, tmp_path: Path, *, path: str = f"{BIN}{os.pathsep}/usr/bin:/bin"
+) -> dict[str, str]:
+    """GitLab's predefined variables for a job of ml/vision, and the image's own environment."""
+    return {
+        "PATH": path,
+        "HOME": str(tmp_path / "home"),
+        "LANG": "C.UTF-8",
+        "CI": "true",
+        "GITLAB_CI": "true",
+        "CI_PROJECT_DIR": str(repo),
         "CI_PROJECT_PATH": "ml/vision",
+        "CI_SERVER_FQDN": "gitlab.example.com",
         "CI_JOB_TOKEN": JOB_TOKEN,
-        "REGISTRY_ID_TOKEN": secret,
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "site-cache"),
+        **git_identity(),
     }
-    assert "pip install" in job["before_script"][1]
-    for line in job["before_script"]:
-        run(line, repo, env)
 
-    pushed = run(["dvc", "push"], repo, env)
-    assert "21 files pushed" in pushed.stdout, pushed.stdout  # 20 files and the .dir
-    shutil.rmtree(repo / ".dvc" / "cache")
-    shutil.rmtree(repo / "data")
-    run(["dvc", "pull"], repo, env)
-    original = tmp_path / "original"
-    (original / "data").mkdir(parents=True)
+
+def run_job(
+    pipeline_text: str,
+    name: str,
+    repo: Path,
+    tmp_path: Path,
+    gitlab: Simulator,
+    settings: dict[str, str] | None = None,
+    path: str | None = None,
+) -> tuple[gitlab_ci.Job, subprocess.CompletedProcess[str]]:
+    """Build the job as GitLab does, mint its ID tokens, run it as the runner does."""
+    pipeline = gitlab_ci.load_pipeline(pipeline_text, fetch)
+    job = gitlab_ci.job(
+        pipeline, name, predefined(repo, tmp_path, **({"path": path} if path else {})), settings or {}
+    )
+    tokens = {
+        var: gitlab.world.mint_id_token(JOB_TOKEN, aud) for var, aud in job.id_token_audiences().items()
+    }
+    done = gitlab_ci.run(job, repo, tmp_path / "runner-cache", tokens)
+    return job, done
+
+
+def assert_pushed_pulled_and_private(repo: Path, done: subprocess.CompletedProcess[str], secret: str) -> None:
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert "21 files pushed" in done.stdout, done.stdout  # 20 files and the .dir
+    original = repo.parent / "original"
+    (original / "data").mkdir(parents=True, exist_ok=True)
     for i in range(20):
         (original / "data" / f"{i}.csv").write_text(f"row,{i}\n" * (i + 1))
     assert same_tree(original / "data", repo / "data")
-
     assert secret in (repo / ".dvc" / "config.local").read_text()  # where it went: ignored by Git
-    status = run(["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no"], repo, env).stdout
-    changed = [line[3:] for line in status.splitlines()]
-    for path in [*changed, *run(["git", "ls-files"], repo, env).stdout.split()]:
+    git = ["git", "-C", str(repo)]
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=all"], capture_output=True, text=True
+    )
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    tracked = subprocess.run([*git, "ls-files"], capture_output=True, text=True).stdout.split()
+    for path in [*changed, *tracked]:
         assert secret not in (repo / path).read_text(errors="replace"), f"the token is in {path}"
     assert ".dvc/config" not in changed  # the committed config is untouched
 
 
-def test_fragment_without_the_registry_url_says_what_to_set(tmp_path: Path) -> None:
-    job = yaml.safe_load(FRAGMENT.read_text())[".data-registry"]
-    done = subprocess.run(
-        ["bash", "-ec", job["before_script"][0]],
-        env={**os.environ, "DATA_REGISTRY_URL": ""},
-        capture_output=True,
-        text=True,
+def bearer_in(repo: Path) -> str:
+    """The ID token the set-up wrote into the remote's Authorization header."""
+    return (repo / ".dvc" / "config.local").read_text().split("Bearer ", 1)[1].split()[0]
+
+
+PUSH_THEN_PULL = ["dvc push", "rm -rf .dvc/cache data", "dvc pull"]
+
+
+# --- the component: its layout and its inputs -------------------------------------------------------
+
+
+def test_the_component_is_a_spec_header_then_the_configuration() -> None:
+    spec, config = gitlab_ci.documents(COMPONENT.read_text())
+    assert spec is not None and set(spec) == {"inputs"}
+    inputs = spec["inputs"]
+    assert {"url", "remote", "credential", "token-variable"} <= set(inputs)
+    assert "default" not in inputs["url"]  # required
+    assert inputs["credential"]["options"] == ["job-token", "id-token", "variable"]
+    assert set(config) == {".data-registry"}
+    used = set(re.findall(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]", COMPONENT.read_text()))
+    assert used == set(inputs), f"used but not declared: {used - set(inputs)}; unused: {set(inputs) - used}"
+    assert not re.search(r"\$\[\[(?!\s*inputs\.[A-Za-z0-9_-]+\s*\]\])", COMPONENT.read_text())
+    url = re.compile(inputs["url"]["regex"])
+    assert url.search("https://data.example.com") and url.search("http://127.0.0.1:8080/registry")
+    assert not url.search("https://data.example.com/") and not url.search("data.example.com")
+    for name in ("README.md", ".gitlab-ci.yml"):  # the catalog shows the README; a release publishes
+        assert (COMPONENT_PROJECT / name).is_file()
+    releases = [
+        j
+        for j in yaml.load(
+            (COMPONENT_PROJECT / ".gitlab-ci.yml").read_text(), Loader=gitlab_ci.CILoader
+        ).values()
+        if isinstance(j, dict) and "release" in j
+    ]
+    assert releases and releases[0]["release"]["tag_name"] == "$CI_COMMIT_TAG"
+
+
+def test_rendering_checks_inputs_as_gitlab_does() -> None:
+    text = COMPONENT.read_text()
+    spec, config = gitlab_ci.documents(text)
+    with pytest.raises(gitlab_ci.ConfigError, match="`url` input: required"):
+        gitlab_ci.input_values(spec, {})
+    with pytest.raises(gitlab_ci.ConfigError, match="not in the list of options"):
+        gitlab_ci.input_values(spec, {"url": "https://d.example.com", "credential": "password"})
+    with pytest.raises(gitlab_ci.ConfigError, match="unknown input"):
+        gitlab_ci.input_values(spec, {"url": "https://d.example.com", "audience": "x"})
+    job = gitlab_ci.interpolate(config, gitlab_ci.input_values(spec, {"url": "https://d.example.com"}))[
+        ".data-registry"
+    ]
+    assert job["variables"]["DATA_REGISTRY_URL"] == "https://d.example.com"
+    assert job["variables"]["DATA_REGISTRY_PROJECT"] == "$CI_PROJECT_PATH"  # expanded when the job runs
+    assert job["id_tokens"]["REGISTRY_ID_TOKEN"]["aud"] == "https://d.example.com"
+    assert "$[[" not in yaml.safe_dump(job)
+
+
+def test_component_plain_include_and_served_copies_are_one_setup(registry: RegistryServer) -> None:
+    """One set-up script, so the two ways to include it cannot drift; the registry serves both files."""
+    plain = yaml.safe_load(FRAGMENT.read_text())[".data-registry"]
+    _, component = gitlab_ci.documents(COMPONENT.read_text())
+    assert plain["before_script"] == component[".data-registry"]["before_script"]
+    for url_name, source in (("data-registry.gitlab-ci.yml", FRAGMENT), ("data-registry.yml", COMPONENT)):
+        served = requests.get(f"{registry.url}/-/ci/{url_name}", timeout=10)
+        assert served.status_code == 200 and served.text == source.read_text(), url_name
+    assert (SERVED / "data-registry.gitlab-ci.yml").read_bytes() == FRAGMENT.read_bytes()
+    assert (SERVED / "data-registry.component.yml").read_bytes() == COMPONENT.read_bytes()
+    assert requests.get(f"{registry.url}/-/ci/other.yml", timeout=10).status_code == 404
+
+
+# --- jobs built from the templates, run against the registry --------------------------------------
+
+
+@pytest.mark.parametrize("credential", ["job-token", "id-token", "variable"])
+def test_a_job_from_the_component_pushes_and_pulls(
+    credential: str, registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    repo = checkout(tmp_path)
+    inputs = {
+        "url": registry.url,
+        "prefix": f"component-{credential}",
+        "remote": "store",
+        "credential": credential,
+    }
+    settings = {}
+    if credential == "variable":
+        inputs["token-variable"] = "VISION_DATA_TOKEN"
+        settings["VISION_DATA_TOKEN"] = TOKENS["developer"]  # a project CI/CD variable, masked
+    pipeline = yaml.safe_dump(
+        {
+            "include": [
+                {"component": "$CI_SERVER_FQDN/data-registry/ci/data-registry@1.0.0", "inputs": inputs}
+            ],
+            "train": {"extends": ".data-registry", "script": PUSH_THEN_PULL},
+        }
     )
-    assert done.returncode == 1 and "set DATA_REGISTRY_URL" in done.stdout
+    job, done = run_job(pipeline, "train", repo, tmp_path, gitlab, settings)
+    assert job.env["PIP_CACHE_DIR"] == f"{repo}/.cache/pip"
+    assert job.cache_entries() == [("data-registry-dvc-3.67.1", [".cache/pip"])]
+    secret = {"job-token": JOB_TOKEN, "variable": TOKENS["developer"]}.get(credential) or bearer_in(repo)
+    assert_pushed_pulled_and_private(repo, done, secret)
+    assert "['remote \"store\"']" in (repo / ".dvc" / "config.local").read_text()
+
+
+def test_an_image_without_dvc_gets_it_from_pip_into_the_cached_directory(
+    registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    """The image has Python and no dvc: the set-up pip-installs the pinned dvc with its cache in the
+    project directory, which the job's `cache:` (keyed on the DVC version) keeps for the next job."""
+    image = tmp_path / "image"
+    subprocess.run([sys.executable, "-m", "venv", str(image)], check=True)
+    repo = checkout(tmp_path)
+    pipeline = yaml.safe_dump(
+        {
+            "include": [
+                {
+                    "component": "gitlab.example.com/data-registry/ci/data-registry@1.0.0",
+                    "inputs": {"url": registry.url, "prefix": "fresh-image"},
+                }
+            ],
+            "train": {"extends": ".data-registry", "script": ["command -v dvc", "dvc --version", "dvc push"]},
+        }
+    )
+    _, done = run_job(pipeline, "train", repo, tmp_path, gitlab, path=f"{image / 'bin'}:/usr/bin:/bin")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    lines = done.stdout.splitlines()
+    assert str(image / "bin" / "dvc") in lines and "3.67.1" in lines, done.stdout
+    assert "21 files pushed" in done.stdout
+    cached = tmp_path / "runner-cache" / "data-registry-dvc-3.67.1" / ".cache" / "pip"
+    assert any(cached.rglob("*")), "pip wrote nothing into the cached directory"
+
+
+def test_a_job_with_its_own_before_script_keeps_the_setup(
+    registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    """GitLab's `extends` replaces before_script: a job's own one names the set-up with !reference, and
+    both run, in its order. Without it the set-up is gone (what the README warns about)."""
+    repo = checkout(tmp_path)
+    head = (
+        f"include:\n  - remote: {registry.url}/-/ci/data-registry.gitlab-ci.yml\n"
+        f"variables:\n  DATA_REGISTRY_URL: {registry.url}\n  DATA_REGISTRY_PREFIX: own-before-script\n"
+    )
+    own = (
+        "train:\n  extends: .data-registry\n  before_script:\n    - echo mine > own-step.txt\n"
+        "    - !reference [.data-registry, before_script]\n"
+        '  script:\n    - test "$(cat own-step.txt)" = mine\n'
+        + "".join(f"    - {line}\n" for line in PUSH_THEN_PULL)
+    )
+    _, done = run_job(head + own, "train", repo, tmp_path, gitlab)
+    assert_pushed_pulled_and_private(repo, done, JOB_TOKEN)
+
+    forgot = own.replace("    - !reference [.data-registry, before_script]\n", "")
+    pipeline = gitlab_ci.load_pipeline(head + forgot, fetch)
+    assert pipeline["train"]["before_script"] == ["echo mine > own-step.txt"]  # replaced, not appended
+
+
+def test_the_plain_include_with_a_ci_id_token(
+    registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    repo = checkout(tmp_path)
+    pipeline = (
+        f"include:\n  - remote: {registry.url}/-/ci/data-registry.gitlab-ci.yml\n"
+        f"variables:\n  DATA_REGISTRY_URL: {registry.url}\n  DATA_REGISTRY_PREFIX: plain-id-token\n"
+        "train:\n  extends: .data-registry-id-token\n  script:\n"
+        + "".join(f"    - {line}\n" for line in PUSH_THEN_PULL)
+    )
+    job, done = run_job(pipeline, "train", repo, tmp_path, gitlab)
+    assert job.id_token_audiences() == {"REGISTRY_ID_TOKEN": registry.url}
+    assert_pushed_pulled_and_private(repo, done, bearer_in(repo))
+
+
+# --- the set-up page's snippet ----------------------------------------------------------------------
+
+
+def test_the_setup_page_snippet_is_a_pipeline_that_runs(
+    registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    page = requests.get(f"{registry.url}/ml/open-data/-/data/?view=setup", headers=HTML, timeout=10)
+    assert page.status_code == 200
+    section = page.text.split("<h2>In CI</h2>", 1)[1]
+    snippet = html.unescape(re.search(r"<pre><code>(.*?)</code></pre>", section, re.S).group(1))
+    config = yaml.load(snippet, Loader=gitlab_ci.CILoader)
+    assert config["include"] == [{"remote": f"{registry.url}/-/ci/data-registry.gitlab-ci.yml"}]
+    jobs = [name for name, value in config.items() if isinstance(value, dict) and "script" in value]
+    assert jobs == ["train"]
+
+    repo = checkout(tmp_path)
+    (repo / "train.py").write_text(
+        "import pathlib\nassert len(list(pathlib.Path('data').glob('*.csv'))) == 20\n"
+    )
+    _, pushed = run_job(
+        snippet.replace("script: [dvc pull, ", "script: [dvc push, "), "train", repo, tmp_path, gitlab
+    )
+    assert pushed.returncode == 0 and "21 files pushed" in pushed.stdout, f"{pushed.stdout}\n{pushed.stderr}"
+    shutil.rmtree(repo / ".dvc" / "cache")
+    shutil.rmtree(repo / "data")
+    _, done = run_job(snippet, "train", repo, tmp_path, gitlab)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert (repo / "data" / "19.csv").read_text() == "row,19\n" * 20
+
+
+# --- what the set-up says when something is missing --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "says"),
+    [
+        ({}, "set DATA_REGISTRY_URL to the registry's address"),
+        (
+            {"DATA_REGISTRY_URL": "https://d.example.com", "DATA_REGISTRY_CREDENTIAL": "password"},
+            "is job-token, id-token or variable, not 'password'",
+        ),
+        (
+            {"DATA_REGISTRY_URL": "https://d.example.com", "DATA_REGISTRY_CREDENTIAL": "variable"},
+            "DATA_REGISTRY_TOKEN is empty or not set",
+        ),
+        (
+            {
+                "DATA_REGISTRY_URL": "https://d.example.com",
+                "DATA_REGISTRY_CREDENTIAL": "variable",
+                "DATA_REGISTRY_TOKEN_VARIABLE": "A;rm",
+            },
+            "'A;rm' is not a variable name",
+        ),
+        (
+            {"DATA_REGISTRY_URL": "https://d.example.com", "DATA_REGISTRY_CREDENTIAL": "id-token"},
+            "REGISTRY_ID_TOKEN (id_tokens: in the job) is empty",
+        ),
+    ],
+)
+def test_the_setup_says_what_is_missing(variables: dict[str, str], says: str, tmp_path: Path) -> None:
+    repo = checkout(tmp_path)
+    setup = yaml.safe_load(FRAGMENT.read_text())[".data-registry"]["before_script"][0]
+    env = {**predefined(repo, tmp_path), **variables}
+    done = subprocess.run(["bash", "-e", "-c", setup], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and says in done.stderr, done.stderr
