@@ -14,6 +14,7 @@ def build_web_app(svc: Components) -> Flask:
         api,
         api_docs,
         blobs,
+        ci_templates,
         data,
         errors,
         gitlab_hooks,
@@ -42,6 +43,7 @@ def build_web_app(svc: Components) -> Flask:
     for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)
         app.before_request_funcs.setdefault(limited.name, []).append(limit_rate)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(ci_templates.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_docs.bp)
     app.register_blueprint(sessions.bp)

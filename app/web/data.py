@@ -82,7 +82,7 @@ def _streams_downloads(svc: Components) -> bool:
 def _get(ref: ProjectRef, path: str) -> ResponseReturnValue:
     if path == "badge.svg":  # reserved at the data root: GitLab badges link here
         return project_pages.badge(ref)
-    if (path == "" or path.endswith("/")) and project_pages.wants_page():
+    if project_pages.wants_page():  # a browser: a folder's page, or an object's (never its bytes)
         return project_pages.page(ref, path)
     svc = services()
     registry, credential = svc.registry, credential_from(request)

@@ -1,5 +1,5 @@
 """The one place errors become responses: the status line carries the message (DVC prints only the
-reason phrase), the body repeats it as {"error": {"code", "message"}}."""
+reason phrase), the body repeats it as {"error": {"code", "message"}}, or as a page for a browser."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 from app.errors import RegistryError
 from app.logs import masked_path
 from app.web.context import services
+from app.web.error_pages import error_page
+from app.web.negotiation import prefers_html
 
 log = logging.getLogger(__name__)
 _NOT_IN_A_STATUS_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9112: no control but HTAB
@@ -27,13 +29,22 @@ def reason_phrase(message: str) -> str:
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A JSON error whose reason phrase is the message (its code goes to the access log)."""
+    """An error whose reason phrase is the message (its code goes to the access log): JSON, or a page
+    for a browser that prefers HTML (same status line and headers)."""
     g.error_code = code
-    body = "" if request.method == "HEAD" else json.dumps({"error": {"code": code, "message": message}})
-    response = Response(body, mimetype="application/json", headers=headers or {})
+    headers = headers or {}
+    page = prefers_html(request)
+    if request.method == "HEAD":
+        body = ""
+    elif page:
+        body = error_page(status, code, message, headers)
+    else:
+        body = json.dumps({"error": {"code": code, "message": message}})
+    response = Response(body, mimetype="text/html" if page else "application/json", headers=headers)
     response.status = f"{status} {reason_phrase(message)}"
-    if status == 401:
-        response.headers.setdefault("WWW-Authenticate", 'Basic realm="GitLab Data Registry"')
+    if status == 401:  # browsers prompt for a password on a Basic challenge; a page offers sign-in instead
+        scheme = "Bearer" if page else "Basic"
+        response.headers.setdefault("WWW-Authenticate", f'{scheme} realm="GitLab Data Registry"')
     return response
 
 

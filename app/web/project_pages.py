@@ -1,7 +1,7 @@
 """A project's data page for browsers (`/<project>/-/data/<prefix>/` asked for as HTML): its files by
 folder with search and paging, its trash (restore for Maintainers), copy-paste set-up, usage against the
-quota; downloads through signed attachment URLs; and the badge. The data plane itself is unchanged:
-DVC, curl and WebDAV clients never name text/html in Accept."""
+quota; an object's own page; downloads through signed attachment URLs; and the badge. The data plane
+itself is unchanged: DVC, curl and WebDAV clients never name text/html in Accept."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from urllib.parse import quote
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.errors import AuthenticationRequired, Conflict, InvalidPath, NotFound, PermissionDenied
+from app.errors import (
+    AuthenticationRequired,
+    Conflict,
+    InvalidPath,
+    NotFound,
+    ObjectNotFound,
+    PermissionDenied,
+)
 from app.model.identity import Credential
 from app.model.objects import Listing, ObjectInfo
 from app.model.projects import ProjectRef
@@ -22,6 +29,7 @@ from app.model.sizes import human_size
 from app.signin import SignIn
 from app.validation import text_problem
 from app.web.context import services
+from app.web.negotiation import prefers_html
 from app.web.sessions import FORGED, current_session, form_is_ours, message
 
 bp = Blueprint("project_pages", __name__, template_folder="templates")
@@ -31,9 +39,8 @@ _HIDDEN = (AuthenticationRequired, PermissionDenied, NotFound)
 
 
 def wants_page() -> bool:
-    """A browser asking for a page: text/html named in Accept and no Authorization header."""
-    named = [value for value, _ in request.accept_mimetypes]
-    return "text/html" in named and "Authorization" not in request.headers
+    """A browser asking for a page (negotiation.prefers_html: the one rule, error pages use it too)."""
+    return prefers_html(request)
 
 
 def _credential() -> Credential | None:
@@ -63,7 +70,9 @@ def _after(cursor: str | None) -> tuple[Any, str] | None:
 
 
 def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
-    """The page for a project and a folder of it (`path` empty or ending in "/")."""
+    """The page for a project and a folder of it (`path` empty or ending in "/"), or for an object."""
+    if path and not path.endswith("/"):
+        return object_page(ref, path)
     svc, credential = services(), _credential()
     prefix = path.strip("/")
     try:
@@ -81,8 +90,7 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         "session": current_session(),
         "sign_in_enabled": svc.signin is not None,
         "human_size": human_size,
-        "data_url": (svc.settings.public_url or request.host_url.rstrip("/") + request.script_root)
-        + f"/{stats.path}/-/data",
+        "data_url": _data_url(stats.path),
         "gitlab_url": svc.settings.gitlab_url,
     }
     if view == "datasets" and request.args.get("dataset"):
@@ -140,6 +148,41 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
             "may_delete": svc.trash.may_restore(credential, ref),  # the same right: Maintainer, scope api
         }
     return render_template("project.html", **context)
+
+
+def object_page(ref: ProjectRef, path: str) -> ResponseReturnValue:
+    """An object's page (the URL people paste in chat, opened in a browser, read with its session): what
+    it is and a download that saves it under its own name. A folder's URL without its slash goes to the
+    folder's page; a visitor who may not read the project gets the error page, which offers sign-in."""
+    svc, credential = services(), _credential()
+    stats = svc.registry.stats(credential, ref)
+    base = request.script_root + f"/{quote(stats.path)}/-/data/"
+    try:
+        info = svc.registry.stat(credential, ref, path)
+    except ObjectNotFound:
+        if next(svc.registry.browse(credential, ref, path).children, None) is None:
+            raise
+        return redirect(base + quote(path) + "/")
+    folder, _, name = info.path.rpartition("/")
+    return render_template(
+        "object.html",
+        stats=stats,
+        info=info,
+        name=name,
+        base=base,
+        crumbs=_crumbs(folder),
+        human_size=human_size,
+        download_url=url_for("project_pages.download", project_id=stats.id, path=info.path),
+        object_url=_data_url(stats.path) + "/" + quote(info.path),
+        session=current_session(),
+        sign_in_enabled=svc.signin is not None,
+    )
+
+
+def _data_url(project: str) -> str:
+    """The project's data-plane URL as clients outside reach it."""
+    public = services().settings.public_url or request.host_url.rstrip("/") + request.script_root
+    return f"{public}/{project}/-/data"
 
 
 def _crumbs(prefix: str) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ binds every request's client address for the Authorizer (credentials.bind_client
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -22,6 +23,7 @@ bp = Blueprint(
 bp.before_app_request(bind_client)
 bp.teardown_app_request(unbind_client)
 SESSION_COOKIE, SIGN_IN_COOKIE = "registry_session", "registry_sign_in"
+_STATUSES = {s.value for s in HTTPStatus}
 FORGED = "The form was not sent by this page (CSRF token missing or wrong): reload the page and try again."
 
 
@@ -69,9 +71,44 @@ def form_is_ours(session: BrowserSession | None) -> bool:
     return session is not None and token.isascii() and SignIn.csrf_ok(session, token)
 
 
-def message(title: str, text: str, status: int) -> tuple[str, int]:
-    """A page that says what went wrong and offers to sign in again."""
-    return render_template("message.html", title=title, text=text, session=current_session()), status
+def sign_in_expired() -> bool:
+    """This browser was signed in and is no longer: its session cookie names no session (expired, signed
+    out elsewhere, or GitLab no longer refreshes its token)."""
+    return bool(request.cookies.get(SESSION_COOKIE)) and current_session() is None
+
+
+def sign_in_url() -> str:
+    """Where to sign in and come back to this page (the sign-in pages themselves come back home)."""
+    here = request.full_path.rstrip("?")
+    return url_for("sessions.sign_in", return_to="/" if here.startswith("/-/auth/") else here)
+
+
+def message(
+    title: str,
+    text: str,
+    status: int,
+    *,
+    offer_sign_in: bool = False,
+    project: tuple[str, str] | None = None,
+    code: str | None = None,
+    retry_after: str | None = None,
+) -> tuple[str, int]:
+    """A page that says what happened in one line, the status, and where to go next: sign in (again)
+    when `offer_sign_in` and sign-in is on, the project's data (`project`: its name and URL), home."""
+    sign_in = sign_in_url() if offer_sign_in and signin_service() is not None else None
+    return render_template(
+        "message.html",
+        title=title,
+        text=text,
+        status=status,
+        reason=HTTPStatus(status).phrase if status in _STATUSES else "",
+        code=code,
+        retry_after=retry_after,
+        sign_in_url=sign_in,
+        project=project,
+        session=current_session(),
+        sign_in_enabled=signin_service() is not None,
+    ), status
 
 
 @bp.get("/-/auth/sign_in")
@@ -103,7 +140,8 @@ def callback() -> ResponseReturnValue:
     if signin is None:
         return message("Sign-in is off", "The admin has not set REGISTRY_OAUTH_CLIENT_ID.", 404)
     if request.args.get("error"):
-        return message("Not signed in", f"GitLab did not sign you in ({request.args['error'][:100]}).", 400)
+        denied = f"GitLab did not sign you in ({request.args['error'][:100]})."
+        return message("Not signed in", denied, 400, offer_sign_in=True)
     state = request.args.get("state", "")
     try:
         cookie, return_to = signin.finish(
@@ -113,7 +151,7 @@ def callback() -> ResponseReturnValue:
             _base_url() + "/-/auth/callback",
         )
     except InvalidCredential as e:
-        return message("Not signed in", e.message, 400)
+        return message("Not signed in", e.message, 400, offer_sign_in=True)
     response = redirect(request.script_root + return_to)
     response.set_cookie(
         SESSION_COOKIE,

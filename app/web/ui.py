@@ -1,6 +1,9 @@
-"""The browser UI's pages: `/`, what this is, sign-in, and the signed-in user's projects with data."""
+"""The browser UI's pages: `/`, what this is, sign-in, and the signed-in user's projects with data; the
+favicon browsers ask for at `/favicon.ico`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flask import Blueprint, Response, render_template
 
@@ -42,3 +45,10 @@ def landing() -> str:
         sign_in_enabled=svc.signin is not None,
         default_quota=svc.settings.default_quota,
     )
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon every browser asks for, whatever page it opened (a JSON answer's too)."""
+    icon = Path(bp.root_path) / "static" / "favicon.ico"  # beside ui.css (167 bytes)
+    return Response(icon.read_bytes(), mimetype="image/x-icon", headers={"Cache-Control": "max-age=86400"})
