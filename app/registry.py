@@ -14,6 +14,7 @@ from app.db.project_write import ProjectWrite
 from app.errors import (
     AuthenticationRequired,
     Conflict,
+    GitLabUnavailable,
     InvalidCredential,
     NotFound,
     ObjectNotFound,
@@ -21,7 +22,7 @@ from app.errors import (
     ProjectNotFound,
 )
 from app.manifests import manifest_listing
-from app.model.identity import Action, Credential, Diagnosis, Grant
+from app.model.identity import Action, Actor, Credential, Diagnosis, Grant
 from app.model.objects import Listing, ObjectInfo, SignedURL, attachment
 from app.model.paths import ObjectPath
 from app.model.projects import ACTIVE, Project, ProjectRecord, ProjectRef
@@ -167,7 +168,14 @@ class Registry:
                 refusals[action] = e.message
                 continue
             grant, refusals[action] = grant or granted, None
-        return Diagnosis(grant=grant, refusals=refusals)
+        if credential is None:
+            return Diagnosis(grant=grant, refusals=refusals)
+        try:  # who it is, even when the project is mistyped or hidden: the holder may know that
+            return Diagnosis(grant, refusals, actor=self._authorizer.identify(credential))
+        except PermissionDenied as e:  # GitLab was not asked: the registry cannot check this kind
+            return Diagnosis(grant, refusals, actor=Actor(credential.kind, None), unverified=e.message)
+        except (InvalidCredential, GitLabUnavailable):
+            return Diagnosis(grant=grant, refusals=refusals)
 
     def stats(self, credential: Credential | None, ref: ProjectRef) -> ProjectStats:
         """Usage, quota, object count and last upload of a project the caller may read."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -293,3 +294,29 @@ def load_settings(
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
     return settings
+
+
+def index_problem(settings: Settings, *, create: bool) -> str | None:
+    """Why a server command cannot use the index on this machine, or None. Commands that read or change
+    what is indexed (create=False) need an index that exists: they never create SQLite's file. Those that
+    set the registry up (db upgrade, serve, worker) may create it, but only in a storage directory that
+    exists or was configured: on a laptop without settings they leave /var/lib alone."""
+    url = settings.effective_database_url
+    match = _SQLITE_FILE.match(url)
+    if match is None:  # a database server (PostgreSQL) or SQLite in memory: nothing made here
+        return None
+    where = "run this on the registry's host, or set REGISTRY_DATABASE_URL/REGISTRY_STORAGE_URL"
+    database = Path(match["path"])
+    if not create:
+        return None if database.is_file() else f"no index at {database} — {where}"
+    configured = settings.database_url is not None or settings.storage_url != Settings.storage_url
+    root = settings.local_storage_root
+    if configured or root is None or root.is_dir():
+        return None
+    return (
+        f"no storage directory {root} (REGISTRY_STORAGE_URL's default) — create it on the registry's host,"
+        " or set REGISTRY_STORAGE_URL"
+    )
+
+
+_SQLITE_FILE = re.compile(r"^sqlite(?:\+\w+)?:///(?P<path>(?!:memory:).+?)(?:\?.*)?$")

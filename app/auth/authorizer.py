@@ -27,7 +27,7 @@ from app.errors import (
 )
 from app.gitlab.gateway import GitLabGateway, UserInfo
 from app.gitlab.id_tokens import IdTokenVerifier
-from app.model.identity import Action, Credential, CredentialKind, Grant
+from app.model.identity import Action, Actor, Credential, CredentialKind, Grant
 from app.model.projects import Project, ProjectRef
 from app.ratelimit import Limiter, RateLimiter
 
@@ -153,6 +153,10 @@ class Authorizer:
             found = self._gateway.member_projects(credential)
             self._memberships.put(credential.fingerprint, found, self._policy.success_ttl)
         return found
+
+    def identify(self, credential: Credential) -> Actor:
+        """Who the credential is, with the username, whatever project it is used on (for whoami)."""
+        return self._resolver.identify(credential)
 
     def authorize_admin(self, credential: Credential | None, action: Action) -> UserInfo:
         """The GitLab user behind a personal/OAuth token if they may use the admin endpoints for the

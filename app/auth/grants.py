@@ -19,8 +19,8 @@ from app.errors import (
     ProjectNotFound,
     RegistryError,
 )
-from app.gitlab.gateway import GitLabGateway, UserInfo
-from app.gitlab.id_tokens import IdTokenVerifier, looks_like_jwt
+from app.gitlab.gateway import GitLabGateway, JobInfo, UserInfo
+from app.gitlab.id_tokens import IdTokenClaims, IdTokenVerifier, looks_like_jwt
 from app.model.identity import AccessLevel, Actor, Credential, CredentialKind, Grant
 from app.model.projects import Project, ProjectRef, Visibility
 
@@ -126,6 +126,36 @@ class GrantResolver:
         )
         return found, user
 
+    def identify(self, credential: Credential) -> Actor:
+        """Who a credential is, whatever project it names (whoami names the user of a mistyped project
+        too), with the username. InvalidCredential when GitLab refuses it; PermissionDenied when the
+        registry cannot check it (a deploy token without the service token)."""
+        kind = credential.kind
+        if kind is CredentialKind.BEARER:
+            if looks_like_jwt(credential.secret):
+                return self.identify(replace(credential, kind=CredentialKind.ID_TOKEN))
+            return first_accepted(credential, _bearer_kinds(credential.secret), self.identify)
+        if kind is CredentialKind.DEPLOY_TOKEN:
+            return self._deploy_actor(credential)[0]
+        if kind is CredentialKind.JOB_TOKEN:
+            job = self._running_job(credential)
+            return Actor(kind, job.user_id, job_project_id=job.project_id, username=job.username)
+        if kind is CredentialKind.ID_TOKEN:
+            claims = self._id_claims(credential)
+            actor = Actor(
+                kind, claims.user_id, expires_at=claims.expires_at, job_project_id=claims.project_id
+            )
+            return replace(actor, username=claims.username)
+        try:  # a personal, project, group or OAuth token: the user behind it, as for an admin
+            actor, user = self.admin(credential)
+        except (CredentialExpired, CredentialRevoked):
+            raise
+        except InvalidCredential:
+            if self._service is None or not _may_be_deploy_token(credential):
+                raise
+            return self.identify(replace(credential, kind=CredentialKind.DEPLOY_TOKEN))
+        return replace(actor, username=user.username)
+
     def _cached_outcome(self, fetch: Callable[[], tuple[T, float]]) -> tuple[T | RegistryError, float]:
         """Denials GitLab gave are remembered briefly; GitLabUnavailable is never remembered."""
         try:
@@ -230,7 +260,9 @@ class GrantResolver:
     # costs the groups above a hidden project, which tells that the id exists (ids are sequential and
     # no secret; the path, the name, is never told).
 
-    def _deploy_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+    def _deploy_actor(self, credential: Credential) -> tuple[Actor, int, Credential]:
+        """The deploy token as GitLab describes it, its id, and the service token it was asked with (the
+        only way to ask)."""
         service = self._service
         if service is None:
             raise PermissionDenied(f"Deploy tokens cannot be checked: {_NEEDS_SERVICE}")
@@ -244,16 +276,20 @@ class GrantResolver:
         expires_at = _midnight(info.expires_at)
         if info.expired or (expires_at is not None and expires_at <= datetime.now(UTC)):
             raise CredentialExpired(f"Deploy token expired on {info.expires_at}")
+        actor = Actor(CredentialKind.DEPLOY_TOKEN, None, info.scopes, expires_at, username=info.username)
+        return actor, info.id, service
+
+    def _deploy_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+        actor, token_id, service = self._deploy_actor(credential)
         project = self._project_or_none(service, ref)
         owners = self._gateway.deploy_token_ids(
             service, ProjectRef(id=project.id) if project else ref, project.path if project else ref.path
         )
-        if project is None or info.id not in owners:
+        if project is None or token_id not in owners:
             if project is None or project.visibility is Visibility.PRIVATE:
                 raise ProjectNotFound(f"Project {ref} not found")  # what GitLab says of both
             raise PermissionDenied(f"This deploy token does not give access to {project.path}")
-        actor = Actor(CredentialKind.DEPLOY_TOKEN, None, info.scopes, expires_at)
-        return Grant(project=project, actor=actor), self._ttl(expires_at)
+        return Grant(project=project, actor=actor), self._ttl(actor.expires_at)
 
     def _own_project(self, ref: ProjectRef, own_id: int, own_path: str | None) -> Project:
         """Without a service token, a CI token can name only the job's own project (by id, or by the path
@@ -268,7 +304,7 @@ class GrantResolver:
             f" {ref}, only when {_NEEDS_SERVICE.replace('has no', 'has a')}"
         )
 
-    def _job_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+    def _running_job(self, credential: Credential) -> JobInfo:
         job = self._token(
             CredentialKind.JOB_TOKEN,
             credential,
@@ -276,6 +312,10 @@ class GrantResolver:
         )
         if job.status != "running":
             raise InvalidCredential(f"CI job token belongs to a job that is {job.status}, no longer running")
+        return job
+
+    def _job_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+        job = self._running_job(credential)
         actor = Actor(CredentialKind.JOB_TOKEN, job.user_id, job_project_id=job.project_id)
         ttl = self._ttl(None, limit=self._policy.job_token_ttl)
         service = self._service
@@ -299,7 +339,7 @@ class GrantResolver:
         role = self._gateway.member_access_level(service, project.id, job.user_id)
         return Grant(project=project, actor=actor, role=role, allowlisted=allowlisted), ttl
 
-    def _id_token_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+    def _id_claims(self, credential: Credential) -> IdTokenClaims:
         verifier = self._id_tokens
         if verifier is None:
             raise InvalidCredential("CI ID tokens are not accepted: set REGISTRY_ID_TOKEN_AUDIENCE")
@@ -310,6 +350,10 @@ class GrantResolver:
         )
         if claims.expires_at <= datetime.now(UTC):
             raise InvalidCredential("CI ID token has expired")
+        return claims
+
+    def _id_token_grant(self, credential: Credential, ref: ProjectRef) -> tuple[Grant, float]:
+        claims = self._id_claims(credential)
         actor = Actor(
             CredentialKind.ID_TOKEN,
             claims.user_id,

@@ -13,6 +13,7 @@ CLIENT_COMMANDS = {
     "download": "one file straight from the bucket (resumable, md5 verified)",
     "import-generic-packages": "copy a DVC remote kept in GitLab's generic packages into the registry",
 }
+RESUMABLE = ("upload", "download", "import-generic-packages")  # run again after a Ctrl-C: they continue
 
 
 def _client_headers(args: argparse.Namespace) -> dict[str, str]:
@@ -30,9 +31,14 @@ def _client_headers(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from app.client.doctor import diagnose
+    from app.client.doctor import Report, diagnose, print_json, say_line
 
-    return diagnose(args.url, _client_headers(args), lambda topic, text: print(f"{topic:>14}  {text}"))
+    report = Report(args.url)
+    say = (lambda topic, text: None) if args.json else say_line  # --json: the findings are in the report
+    status = diagnose(args.url, _client_headers(args), say, require=args.require, report=report)
+    if args.json:
+        print_json(report)
+    return status
 
 
 def _upload(args: argparse.Namespace) -> int:
@@ -48,11 +54,15 @@ def _upload(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from app.client.errors import ClientError
+    from app.client.transfer import destination, download
 
-    from app.client.transfer import download
-
-    return download(args.url, Path(args.file), _client_headers(args))
+    try:  # before anything moves: a wrong directory is said now, not after the transfer
+        file = destination(args.url, args.file)
+    except ClientError as e:
+        print(f"data-registry: {e}", file=sys.stderr)
+        return 2
+    return download(args.url, file, _client_headers(args))
 
 
 def _import_generic_packages(args: argparse.Namespace) -> int:
@@ -71,12 +81,7 @@ def _import_generic_packages(args: argparse.Namespace) -> int:
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """doctor, upload, download, import-generic-packages."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    doctor = commands.add_parser(
-        "doctor",
-        help=CLIENT_COMMANDS["doctor"],
-        formatter_class=formatter,
-    )
+    doctor = commands.add_parser("doctor", help=CLIENT_COMMANDS["doctor"])
     doctor.add_argument("url", help="a data URL: https://<registry>/<group>/<project>/-/data/<prefix>")
     doctor.add_argument(
         "--token",
@@ -86,34 +91,32 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     doctor.add_argument(
         "--user", help="send the token as Basic auth with this user (deploy tokens; gitlab-ci-token for jobs)"
     )
+    doctor.add_argument(
+        "--require",
+        choices=("read", "write", "delete"),
+        help="exit 1 unless the credential may do this on the project (a CI job's first step)",
+    )
+    doctor.add_argument(
+        "--json", action="store_true", help="one JSON document: every finding and the exit status"
+    )
     doctor.set_defaults(run=_doctor)
 
-    upload = commands.add_parser(
-        "upload",
-        help=CLIENT_COMMANDS["upload"],
-        formatter_class=formatter,
-    )
+    upload = commands.add_parser("upload", help=CLIENT_COMMANDS["upload"])
     upload.add_argument("file", help="the file to send")
     upload.add_argument("url", help="where it goes: https://<registry>/<group>/<project>/-/data/<path>")
     upload.add_argument("--token", help="the credential (default: as for doctor)")
-    upload.add_argument("--jobs", type=int, default=4, help="parts sent at once")
+    upload.add_argument("--jobs", type=int, default=4, help="parts sent at once (default: %(default)s)")
     upload.add_argument("--overwrite", action="store_true", help="replace a different object at that path")
     upload.set_defaults(run=_upload)
-    download = commands.add_parser(
-        "download",
-        help=CLIENT_COMMANDS["download"],
-        formatter_class=formatter,
-    )
+    download = commands.add_parser("download", help=CLIENT_COMMANDS["download"])
     download.add_argument("url", help="the object: https://<registry>/<group>/<project>/-/data/<path>")
-    download.add_argument("file", help="where to save it")
+    download.add_argument(
+        "file", help="where to save it: a file, or a directory (an existing one, or a path ending in /)"
+    )
     download.add_argument("--token", help="the credential (default: as for doctor)")
     download.set_defaults(run=_download)
 
-    importer = commands.add_parser(
-        "import-generic-packages",
-        help=CLIENT_COMMANDS["import-generic-packages"],
-        formatter_class=formatter,
-    )
+    importer = commands.add_parser("import-generic-packages", help=CLIENT_COMMANDS["import-generic-packages"])
     importer.add_argument(
         "source_url",
         help="the remote URL from .dvc/config: https://<gitlab>/api/v4/projects/<id>/packages/generic/<name>",
@@ -123,6 +126,6 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     importer.add_argument("--token", help="a GitLab token for both ends (default: $GITLAB_TOKEN)")
     importer.add_argument("--dest-token", help="another token for the registry")
-    importer.add_argument("--jobs", type=int, default=8, help="files copied at once")
+    importer.add_argument("--jobs", type=int, default=8, help="files copied at once (default: %(default)s)")
     importer.add_argument("--dry-run", action="store_true", help="say what would be copied; copy nothing")
     importer.set_defaults(run=_import_generic_packages)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.model.projects import ProjectRecord
+    from app.settings import Settings
 
 SERVER_COMMANDS = {
     "serve": "run the web server (gunicorn)",
@@ -25,13 +26,25 @@ SERVER_COMMANDS = {
 }
 
 
+def _settings(*, create: bool) -> Settings:
+    """The settings of a server command, refused (exit 2, one line) on a machine that is not the registry's:
+    `create` for the commands that may make the index (db upgrade, serve, worker)."""
+    from app.errors import ConfigurationError
+    from app.settings import index_problem, load_settings
+
+    settings = load_settings()
+    problem = index_problem(settings, create=create)
+    if problem:
+        raise ConfigurationError(problem)
+    return settings
+
+
 def _serve(args: argparse.Namespace) -> int:
     import tempfile
 
     from app import logs
-    from app.settings import load_settings
 
-    settings = load_settings()  # fail fast, naming the variable, before gunicorn forks
+    settings = _settings(create=True)  # fail fast, naming the variable, before gunicorn forks
     logs.configure(settings.log_level, settings.log_format)
     for feature, how in settings.features_off().items():  # once, here: not again in every worker
         logging.getLogger("app").warning("%s: off (%s)", feature, how)
@@ -87,6 +100,7 @@ def _worker(args: argparse.Namespace) -> int:
     from app.components import build_components
     from app.jobs.scheduler import jobs, run_forever, run_once
 
+    _settings(create=True)
     parts = build_components()
     if args.once is not None:
         names = args.once or list(jobs(parts))
@@ -101,9 +115,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _db_upgrade(_: argparse.Namespace) -> int:
     from app.db import upgrade
-    from app.settings import load_settings
 
-    upgrade(load_settings().effective_database_url)
+    upgrade(_settings(create=True).effective_database_url)
     print("database is up to date")
     return 0
 
@@ -113,9 +126,8 @@ def _quota(args: argparse.Namespace) -> int:
     from app.db.index import ObjectIndex
     from app.model.projects import ProjectRecord
     from app.model.sizes import human_size, parse_size
-    from app.settings import load_settings
 
-    settings = load_settings()
+    settings = _settings(create=False)
     index = ObjectIndex(build_engine(settings.effective_database_url))
     if args.quota_command == "set":
         if args.size in ("default", "unset"):
@@ -166,9 +178,8 @@ def _usage(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
     from app.model.sizes import human_size
-    from app.settings import load_settings
 
-    settings = load_settings()
+    settings = _settings(create=False)
     projects = ObjectIndex(build_engine(settings.effective_database_url)).projects_by_usage()
     if args.json:
         _print_json([_usage_row(p, p.effective_quota(settings.default_quota)) for p in projects])
@@ -186,9 +197,8 @@ def _objects_ls(args: argparse.Namespace) -> int:
     from app.db import build_engine
     from app.db.index import ObjectIndex
     from app.model.objects import Listing
-    from app.settings import load_settings
 
-    index = ObjectIndex(build_engine(load_settings().effective_database_url))
+    index = ObjectIndex(build_engine(_settings(create=False).effective_database_url))
     after: tuple[None, str] | None = None
     while page := index.page(args.project_id, Listing(prefix=args.prefix, after=after, limit=1000)):
         for info in page:
@@ -212,6 +222,7 @@ def _trash(args: argparse.Namespace) -> int:
     from app.model.objects import Listing
     from app.model.projects import Project, Visibility
 
+    _settings(create=False)
     parts = build_components()
     record = parts.index.project(args.project_id)
     if record is None:
@@ -240,11 +251,16 @@ def _trash(args: argparse.Namespace) -> int:
 
 def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """serve, worker, db upgrade, quota, usage, objects ls, trash ls|restore."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    serve = commands.add_parser("serve", help=SERVER_COMMANDS["serve"], formatter_class=formatter)
-    serve.add_argument("--bind", default="0.0.0.0:8080", help="address:port to listen on")
-    serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    serve.add_argument("--threads", type=int, default=16, help="threads per worker process")
+    serve = commands.add_parser("serve", help=SERVER_COMMANDS["serve"])
+    serve.add_argument(
+        "--bind", default="0.0.0.0:8080", help="address:port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--threads", type=int, default=16, help="threads per worker process (default: %(default)s)"
+    )
     serve.add_argument(
         "--worker-class",
         default="app.gunicorn_worker.GuardedThreadWorker",
@@ -252,15 +268,14 @@ def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "cost no thread; plain `gthread` for comparison)",
     )
     serve.add_argument(
-        "--access-log", action=argparse.BooleanOptionalAction, default=True, help="one log line per request"
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one log line per request (default: on)",
     )
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser(
-        "worker",
-        help=SERVER_COMMANDS["worker"],
-        formatter_class=formatter,
-    )
+    worker = commands.add_parser("worker", help=SERVER_COMMANDS["worker"])
     worker.add_argument(
         "--once",
         nargs="*",

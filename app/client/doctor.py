@@ -1,12 +1,14 @@
 """`data-registry doctor URL`: what stands between a credential and a registry URL, in words — who the
-credential is, what it may do on the project and why not, whether the URL answers as DVC's http and
-webdav remotes, and the clock skew. DVC itself only says "missing" when a pull is refused. The credential
-goes to the URL's origin only (app/client/session.py)."""
+credential is (@username), what it may do on the project and why not, whether the URL answers as DVC's
+http and webdav remotes, the clock skew, and what could not be checked and why. DVC itself only says
+"missing" when a pull is refused. The credential goes to the URL's origin only (app/client/session.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,23 +19,86 @@ from app.client.errors import BadURL
 from app.client.session import client_session, error_message, left_origin
 from app.client.urls import DataURL, parse_data_url
 
+ACTIONS = ("read", "write", "delete")
+JOB_TOKEN = "CI job token"  # noqa: S105 - the kind's name in whoami, not a secret
+JOB_END = "the job's end"  # a CI_JOB_TOKEN is valid only while its job runs (GitLab's CI/CD job token docs)
+NO_SERVICE_TOKEN = "the registry has no service token, so deploy tokens cannot be verified"  # noqa: S105
+Say = Callable[[str, str], None]
+
+
+@dataclass
+class Report:
+    """One run's findings as `doctor --json` prints them: every key is always there (null when that step
+    was not reached); the README lists them."""
+
+    url: str
+    required: str | None = None
+    exit_status: int = 0
+    registry: str | None = None
+    credential: dict[str, Any] | None = None
+    project: dict[str, Any] | None = None
+    role: str | None = None
+    access: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock_skew_seconds: float | None = None
+    remotes: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {"http": None, "webdav": None})
+    not_checked: list[dict[str, str]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+
+
+def say_line(topic: str, text: str) -> None:
+    """A finding as a line of the human report."""
+    print(f"{topic:>14}  {text}")
+
+
+def print_json(report: Report) -> None:
+    """The report as one JSON document on stdout."""
+    print(json.dumps(asdict(report), indent=2))
+
 
 def diagnose(
     url: str,
     headers: Mapping[str, str],
-    say: Callable[[str, str], None],
+    say: Say,
     *,
+    require: str | None = None,
+    report: Report | None = None,
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
-    """Check everything, saying each finding as (topic, text); 0 when the URL can be read with the
-    credential, 1 when something refuses, 2 when the URL itself is wrong."""
-    http = session or client_session()
+    """Check everything, saying each finding as (topic, text) and keeping it in `report`; 0 when the URL
+    can be read with the credential (and `require`d action is allowed), 1 when something refuses or
+    could not be checked, 2 when the URL itself is wrong."""
+    found = report if report is not None else Report(url)
+    found.required = require
+
+    def tell(topic: str, text: str) -> None:
+        found.findings.append({"topic": topic, "text": text})
+        say(topic, text)
+
+    found.exit_status = _diagnose(url, headers, tell, found, require, session or client_session(), clock)
+    return found.exit_status
+
+
+def _not_checked(report: Report, say: Say, what: str, why: str) -> None:
+    report.not_checked.append({"what": what, "why": why})
+    say(what, f"not checked: {why}")
+
+
+def _diagnose(
+    url: str,
+    headers: Mapping[str, str],
+    say: Say,
+    report: Report,
+    require: str | None,
+    http: requests.Session,
+    clock: Callable[[], float],
+) -> int:
     try:
         target = parse_data_url(url)
     except BadURL as e:
         say("url", str(e))
         return 2
+    report.registry = target.root
     say("registry", target.root)
     sent = clock()
     try:
@@ -56,58 +121,90 @@ def diagnose(
     if answer.status_code != 200:
         say("registry", f"whoami answered {error_message(answer)}")
         return 1
-    found: dict[str, Any] = answer.json()
-    _say_credential(found, {} if elsewhere else headers, say)  # what reached the registry
-    access = found["access"]
-    project = found["project"]
+    whoami: dict[str, Any] = answer.json()
+    verified = _say_credential(whoami, {} if elsewhere else headers, say, report)  # what reached it
+    project = report.project = whoami["project"]
+    report.role = whoami.get("role")
     if project:
-        role = f", your role: {found['role']}" if found.get("role") else ""
+        role = f", your role: {report.role}" if report.role else ""
         say("project", f"{project['path']} (id {project['id']}){role}")
-    for action in ("read", "write", "delete"):
-        decision = access[action]
-        say(action, "yes" if decision["allowed"] else f"no: {decision['reason']}")
-    server = datetime.fromisoformat(found["server_time"]).timestamp()
-    skew = server - (sent + received) / 2
+    for action in ACTIONS:
+        decision = report.access[action] = whoami["access"][action]
+        if decision["allowed"]:
+            say(action, "yes")
+        elif not verified:
+            _not_checked(report, say, action, "the credential could not be verified")
+        else:
+            say(action, f"no: {decision['reason']}")
+    server = datetime.fromisoformat(whoami["server_time"]).timestamp()
+    skew = report.clock_skew_seconds = round(server - (sent + received) / 2, 3)
     say("clock", f"the registry is {abs(skew):.1f} s {'ahead of' if skew >= 0 else 'behind'} this machine")
-    if not access["read"]["allowed"]:
+    status = 0
+    if require and not report.access[require]["allowed"]:
+        say("require", f"{require}: not allowed, so this check fails")
+        status = 1
+    if not report.access["read"]["allowed"]:
+        for remote in report.remotes:
+            _not_checked(report, say, f"{remote} remote", "the credential may not read the project")
         return 1
-    return _probe_remotes(http, target, headers, say)
+    return max(status, _probe_remotes(http, target, headers, say, report))
 
 
-def _say_credential(
-    found: dict[str, Any], headers: Mapping[str, str], say: Callable[[str, str], None]
-) -> None:
-    credential = found["credential"]
+def _expiry(credential: dict[str, Any]) -> str:
+    if credential["kind"] == JOB_TOKEN:
+        return "valid until the job ends"
+    return f"expires {credential['expires_at'][:10]}" if credential["expires_at"] else "no expiry"
+
+
+def _say_credential(whoami: dict[str, Any], headers: Mapping[str, str], say: Say, report: Report) -> bool:
+    """Who the credential is; False when the registry could not check it at all."""
+    credential = whoami["credential"]
     if credential is None:
-        say("credential", "anonymous" if not headers else "accepted (who it is shows only with read access)")
-        return
-    who = f"user {credential['user_id']}" if credential["user_id"] is not None else "no user"
-    scopes = ", ".join(credential["scopes"]) or "none"
-    expires = f", expires {credential['expires_at'][:10]}" if credential["expires_at"] else ", no expiry"
+        if headers:
+            _not_checked(report, say, "credential", "the registry did not say who it is")
+        else:
+            say("credential", "anonymous")
+        return not headers
+    report.credential = {**credential, "valid_until": JOB_END if credential["kind"] == JOB_TOKEN else None}
+    if not credential.get("verified", True):
+        why = credential.get("unverified_reason") or ""
+        unchecked_deploy_token = credential["kind"] == "deploy token" and "service token" in why
+        _not_checked(report, say, "credential", NO_SERVICE_TOKEN if unchecked_deploy_token else why)
+        return False
+    name = credential.get("username")
+    if credential["user_id"] is not None:
+        who = f"@{name} (user {credential['user_id']})" if name else f"user {credential['user_id']}"
+        who = f"of {who}"
+    else:
+        who = f"{name} (no user)" if name else "of no user"
+    scopes = f"; scopes {', '.join(credential['scopes'])}" if credential["scopes"] else ""  # CI tokens: none
     job = f", a job of project {credential['job_project_id']}" if credential["job_project_id"] else ""
-    say("credential", f"{credential['kind']} of {who}{job}; scopes {scopes}{expires}")
+    say("credential", f"{credential['kind']} {who}{job}{scopes}; {_expiry(credential)}")
+    return True
 
 
 def _probe_remotes(
-    http: requests.Session, target: DataURL, headers: Mapping[str, str], say: Callable[[str, str], None]
+    http: requests.Session, target: DataURL, headers: Mapping[str, str], say: Say, report: Report
 ) -> int:
     """A real HEAD (DVC's http remote) and PROPFIND (its webdav remote) on the URL."""
-    status = 0
     head = http.head(f"{target.url}/{quote('.data-registry-doctor')}", headers=dict(headers), timeout=30)
-    if head.status_code == 404:
-        say("http remote", "ok (a HEAD for a missing file answers 404)")
-    else:
-        say(
-            "http remote",
-            f"HEAD answered {head.status_code}: {head.headers.get('X-Error', '') or head.reason}",
-        )
-        status = 1
+    ok = head.status_code == 404
+    detail = (
+        "ok (a HEAD for a missing file answers 404)"
+        if ok
+        else f"HEAD answered {head.status_code}: {head.headers.get('X-Error', '') or head.reason}"
+    )
+    report.remotes["http"] = {"ok": ok, "detail": detail}
+    say("http remote", detail)
     propfind = http.request(
         "PROPFIND", f"{target.url}/", headers={**headers, "Depth": "0"}, timeout=30, allow_redirects=False
     )
-    if propfind.status_code == 207:
-        say("webdav remote", "ok (PROPFIND answers 207)")
-    else:
-        say("webdav remote", f"PROPFIND answered {propfind.status_code} {propfind.reason}")
-        status = 1
-    return status
+    dav_ok = propfind.status_code == 207
+    dav = (
+        "ok (PROPFIND answers 207)"
+        if dav_ok
+        else f"PROPFIND answered {propfind.status_code} {propfind.reason}"
+    )
+    report.remotes["webdav"] = {"ok": dav_ok, "detail": dav}
+    say("webdav remote", dav)
+    return 0 if ok and dav_ok else 1

@@ -11,7 +11,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -20,7 +20,8 @@ import requests
 
 from app.client.credentials import gitlab_headers
 from app.client.errors import BadURL, ClientError
-from app.client.progress import Line, TransferProgress
+from app.client.pool import worker_pool
+from app.client.progress import Line, TransferProgress, counted
 from app.client.retry import patient_retry
 from app.client.session import ask, client_session, left_origin, next_page, same_origin, show_origin
 from app.client.urls import DataURL, Source, parse_data_url, parse_source
@@ -224,7 +225,7 @@ def run(
         there = present(http, dest, dest_headers, [f.rel for f in files])
         todo = [f for f in files if f.rel not in there]
         print(
-            f"{len(files):,} files under {source_url}; {len(there):,} already in the registry,"
+            f"{counted(len(files), 'file')} under {source_url}; {len(there):,} already in the registry,"
             f" {len(todo):,} to copy ({sum(f.size for f in todo) / 2**20:,.1f} MiB)",
             file=out,
         )
@@ -247,9 +248,9 @@ def run(
     if len(failed) > 20:
         print(f"failed: … and {len(failed) - 20:,} more", file=out)
     print(
-        f"copied {len(todo) - len(failed):,} files, skipped {len(there):,} already there,"
+        f"copied {counted(len(todo) - len(failed), 'file')}, skipped {len(there):,} already there,"
         f" {len(failed):,} failed, {len(missing):,} missing;"
-        f" GitLab asked to slow down or failed {retry.tally.count:,} times (retried)",
+        f" GitLab asked to slow down or failed {counted(retry.tally.count, 'time')} (retried)",
         file=out,
     )
     if failed or missing:
@@ -278,7 +279,7 @@ def _copy_all(copier: Copier, todo: list[SourceFile], jobs: int) -> list[str]:
         [f for f in todo if not f.rel.endswith(".dir")],
         [f for f in todo if f.rel.endswith(".dir")],
     ):
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with worker_pool(jobs) as pool:
             running = {pool.submit(copy, copier, item): item for item in batch}
             for future in as_completed(running):
                 item = running[future]

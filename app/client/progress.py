@@ -25,10 +25,15 @@ from rich.progress import (
 Line = TaskID | None  # a file's line on a terminal; None without one
 
 
+def counted(number: int, thing: str) -> str:
+    """ "1 part", "2 parts", "1,024 files": a count with its noun in the right number."""
+    return f"{number:,} {thing}" + ("" if number == 1 else "s")
+
+
 def files_said(done: int, total: int) -> str:
     """ "1 file", "63 files", or "61/63 files" when some are missing."""
     if done == total:
-        return f"{total:,} file" + ("" if total == 1 else "s")
+        return counted(total, "file")
     return f"{done:,}/{total:,} files"
 
 

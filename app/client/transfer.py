@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TextIO
 from urllib.parse import quote
@@ -18,7 +17,8 @@ from urllib.parse import quote
 import requests
 
 from app.client.errors import BadURL, ClientError
-from app.client.progress import TransferProgress
+from app.client.pool import worker_pool
+from app.client.progress import TransferProgress, counted
 from app.client.retry import patient_retry
 from app.client.session import ask, client_session, error_message
 from app.client.urls import DataURL, parse_data_url
@@ -143,7 +143,7 @@ def upload(
             state = {"file": fingerprint, "md5": md5, "session": opened.json(), "done": []}
             state_file.save(state)
         else:
-            print(f"resuming: {len(state['done'])} part(s) already sent", file=out)
+            print(f"resuming: {counted(len(state['done']), 'part')} already sent", file=out)
         _send(http, file, state, state_file, jobs, out)
         done = ask(http, "POST", f"{_api(target)}/uploads/{state['session']['id']}/complete", headers=headers)
         if done.status_code not in (200, 201):
@@ -186,7 +186,7 @@ def _send(
             state_file.save(state)
             progress.advance(line, part["size"])
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with worker_pool(jobs) as pool:
             for future in [pool.submit(put, part) for part in parts]:
                 future.result()
         progress.finish(line)
@@ -221,6 +221,22 @@ def _send_gcs(http: requests.Session, file: Path, session: dict[str, Any], out: 
             raise ClientError(f"GCS answered {sent.status_code}")
         progress.advance(line, size - have)
         progress.finish(line)
+
+
+def destination(url: str, given: str) -> Path:
+    """Where `download URL GIVEN` saves: GIVEN, or the object's name inside GIVEN when that is a directory
+    (one that exists, or any path ending in /, which must exist). Said before anything is fetched."""
+    name = _object(url).prefix.rsplit("/", 1)[-1]
+    path = Path(given)
+    if given.endswith(("/", os.sep)) or path.is_dir():
+        if not path.is_dir():
+            raise ClientError(f"no such directory: {given}")
+        path = path / name
+    elif not path.parent.is_dir():
+        raise ClientError(f"no such directory: {path.parent}/")
+    if path.is_dir():
+        raise ClientError(f"{path} is a directory: name the file to save {name} as")
+    return path
 
 
 def download(url: str, file: Path, headers: dict[str, str], *, out: TextIO = sys.stdout) -> int:
@@ -262,19 +278,25 @@ def download(url: str, file: Path, headers: dict[str, str], *, out: TextIO = sys
 def _fetch(http: requests.Session, info: dict[str, Any], partial: Path, have: int, out: TextIO) -> None:
     """The bytes from `have` on, appended to `partial` (all of them when the bucket ignores the range)."""
     size = info["size"]
-    with TransferProgress(out, files=1, size=size, done_size=have) as progress:
-        line = progress.start(partial.name.removesuffix(".part"), size, done=have)
-        if have < size:
-            with ask(http, "GET", info["url"], headers={"Range": f"bytes={have}-"}, stream=True) as got:
-                if got.status_code not in (200, 206):
-                    raise ClientError(f"the bucket answered {got.status_code}")
-                if got.status_code == 200:
-                    have = 0  # the bucket ignored the range: start over
-                with partial.open("ab" if have else "wb") as f:
-                    try:
-                        for chunk in got.iter_content(CHUNK):
-                            f.write(chunk)
-                            progress.advance(line, len(chunk))
-                    except requests.RequestException as e:
-                        raise ClientError(f"the download broke off ({e.__class__.__name__})") from None
-        progress.finish(line)
+    name = partial.name.removesuffix(".part")
+    if have >= size:
+        with TransferProgress(out, files=1, size=size, done_size=have) as progress:
+            progress.finish(progress.start(name, size, done=have))
+        return
+    with ask(http, "GET", info["url"], headers={"Range": f"bytes={have}-"}, stream=True) as got:
+        if got.status_code not in (200, 206):
+            raise ClientError(f"the bucket answered {got.status_code}")
+        if got.status_code == 200:
+            have = 0  # the bucket ignored the range: start over (nothing was there before this run)
+        with (
+            partial.open("ab" if have else "wb") as f,
+            TransferProgress(out, files=1, size=size, done_size=have) as progress,
+        ):
+            line = progress.start(name, size, done=have)
+            try:
+                for chunk in got.iter_content(CHUNK):
+                    f.write(chunk)
+                    progress.advance(line, len(chunk))
+            except requests.RequestException as e:
+                raise ClientError(f"the download broke off ({e.__class__.__name__})") from None
+            progress.finish(line)

@@ -192,6 +192,7 @@ class PythonGitLabGateway:
             project_id=int(data["pipeline"]["project_id"]),
             user_id=int(data["user"]["id"]),
             project_path=self._project_path_of(str(data.get("web_url") or "")),
+            username=data["user"].get("username"),
         )
 
     def _project_path_of(self, web_url: str) -> str | None:

@@ -40,6 +40,7 @@ class JobInfo:
     project_id: int
     user_id: int
     project_path: str | None = None  # from the job's web_url: <instance>/<project path>/-/jobs/<id>
+    username: str | None = None  # the user who triggered the job
 
 
 class ProjectStatus(Enum):

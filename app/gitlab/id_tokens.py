@@ -28,6 +28,7 @@ class IdTokenClaims:
     user_id: int
     protected_ref: bool
     expires_at: datetime
+    username: str | None = None  # the `user_login` claim
 
 
 def looks_like_jwt(secret: str) -> bool:
@@ -105,6 +106,7 @@ class IdTokenVerifier:
                 user_id=int(claims["user_id"]),
                 protected_ref=str(claims.get("ref_protected", "false")).lower() == "true",
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                username=claims.get("user_login"),
             )
         except (TypeError, ValueError):
             raise InvalidCredential("CI ID token lacks GitLab's project and user claims") from None

@@ -71,6 +71,7 @@ class Actor:
     expires_at: datetime | None = None
     job_project_id: int | None = None  # job and ID tokens: the project whose CI job holds the token
     protected_ref: bool | None = None  # ID tokens: whether the job ran for a protected branch or tag
+    username: str | None = None  # known when asked for (whoami): the user's, or the deploy token's own
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class Diagnosis:
 
     grant: Grant | None  # None when the caller may not even read (then who they are stays unsaid)
     refusals: dict[Action, str | None]  # per action: None when allowed, else the reason
+    actor: Actor | None = None  # who the credential is, whatever the project (a mistyped one included)
+    unverified: str | None = None  # why the credential could not be checked at all, when it could not
 
 
 @dataclass(frozen=True)

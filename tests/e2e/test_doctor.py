@@ -4,6 +4,7 @@ that redirects to another origin gets no credential there, and doctor says so.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -52,7 +53,7 @@ def doctor(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int
 def test_a_developer_token_works_everywhere(registry: RegistryServer) -> None:
     code, said = doctor(f"{registry.url}/ml/vision/-/data/dvc", env={"GITLAB_TOKEN": TOKENS["developer"]})
     assert code == 0, said
-    assert "access token of user 3; scopes api, no expiry" in said
+    assert "access token of @dev (user 3); scopes api; no expiry" in said
     assert "ml/vision (id 101), your role: Developer" in said
     assert "read  yes" in said and "write  yes" in said
     assert "delete  no: Maintainer role required to delete from ml/vision" in said
@@ -66,10 +67,14 @@ def test_a_developer_token_works_everywhere(registry: RegistryServer) -> None:
         (
             ["--user", "gitlab+deploy-token-1"],
             {"DATA_REGISTRY_TOKEN": "gldt-vision-read-write-0001"},
-            "deploy token of no user",
+            "deploy token gitlab+deploy-token-1 (no user)",
         ),
-        ([], {"CI_JOB_TOKEN": JOB}, "CI job token of user 3, a job of project 101"),
-        ([], {"DATA_REGISTRY_TOKEN": "oauth-developer-access-token-0001"}, "OAuth token of user 3"),
+        (
+            [],
+            {"CI_JOB_TOKEN": JOB},
+            "CI job token of @dev (user 3), a job of project 101; valid until the job ends",
+        ),
+        ([], {"DATA_REGISTRY_TOKEN": "oauth-developer-access-token-0001"}, "OAuth token of @dev (user 3)"),
     ],
 )
 def test_every_credential_kind_is_named(
@@ -83,7 +88,7 @@ def test_every_credential_kind_is_named(
 def test_a_ci_id_token_is_named(registry: RegistryServer, gitlab: Simulator) -> None:
     token = gitlab.world.mint_id_token(JOB, AUDIENCE)
     code, said = doctor(f"{registry.url}/ml/vision/-/data", "--token", token)
-    assert code == 0 and "CI ID token of user 3, a job of project 101" in said and "expires" in said
+    assert code == 0 and "CI ID token of @dev (user 3), a job of project 101" in said and "expires" in said
 
 
 @pytest.mark.parametrize(
@@ -144,3 +149,74 @@ def test_a_redirect_to_another_origin_gets_no_credential(registry: RegistryServe
     assert code == 1, said
     assert f"redirected to another origin, {registry.url}: the credential was not sent there" in said
     assert "credential  anonymous" in said and "read  no:" in said
+
+
+def doctor_json(url: str, *args: str, token: str) -> tuple[int, dict[str, Any]]:
+    code, said = doctor(url, "--json", "--token", token, *args)
+    return code, json.loads(said)  # one JSON document, nothing else on stdout or stderr
+
+
+def test_require_write_fails_for_a_reporter_and_json_says_everything(registry: RegistryServer) -> None:
+    url = f"{registry.url}/ml/vision/-/data/dvc"
+    code, said = doctor(url, "--token", TOKENS["reporter"], "--require", "write")
+    assert code == 1, said
+    assert "credential  access token of @rita (user 4)" in said
+    assert "require  write: not allowed" in said
+    assert doctor(url, "--token", TOKENS["reporter"], "--require", "read")[0] == 0
+    code, report = doctor_json(url, "--require", "write", token=TOKENS["reporter"])
+    assert code == 1 and report["exit_status"] == 1 and report["required"] == "write"
+    assert set(report) == {
+        "url", "required", "exit_status", "registry", "credential", "project", "role", "access",
+        "clock_skew_seconds", "remotes", "not_checked", "findings",
+    }  # fmt: skip
+    assert report["credential"]["username"] == "rita" and report["credential"]["verified"] is True
+    assert report["project"] == {"id": 101, "path": "ml/vision"} and report["role"] == "Reporter"
+    assert report["access"]["write"] == {
+        "allowed": False,
+        "reason": "Developer role required to write to ml/vision",
+    }
+    assert report["remotes"]["http"]["ok"] and report["remotes"]["webdav"]["ok"]
+    assert report["not_checked"] == [] and {"topic": "read", "text": "yes"} in report["findings"]
+
+
+def test_a_mistyped_project_still_names_the_user(registry: RegistryServer) -> None:
+    code, report = doctor_json(f"{registry.url}/ml/visoin/-/data/dvc", token=TOKENS["developer"])
+    assert code == 1 and report["project"] is None
+    assert report["credential"]["username"] == "dev"
+    assert report["access"]["read"]["reason"] == "Project ml/visoin not found"
+    assert [n["what"] for n in report["not_checked"]] == ["http remote", "webdav remote"]
+
+
+def test_a_job_token_is_valid_until_its_job_ends(registry: RegistryServer) -> None:
+    code, report = doctor_json(f"{registry.url}/ml/vision/-/data/dvc", "--user", "gitlab-ci-token", token=JOB)
+    assert code == 0, report
+    assert (
+        report["credential"]["kind"] == "CI job token"
+        and report["credential"]["valid_until"] == "the job's end"
+    )
+    assert report["credential"]["username"] == "dev"
+
+
+def test_a_deploy_token_without_a_service_token_is_not_checked(
+    tmp_path_factory: pytest.TempPathFactory, gitlab: Simulator
+) -> None:
+    bare = start_registry(tmp_path_factory.mktemp("bare"), gitlab.url)  # no REGISTRY_GITLAB_SERVICE_TOKEN
+    try:
+        url = f"{bare.url}/ml/vision/-/data/dvc"
+        args = ("--user", "gitlab+deploy-token-1", "--token", "gldt-vision-read-write-0001")
+        code, said = doctor(url, *args)
+        json_code, report = doctor(url, *args, "--json")
+    finally:
+        bare.stop()
+    assert code == 1, said
+    assert (
+        "credential  not checked: the registry has no service token, so deploy tokens cannot be verified"
+        in said
+    )
+    assert "accepted" not in said and "read  not checked" in said
+    found = json.loads(report)
+    assert json_code == 1 and found["credential"]["verified"] is False
+    assert found["not_checked"][0] == {
+        "what": "credential",
+        "why": "the registry has no service token, so deploy tokens cannot be verified",
+    }

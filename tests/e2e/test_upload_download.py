@@ -88,7 +88,7 @@ def test_a_killed_upload_continues(
     assert 1 <= parts_done < 3
     resumed = cli("upload", str(big), url)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"resuming: {parts_done} part(s) already sent" in resumed.stdout
+    assert f"resuming: {parts_done} part{'' if parts_done == 1 else 's'} already sent" in resumed.stdout
     copy = tmp_path / "copy.bin"
     assert cli("download", url, str(copy)).returncode == 0 and copy.read_bytes() == big.read_bytes()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,3 +172,68 @@ def test_help_lists_the_server_and_the_client_commands_apart(capsys: pytest.Capt
         assert server < shown.index(f"\n  {command} ") < client
     for command in ("doctor", "upload", "download", "import-generic-packages"):
         assert client < shown.index(f"\n  {command} ")
+
+
+@pytest.fixture
+def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine with no server settings: no REGISTRY_* variables, an empty HOME and working directory."""
+    for name in list(os.environ):
+        if name.startswith("REGISTRY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+DEFAULT_ROOT = Path("/var/lib/data-registry")
+
+
+@pytest.mark.skipif(DEFAULT_ROOT.exists(), reason="this machine keeps a registry in the default place")
+@pytest.mark.parametrize(
+    "command",
+    [["objects", "ls", "101"], ["usage"], ["quota", "get", "101"], ["quota", "set", "101", "1GiB"],
+     ["trash", "ls", "101"], ["trash", "restore", "101", "a"], ["db", "upgrade"], ["worker", "--once"],
+     ["serve"]],
+)  # fmt: skip
+def test_a_server_command_without_settings_says_what_is_missing_and_creates_nothing(
+    laptop: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(command) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.count("\n") == 1
+    if command[0] in ("db", "worker", "serve"):  # the commands that set a registry up
+        assert said.err.startswith("data-registry: no storage directory /var/lib/data-registry")
+        assert "set REGISTRY_STORAGE_URL" in said.err
+    else:
+        assert said.err == (
+            "data-registry: no index at /var/lib/data-registry/registry.db — run this on the registry's"
+            " host, or set REGISTRY_DATABASE_URL/REGISTRY_STORAGE_URL\n"
+        )
+    assert not DEFAULT_ROOT.exists() and list(laptop.iterdir()) == []
+
+
+def test_a_configured_storage_directory_without_an_index(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read commands never create the index, even where the registry would keep it; `db upgrade` does."""
+    monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{laptop / 'data'}")
+    assert main(["objects", "ls", "101"]) == 2
+    assert f"no index at {laptop / 'data' / 'registry.db'} — " in capsys.readouterr().err
+    assert not (laptop / "data").exists()
+    assert main(["db", "upgrade"]) == 0
+    assert (laptop / "data" / "registry.db").is_file()
+    assert main(["objects", "ls", "101"]) == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["doctor"], ["upload"], ["download"], ["import-generic-packages"], ["serve"], ["worker"],
+     ["quota", "get"], ["usage"], ["objects", "ls"], ["trash", "ls"], ["db", "upgrade"]],
+)  # fmt: skip
+def test_help_names_each_default_once(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    shown = capsys.readouterr().out
+    assert "(default: None)" not in shown and "(default: False)" not in shown
+    for option in re.split(r"\n  (?=-)", shown):  # each option with its help text
+        assert option.count("(default:") <= 1, option
