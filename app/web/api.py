@@ -36,14 +36,11 @@ from app.web.schemas import (
     RestoreRequestSchema,
     RestoreResultSchema,
     TrashPageSchema,
-    UploadRequestSchema,
-    UploadResultSchema,
-    UploadSessionSchema,
     UsageQuerySchema,
     UsageSchema,
-    WhoamiQuerySchema,
-    WhoamiSchema,
 )
+from app.web.upload_schemas import UploadRequestSchema, UploadResultSchema, UploadSessionSchema
+from app.web.whoami_schemas import WhoamiQuerySchema, WhoamiSchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -94,15 +91,25 @@ def _absolute(url: str) -> str:
 @bp.get("/projects/<project:project_id>")
 @operation(returns={200: ("OK", ProjectSchema)})
 def project(project_id: ProjectRef) -> Response:
-    """Project registry info: usage, quota, object count, last upload."""
+    """Project registry info: usage, quota, object count, last upload.
+
+    Needs read access: **Reporter** on a private project, any user on an internal one, anyone on a public
+    one; tokens need the `read_api` scope (deploy tokens `read_package_registry`)."""
     stats = services().registry.stats(credential_from(request), project_id)
     return jsonify(ProjectSchema().dump(stats))
 
 
 @bp.get("/projects/<project:project_id>/objects")
-@operation(query=ListQuerySchema, returns={200: ("OK", ObjectPageSchema)})
+@operation(
+    query=ListQuerySchema,
+    returns={200: ("OK", ObjectPageSchema)},
+    example_query={"prefix": "dvc/files/md5/", "limit": 2},
+)
 def objects(project_id: ProjectRef, query: dict[str, Any]) -> Response:
-    """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging."""
+    """Objects under a prefix, optionally containing a substring, by path, size or age; cursor paging.
+
+    A page holds at most `limit` objects; while `next_cursor` is not `null`, pass it as `cursor` (with the
+    same `order_by` and `sort`) for the next page. Needs read access."""
     order_by, sort = query["order_by"], query["sort"]
     page = services().registry.list_objects(credential_from(request), project_id, _listing(query))
     more = len(page) > query["limit"]
@@ -112,9 +119,15 @@ def objects(project_id: ProjectRef, query: dict[str, Any]) -> Response:
 
 
 @bp.get("/projects/<project:project_id>/trash")
-@operation(query=ListQuerySchema, returns={200: ("OK", TrashPageSchema)})
+@operation(
+    query=ListQuerySchema,
+    returns={200: ("OK", TrashPageSchema)},
+    example_query={"prefix": "dvc/files/md5/", "limit": 2},
+)
 def trash(project_id: ProjectRef, query: dict[str, Any]) -> Response:
-    """Deleted objects kept for the retention period, with when each goes for good; cursor paging."""
+    """Deleted objects kept for the retention period, with when each goes for good; cursor paging.
+
+    Paged like the object listing. Needs read access."""
     trash = services().trash
     listing, limit = _listing(query), query["limit"]
     page = trash.page(credential_from(request), project_id, listing)
@@ -130,7 +143,9 @@ def trash(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     refusals={409: "a .dir lists a file that is gone for good", 413: "they no longer fit in the quota"},
 )
 def restore(project_id: ProjectRef, body: dict[str, Any]) -> Response:
-    """Bring objects back from the trash (Maintainer); a .dir brings back the files it lists."""
+    """Bring objects back from the trash (**Maintainer**); a `.dir` brings back the files it lists.
+
+    All or nothing: a 409 or 413 restores none of them."""
     restored = services().trash.restore(credential_from(request), project_id, body["paths"])
     return jsonify(RestoreResultSchema().dump({"restored": restored}))
 
@@ -138,8 +153,8 @@ def restore(project_id: ProjectRef, body: dict[str, Any]) -> Response:
 @bp.post("/projects/<project:project_id>/trash/purge")
 @operation(returns={200: ("purged", PurgeResultSchema)})
 def purge(project_id: ProjectRef) -> Response:
-    """Empty the trash now (Maintainer): its objects are deleted for good and stop counting toward the
-    quota."""
+    """Empty the trash now (**Maintainer**): its objects are deleted for good and stop counting toward
+    the quota."""
     report = services().trash.purge(credential_from(request), project_id)
     return jsonify(PurgeResultSchema().dump({"objects": report.objects, "bytes": report.bytes}))
 
@@ -147,7 +162,9 @@ def purge(project_id: ProjectRef) -> Response:
 @bp.post("/projects/<project:project_id>/objects/exists")
 @operation(body=ExistsRequestSchema, returns={200: ("OK", ExistsResponseSchema)})
 def exists(project_id: ProjectRef, body: dict[str, Any]) -> Response:
-    """Batch existence of up to 1,000 paths and 1,000 md5s in one request."""
+    """Batch existence of up to 1,000 paths and 1,000 md5s in one request.
+
+    What `data-registry import-generic-packages` asks before it copies anything. Needs read access."""
     paths, md5s = services().registry.exists(
         credential_from(request), project_id, paths=body["paths"], md5s=body["md5s"]
     )
@@ -157,7 +174,9 @@ def exists(project_id: ProjectRef, body: dict[str, Any]) -> Response:
 @bp.get("/projects/<project:project_id>/objects/download")
 @operation(query=DownloadQuerySchema, returns={200: ("OK", DownloadSchema)})
 def download(project_id: ProjectRef, query: dict[str, Any]) -> Response:
-    """A signed URL that downloads the object straight from storage."""
+    """A signed URL that downloads the object straight from storage.
+
+    `GET` the `url` before `expires_at`, without a credential. Needs read access."""
     got = services().registry.download(
         credential_from(request), project_id, query["path"], as_attachment=query["attachment"]
     )
@@ -173,7 +192,10 @@ def download(project_id: ProjectRef, query: dict[str, Any]) -> Response:
 @bp.delete("/projects/<project:project_id>/objects")
 @operation(query=PathQuerySchema, returns={204: ("deleted", None)})
 def delete(project_id: ProjectRef, query: dict[str, Any]) -> Response:
-    """Delete an object (Maintainer)."""
+    """Delete an object, or every object under a path (**Maintainer**).
+
+    With a trash retention set, it goes to the trash: `POST .../trash/restore` brings it back until its
+    `purge_at`. A 409 while a `.dir` that stays still lists it."""
     services().registry.delete(credential_from(request), project_id, query["path"])
     return Response(status=204)
 
@@ -185,7 +207,12 @@ def delete(project_id: ProjectRef, query: dict[str, Any]) -> Response:
     refusals={409: "a different object exists", 413: "over quota or file-size limit"},
 )
 def start_upload(project_id: ProjectRef, body: dict[str, Any]) -> tuple[Response, int]:
-    """Open a direct upload: signed URLs that take the file straight to storage."""
+    """Open a direct upload: signed URLs that take the file straight to storage (**Developer**).
+
+    Then:
+    - `PUT` the bytes as the answer's `kind` says (each part to its `url`, or the GCS resumable session);
+    - `POST .../uploads/{session_id}/complete` to check size and md5 and index the object,
+      or `DELETE .../uploads/{session_id}` to give up."""
     session, direct = services().uploads.start(credential_from(request), project_id, **body)
     dumped = UploadSessionSchema().dump(
         {
@@ -211,9 +238,12 @@ def start_upload(project_id: ProjectRef, body: dict[str, Any]) -> tuple[Response
         200: ("an identical object was already there", UploadResultSchema),
     },
     refusals={409: "not all bytes have arrived yet, or a conflict", 413: "over quota"},
+    example_answers={200: {"created": False}},
 )
 def complete_upload(project_id: ProjectRef, session_id: str) -> tuple[Response, int]:
-    """Verify the uploaded file (size, md5) and index it; 201 new, 200 identical object already there."""
+    """Verify the uploaded file (size, md5) and index it; 201 new, 200 identical object already there.
+
+    Needs write access (**Developer**), like opening the session."""
     done = services().uploads.complete(credential_from(request), project_id, session_id)
     return jsonify(UploadResultSchema().dump({"object": done.info, "created": done.created})), (
         201 if done.created else 200
@@ -223,15 +253,15 @@ def complete_upload(project_id: ProjectRef, session_id: str) -> tuple[Response, 
 @bp.delete("/projects/<project:project_id>/uploads/<session_id>")
 @operation(returns={204: ("aborted", None)})
 def abort_upload(project_id: ProjectRef, session_id: str) -> Response:
-    """Abort a direct upload and drop what it stored."""
+    """Abort a direct upload and drop what it stored (**Developer**)."""
     services().uploads.abort(credential_from(request), project_id, session_id)
     return Response(status=204)
 
 
 @bp.get("/admin/projects")
-@operation(query=UsageQuerySchema, returns={200: ("OK", UsageSchema)})
+@operation(query=UsageQuerySchema, returns={200: ("OK", UsageSchema)}, example_query={"limit": 20})
 def usage(query: dict[str, Any]) -> Response:
-    """Projects by storage used (GitLab administrators)."""
+    """Projects by storage used, the largest first (**GitLab administrators**)."""
     projects = services().registry.usage(credential_from(request), limit=query["limit"])
     return jsonify(UsageSchema().dump({"projects": projects}))
 
@@ -239,14 +269,16 @@ def usage(query: dict[str, Any]) -> Response:
 @bp.get("/admin/projects/<id:project_id>/quota")
 @operation(returns={200: ("OK", ProjectUsageSchema)})
 def get_quota(project_id: int) -> Response:
-    """A project's usage and quota (GitLab administrators)."""
+    """A project's usage and quota (**GitLab administrators**)."""
     return jsonify(ProjectUsageSchema().dump(services().registry.quota(credential_from(request), project_id)))
 
 
 @bp.put("/admin/projects/<id:project_id>/quota")
 @operation(body=QuotaRequestSchema, returns={200: ("OK", ProjectUsageSchema)})
 def set_quota(project_id: int, body: dict[str, Any]) -> Response:
-    """Set a project's quota, or null for the default (GitLab administrators)."""
+    """Set a project's quota, or `null` for the default (**GitLab administrators**).
+
+    The quota is a number of bytes or a size such as `100GiB`; `0` means unlimited."""
     raw = body["quota"]
     if isinstance(raw, bool) or not isinstance(raw, int | str | None):
         raise BadRequest("Invalid request: quota: a number of bytes, a size such as 100GiB, or null")
@@ -267,19 +299,22 @@ def whoami(query: dict[str, Any]) -> Response:
         raise BadRequest("Invalid request: project: not a project id (1 to 2**63-1) or full path")
     diagnosis = services().registry.diagnose(credential_from(request), ref)
     grant = diagnosis.grant
-    actor = grant.actor if grant else None
+    actor = diagnosis.actor or (grant.actor if grant else None)  # named even when the project is not
     body = {
         "credential": None
         if actor is None
         else {
             "kind": actor.kind.value,
             "user_id": actor.user_id,
+            "username": actor.username,
             "scopes": sorted(actor.scopes),
             "expires_at": actor.expires_at,
             "job_project_id": actor.job_project_id,
+            "verified": diagnosis.unverified is None,
+            "unverified_reason": diagnosis.unverified,
         },
         "project": {"id": grant.project.id, "path": grant.project.path} if grant else None,
-        "role": grant.role.name.replace("_", " ").title() if grant and actor else None,
+        "role": grant.role.name.replace("_", " ").title() if grant and grant.actor else None,
         "access": {
             action.value: {"allowed": reason is None, "reason": reason}
             for action, reason in diagnosis.refusals.items()

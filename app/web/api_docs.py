@@ -1,13 +1,16 @@
-"""`GET /api/v1/docs`: the API reference as one server-rendered page, read from the OpenAPI document,
-with its stylesheet served by the app (no CDN, no JavaScript: registries run in closed networks)."""
+"""`GET /api/v1/docs`: the API reference as one server-rendered page, read from the OpenAPI document
+(descriptions rendered from their Markdown, examples as curl and JSON), with its stylesheet served by the
+app (no CDN, no JavaScript: registries run in closed networks)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from flask import Blueprint, current_app, render_template
 
+from app.web.doc_text import inline, render
 from app.web.openapi import build_spec
 
 bp = Blueprint(
@@ -26,13 +29,20 @@ def type_of(schema: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
         name = schema["$ref"].removeprefix(_REF)
         return {"text": name, "link": name, "notes": []}
+    if schema.get("allOf"):
+        return type_of(schema["allOf"][0])
+    if schema.get("anyOf"):  # apispec's nullable nested schema: the schema, or null
+        shown = type_of(schema["anyOf"][0])
+        return shown | {"text": shown["text"] + " or null"}
     if schema.get("type") == "array":
         inner = type_of(schema.get("items", {}))
         notes = [*inner["notes"], *([f"at most {schema['maxItems']} items"] if "maxItems" in schema else [])]
         return {"text": f"array of {inner['text']}", "link": inner["link"], "notes": notes}
-    text = schema.get("type", "any")
+    text = schema.get("type") or " or ".join(s.get("type", "any") for s in schema.get("oneOf", [])) or "any"
     if "format" in schema:
         text = f"{text} ({schema['format']})"
+    if schema.get("nullable"):
+        text += " or null"
     notes = []
     if "enum" in schema:
         notes.append("one of " + ", ".join(str(value) for value in schema["enum"]))
@@ -54,46 +64,66 @@ def _schema_name(content: dict[str, Any] | None) -> str | None:
     return ref.removeprefix(_REF) or None
 
 
+def _example(holder: dict[str, Any]) -> str | None:
+    """An example as compact JSON, from the object or, for a parameter, its schema."""
+    for place in (holder, holder.get("schema", {})):
+        if "example" in place:
+            return json.dumps(place["example"], ensure_ascii=False)
+    return None
+
+
+def _answer(code: str, answer: dict[str, Any]) -> dict[str, Any]:
+    media = answer.get("content", {}).get("application/json", {})
+    return {
+        "status": code,
+        "description": render(answer["description"]),
+        "schema": _schema_name(answer.get("content")),
+        "example": json.dumps(media["example"], indent=2, ensure_ascii=False) if "example" in media else None,
+        "error": media.get("example", {}).get("error") if not code.startswith("2") else None,
+    }
+
+
+def _operation(method: str, path: str, op: dict[str, Any]) -> dict[str, Any]:
+    body = op.get("requestBody", {})
+    return {
+        "anchor": re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-"),
+        "method": method.upper(),
+        "path": path,
+        "description": render(op.get("description") or op.get("summary", "")),
+        "parameters": [
+            {
+                "name": p["name"],
+                "in": p["in"],
+                "required": p.get("required", False),
+                "description": render(p.get("description", "")),
+                "type": type_of(p.get("schema", {})),
+                "example": _example(p),
+            }
+            for p in op.get("parameters", [])
+        ],
+        "body": _schema_name(body.get("content")),
+        "body_description": inline(body.get("description", "")),
+        "curl": [sample["source"] for sample in op.get("x-codeSamples", []) if sample["lang"] == "curl"],
+        "responses": [_answer(code, r) for code, r in sorted(op["responses"].items())],
+    }
+
+
 def reference(document: dict[str, Any]) -> dict[str, Any]:
-    """What the page lists: every operation (method, path, summary, parameters, body, answers) and every
-    schema's fields, from an OpenAPI 3 document."""
-    operations = []
-    for path, methods in document["paths"].items():
-        for method, op in methods.items():
-            operations.append(
-                {
-                    "anchor": re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-"),
-                    "method": method.upper(),
-                    "path": path,
-                    "summary": op.get("summary", ""),
-                    "parameters": [
-                        {
-                            "name": p["name"],
-                            "in": p["in"],
-                            "required": p.get("required", False),
-                            "description": p.get("description", ""),
-                            "type": type_of(p.get("schema", {})),
-                        }
-                        for p in op.get("parameters", [])
-                    ],
-                    "body": _schema_name(op.get("requestBody", {}).get("content")),
-                    "responses": [
-                        {
-                            "status": code,
-                            "description": r["description"],
-                            "schema": _schema_name(r.get("content")),
-                        }
-                        for code, r in sorted(op["responses"].items())
-                    ],
-                }
-            )
+    """What the page lists: every operation (method, path, description, parameters, body, answers, example
+    request and answers) and every schema's fields, from an OpenAPI 3 document; descriptions as HTML."""
+    operations = [
+        _operation(method, path, op)
+        for path, methods in document["paths"].items()
+        for method, op in methods.items()
+    ]
     schemas = {
         name: [
             {
                 "name": field,
                 "required": field in schema.get("required", []),
-                "description": spec.get("description", ""),
+                "description": render(spec.get("description", "")),
                 "type": type_of(spec),
+                "example": _example(spec),
             }
             for field, spec in schema.get("properties", {}).items()
         ]
