@@ -188,23 +188,31 @@ def _probe_remotes(
 ) -> int:
     """A real HEAD (DVC's http remote) and PROPFIND (its webdav remote) on the URL."""
     head = http.head(f"{target.url}/{quote('.data-registry-doctor')}", headers=dict(headers), timeout=30)
-    ok = head.status_code == 404
-    detail = (
-        "ok (a HEAD for a missing file answers 404)"
-        if ok
-        else f"HEAD answered {head.status_code}: {head.headers.get('X-Error', '') or head.reason}"
+    http_ok = _remote(
+        "http",
+        head.status_code == 404,
+        "ok (a HEAD for a missing file answers 404)",
+        f"HEAD answered {head.status_code}: {head.headers.get('X-Error', '') or head.reason}",
+        say,
+        report,
     )
-    report.remotes["http"] = {"ok": ok, "detail": detail}
-    say("http remote", detail)
     propfind = http.request(
         "PROPFIND", f"{target.url}/", headers={**headers, "Depth": "0"}, timeout=30, allow_redirects=False
     )
-    dav_ok = propfind.status_code == 207
-    dav = (
-        "ok (PROPFIND answers 207)"
-        if dav_ok
-        else f"PROPFIND answered {propfind.status_code} {propfind.reason}"
+    dav_ok = _remote(
+        "webdav",
+        propfind.status_code == 207,
+        "ok (PROPFIND answers 207)",
+        f"PROPFIND answered {propfind.status_code} {propfind.reason}",
+        say,
+        report,
     )
-    report.remotes["webdav"] = {"ok": dav_ok, "detail": dav}
-    say("webdav remote", dav)
-    return 0 if ok and dav_ok else 1
+    return 0 if http_ok and dav_ok else 1
+
+
+def _remote(name: str, ok: bool, good: str, bad: str, say: Say, report: Report) -> bool:
+    """Record and say how one remote answered."""
+    detail = good if ok else bad
+    report.remotes[name] = {"ok": ok, "detail": detail}
+    say(f"{name} remote", detail)
+    return ok

@@ -3,6 +3,7 @@ maps to."""
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import secrets
 from dataclasses import dataclass
@@ -98,3 +99,9 @@ def version_key(project_id: int, path: ObjectPath) -> str:
 def storage_key_for(project_id: int, path: ObjectPath) -> str:
     """Where a new write of path goes: a content address at its own key, anything else at a new one."""
     return object_key(project_id, path) if path.content_address else version_key(project_id, path)
+
+
+def content_type(path: str) -> str:
+    """The media type a file's name says (Python's mimetypes table), application/octet-stream otherwise."""
+    guessed, _ = mimetypes.guess_type(path.rsplit("/", 1)[-1], strict=False)
+    return guessed or "application/octet-stream"

@@ -12,13 +12,27 @@ from app.components import Components
 from app.errors import MethodNotAllowed
 from app.model.objects import ObjectInfo
 from app.model.projects import ProjectRef
-from app.web import project_pages, webdav
+from app.web import dav_copy, dav_locks, project_pages, webdav
 from app.web.context import services
 from app.web.credentials import carries_basic_auth, credential_from
 from app.web.streaming import ranged_response, request_chunks
 
 bp = Blueprint("data", __name__)
-METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PROPFIND", "MKCOL", "OPTIONS"]
+METHODS = [
+    "GET",
+    "HEAD",
+    "PUT",
+    "POST",
+    "DELETE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+]
 # Clients known to drop credentials when following a redirect to another origin.
 _REDIRECT_SAFE_AGENTS = ("curl/", "python-httpx/", "Wget/")
 
@@ -47,8 +61,13 @@ def _dispatch(ref: ProjectRef, path: str) -> ResponseReturnValue:
         "POST": _upload,
         "DELETE": _delete,
         "PROPFIND": webdav.propfind,
+        "PROPPATCH": webdav.proppatch,
         "MKCOL": webdav.mkcol,
         "OPTIONS": webdav.options,
+        "COPY": dav_copy.copy,
+        "MOVE": dav_copy.move,
+        "LOCK": dav_locks.lock,
+        "UNLOCK": dav_locks.unlock,
     }.get(request.method)
     if handler is None:
         raise MethodNotAllowed(f"Method {request.method} is not supported here")

@@ -42,6 +42,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
         body = json.dumps({"error": {"code": code, "message": message}})
     response = Response(body, mimetype="text/html" if page else "application/json", headers=headers)
     response.status = f"{status} {reason_phrase(message)}"
+    response.vary.add("Accept")  # a page or JSON, by Accept: caches must keep them apart
     if status == 401:  # browsers prompt for a password on a Basic challenge; a page offers sign-in instead
         scheme = "Bearer" if page else "Basic"
         response.headers.setdefault("WWW-Authenticate", f'{scheme} realm="GitLab Data Registry"')

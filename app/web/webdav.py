@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 from flask import Request, Response, request
 
-from app.errors import PermissionDenied
+from app.errors import MethodNotAllowed, PermissionDenied
 from app.model.objects import ObjectInfo
 from app.model.projects import ProjectRef
 from app.registry import Browse
@@ -32,6 +32,11 @@ def mkcol(_: ProjectRef, path: str) -> Response:
     """201 always (also when the collection exists: never 204, and no 405 round trip for DVC)."""
     services().registry.make_collection(path.rstrip("/"))
     return Response(status=201)
+
+
+def proppatch(ref: ProjectRef, path: str) -> Response:
+    """PROPPATCH: not built yet."""
+    raise MethodNotAllowed("PROPPATCH is not supported yet")
 
 
 def propfind(ref: ProjectRef, path: str) -> Response:

@@ -88,3 +88,14 @@ def unrequired_distributions(venv: Path, *extras: str) -> set[str]:
         cwd=venv,
     )
     return set(json.loads(found.stdout)) - {"pip", "setuptools"}  # the venv's own
+
+
+def installed_distributions(venv: Path) -> set[str]:
+    """The (lower-cased) names of the distributions pip lists in a venv."""
+    listed = subprocess.run(
+        [venv / "bin" / "pip", "list", "--format=freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line.split("==")[0].lower() for line in listed.splitlines()}

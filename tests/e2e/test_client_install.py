@@ -16,7 +16,7 @@ import requests
 
 from scripts.harness import RegistryServer, Simulator
 from tests.conftest import TOKENS
-from tests.e2e.distributions import built_distributions
+from tests.e2e.distributions import built_distributions, installed_distributions
 
 DEV = TOKENS["developer"]
 CLIENT_DISTRIBUTIONS = {
@@ -66,13 +66,7 @@ def client(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_only_the_clients_dependencies_come(venv: Path) -> None:
-    listed = subprocess.run(
-        [venv / "bin" / "pip", "list", "--format=freeze", "--disable-pip-version-check"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    installed = {line.split("==")[0].lower() for line in listed.splitlines()}
+    installed = installed_distributions(venv)
     assert installed <= CLIENT_DISTRIBUTIONS, installed - CLIENT_DISTRIBUTIONS
     size = int(subprocess.run(["du", "-sm", venv], capture_output=True, text=True).stdout.split()[0])
     print(f"client venv: {size} MB")

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from scripts.harness import free_port
-from tests.e2e.distributions import unrequired_distributions
+from tests.e2e.distributions import installed_distributions, unrequired_distributions
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_TOOLCHAIN = (
@@ -89,13 +89,7 @@ def test_the_run_venv_holds_what_serving_needs_and_no_test_toolchain(tmp_path: P
     done = bootstrap(venv, "run")
     assert done.returncode == 0, done.stderr
     assert (venv / ".installed").read_text().startswith("run ")
-    listed = subprocess.run(
-        [venv / "bin" / "pip", "list", "--format=freeze", "--disable-pip-version-check"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    installed = {line.split("==")[0].lower() for line in listed.splitlines()}
+    installed = installed_distributions(venv)
     assert "gitlab-data-registry" in installed and "flask" in installed and "gunicorn" in installed
     assert not installed & set(TEST_TOOLCHAIN)
     # nothing beyond the package's own dependencies with its server extras
