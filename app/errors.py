@@ -79,6 +79,12 @@ class UploadNotFinished(Conflict):
     code = "upload_not_finished"
 
 
+class PreconditionFailed(RegistryError):
+    """412: a conditional request's condition (If-Match, If-None-Match, Overwrite: F) does not hold."""
+
+    status, code = 412, "precondition_failed"
+
+
 class QuotaExceeded(RegistryError):
     """413, not 507: DVC's webdav client replaces the reason of a 507 with fixed text."""
 

@@ -1,6 +1,6 @@
-"""A project's trash: what DELETE (an object, a collection, `dvc gc -c`) took, listed and restored for
-REGISTRY_TRASH_RETENTION, then purged by the worker. A `.dir` manifest comes back with the files it lists
-that are in the trash too, or not at all while one of them is gone."""
+"""A project's trash: what DELETE (an object, a collection, `dvc gc -c`) took and every version a PUT
+replaced, listed and restored for REGISTRY_TRASH_RETENTION, then purged by the worker. A `.dir` manifest
+comes back with the files it lists that are in the trash too, or not at all while one of them is gone."""
 
 from __future__ import annotations
 
@@ -70,22 +70,28 @@ class Trash:
         return self.restore_paths(project, paths)
 
     def restore_paths(self, project: Project, paths: list[str]) -> list[ObjectInfo]:
-        """Bring the objects at paths back from the trash, each `.dir` with the trashed files it lists;
+        """Bring the objects at paths back from the trash (the newest version at each; the live version
+        there, one a PUT made since, takes its place in the trash: nothing is lost, and a second restore
+        swaps them back), each `.dir` with the trashed files it lists;
         409 when one of its files is gone for good, 404 when a path is not in the trash, 413 when they do not
         fit in the project's quota with the room open direct uploads hold (a restore is a write; the trash
         counts toward the quota already, so this refuses only when the quota was lowered meanwhile). All
         or nothing."""
         wanted = [ObjectPath(path).value for path in paths]
         with self._index.writing(project) as tx:
-            restored = []
-            for path in wanted:
+            restored: list[ObjectInfo] = []
+            done: set[str] = set()
+            for path in dict.fromkeys(wanted):  # each once: a second restore would swap back
+                if path in done:
+                    continue  # restored already, by its .dir
                 info = tx.restore(path)
                 if info is None:
                     if tx.get(path) is not None:
-                        continue  # restored already (listed twice, or by its .dir)
+                        continue  # restored already (by an earlier request)
                     raise ObjectNotFound(f"Not in the trash: {path}")
-                restored.append(info)
-                restored += self._restore_listed(tx, project.id, info)
+                listed = self._restore_listed(tx, project.id, info)
+                restored += [info, *listed]
+                done.update(child.path for child in listed)
             back = sum(info.size for info in restored)
             # tx.restore moved them from the trash's totals to the live ones: `before` holds neither
             before = replace(tx.project, used_bytes=tx.project.used_bytes - back)

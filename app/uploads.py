@@ -1,5 +1,6 @@
 """The write side: streamed uploads and direct upload sessions (start, complete, abort), admitted against
-the file-size limit, the project's quota and conflicts, then checked and committed into the index."""
+the file-size limit, the project's quota and the write's conditions, then checked and committed into the
+index, the version a write replaces going to the trash."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.auth import Authorizer
 from app.db.index import ObjectIndex
+from app.db.project_write import ProjectWrite
 from app.db.upload_sessions import UploadSessions
 from app.errors import (
     BadRequest,
@@ -22,6 +24,7 @@ from app.errors import (
     UploadNotFinished,
 )
 from app.manifests import MAX_MANIFEST_BYTES, ManifestCopy, listed_md5s
+from app.model.conditions import UNCONDITIONAL, WriteCondition
 from app.model.identity import Action, Credential, Grant
 from app.model.objects import ObjectInfo
 from app.model.paths import ContentAddress, ObjectPath, object_key, storage_key_for
@@ -41,8 +44,9 @@ class Upload:
 
 @dataclass(frozen=True)
 class Admission:
-    """An upload let in: the project as it stood, the size of the object it replaces (0: none), and the
-    room other direct uploads hold; with a quota in force, all three count against it."""
+    """An upload let in: the project as it stood, the size it may free (the object it replaces, when
+    identical or not kept; 0: none), and the room other direct uploads hold; with a quota in force, all
+    three count against it."""
 
     project: ProjectRecord
     limited: bool  # a quota is in force
@@ -68,6 +72,7 @@ class Uploads:
         default_quota: int = 0,
         max_file_size: int = 5 * 2**40,
         session_ttl: int = 24 * 3600,
+        trash_retention: int = 0,
     ) -> None:
         self._authorizer = authorizer
         self._index = index
@@ -76,6 +81,7 @@ class Uploads:
         self._default_quota = default_quota
         self._max_file_size = max_file_size
         self._session_ttl = session_ttl
+        self._keep_replaced = trash_retention > 0  # a replaced version goes to the trash, else is gone
 
     def upload(
         self,
@@ -84,13 +90,18 @@ class Uploads:
         path: str,
         body: Iterable[bytes],
         *,
-        overwrite: bool = False,
+        overwrite: bool = True,
+        condition: WriteCondition = UNCONDITIONAL,
         declared_size: int | None = None,
     ) -> Upload:
         """Stream a body into storage. It becomes visible only when complete; a content-addressed object
-        only when its md5 matches its path; a `.dir` manifest only when every file it lists is here."""
+        only when its md5 matches its path; a `.dir` manifest only when every file it lists is here. It
+        replaces a different object at its path (overwrite=False: 409 instead) when the condition holds,
+        checked before the body is read and again as it commits (412 otherwise)."""
         obj_path = ObjectPath(path)
         grant = self._authorizer.authorize(credential, ref, Action.WRITE)
+        if condition.applies:  # before a byte is read: a doomed upload costs no transfer
+            condition.check(obj_path.value, self._index.get(grant.project.id, obj_path.value))
         address = obj_path.content_address
         admission = self._admit(grant, obj_path, declared_size)
         body = self._limited(body, admission)
@@ -98,7 +109,7 @@ class Uploads:
         staged = self._storage.stage(storage_key_for(grant.project.id, obj_path), manifest or body)
         try:
             kept = manifest.kept() if manifest else None
-            return self._store(grant, obj_path, staged, admission, overwrite, kept)
+            return self._store(grant, obj_path, staged, admission, overwrite, kept, condition)
         finally:
             self._storage.discard(staged)
 
@@ -113,12 +124,16 @@ class Uploads:
         project.require_active()
         if not project.effective_quota(self._default_quota):
             return Admission(project=project, limited=False)
+        # optimistic until the body's md5 is known (an identical re-upload must never be refused), the lock
+        # decides: the object at the path, and a content address's bytes in the trash, which come back
         previous = self._index.get(grant.project.id, obj_path.value)
-        in_trash = self._index.trashed_size(grant.project.id, obj_path.value) or 0  # replaced too
+        in_trash = (
+            self._index.trashed_size(grant.project.id, obj_path.value) if obj_path.content_address else 0
+        )
         admission = Admission(
             project=project,
             limited=True,
-            replaced=(previous.size if previous else 0) + in_trash,
+            replaced=(previous.size if previous else 0) + (in_trash or 0),
             reserved=self._sessions.reserved(project.id, datetime.now(UTC), besides=session),
             session=session,
         )
@@ -148,9 +163,11 @@ class Uploads:
         admission: Admission,
         overwrite: bool,
         manifest: bytes | None,
+        condition: WriteCondition = UNCONDITIONAL,
     ) -> Upload:
-        """Check a staged object (md5 of a content address, files a `.dir` lists, quota, conflicts), then
-        make it visible and index it; the caller discards the staged object whatever happens."""
+        """Check a staged object (md5 of a content address, files a `.dir` lists, the condition, quota,
+        conflicts), then make it visible and index it, the version it replaces going to the trash; the
+        caller discards the staged object whatever happens."""
         project = grant.project
         address = obj_path.content_address
         if address is not None and staged.md5 != address.md5:
@@ -164,6 +181,7 @@ class Uploads:
         unlocked = address is not None and not admission.limited
         if unlocked:
             existing = self._index.get(project.id, obj_path.value)
+            condition.check(obj_path.value, existing)
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
             unlocked = self._index.trashed_size(project.id, obj_path.value) is None
@@ -172,27 +190,24 @@ class Uploads:
         # A content address lives at its own key (only its own bytes can be there); any other path's
         # version at a key of its own, so the bytes the index points to never change under it (DESIGN 2).
         own_key = object_key(project.id, obj_path)
-        committed, indexed, replaced = unlocked, False, []
+        committed, indexed, released = unlocked, False, []
         try:
             with self._index.writing(project) as tx:
                 existing = tx.get(obj_path.value)
+                condition.check(obj_path.value, existing)  # racing writers: the lock decides
                 if existing is not None and existing.md5 == staged.md5:
                     return Upload(info=existing, created=False)
+                if existing is not None and address is None and not overwrite:
+                    raise Conflict(f"A different object exists at {obj_path}; set overwrite to replace it")
                 if admission.limited:  # concurrent uploads passed admission together: the lock decides
-                    reserved = tx.reserved(besides=admission.session)
-                    freed = sum(i.size for i in (existing, tx.trashed(obj_path.value)) if i is not None)
-                    now = Admission(tx.project, True, freed, reserved)
+                    now = Admission(
+                        tx.project,
+                        True,
+                        self._freed(tx, obj_path, staged),
+                        tx.reserved(besides=admission.session),
+                    )
                     if not now.admits(staged.size, self._default_quota):
                         raise tx.project.over_quota(self._default_quota)
-                if existing is not None and address is None and not overwrite:
-                    raise Conflict(
-                        f"A different object exists at {obj_path}; add ?overwrite=true to replace it"
-                    )
-                replaced = [
-                    info.key
-                    for info in (existing, tx.trashed(obj_path.value))
-                    if info is not None and info.key != staged.key
-                ]
                 if not unlocked:
                     self._storage.commit(staged)  # under the project's lock: one writer wins, whole
                     committed = True
@@ -203,7 +218,9 @@ class Uploads:
                     md5=staged.md5,
                     uploader_id=uploader,
                     storage_key=None if staged.key == own_key else staged.key,
+                    keep_replaced=self._keep_replaced,
                 )
+                released = tx.released
                 indexed = True  # from here only the COMMIT can fail, and it may have gone through
         except BaseException:
             # a version nothing points to (the index kept the old one); when the commit itself failed the
@@ -212,10 +229,26 @@ class Uploads:
                 with contextlib.suppress(RegistryError):
                     self._storage.delete(staged.key)
             raise
-        if replaced:  # after the index switched: nothing points to them any more
+        if released:  # replaced, and not kept in the trash: after the index switched, nothing points to them
             with contextlib.suppress(RegistryError):  # else the usage sweep removes them later
-                self._storage.delete_many(replaced)
+                self._storage.delete_many(released)
         return Upload(info=info, created=existing is None)
+
+    def place(
+        self, grant: Grant, at: ObjectPath, staged: StagedObject, cond: WriteCondition, manifest: bytes | None
+    ) -> Upload:
+        """Commit an object staged otherwise (app.moves: a bucket copy) as an upload's, on a grant."""
+        return self._store(grant, at, staged, self._admit(grant, at, staged.size), True, manifest, cond)
+
+    def _freed(self, tx: ProjectWrite, obj_path: ObjectPath, staged: StagedObject) -> int:
+        """What a write of staged frees: versions at its own key (a content address's bytes in the trash
+        come back live), and the live version it replaces when that is not kept in the trash."""
+        versions = tx.versions(obj_path.value)
+        freed = sum(info.size for info in versions if info.key == staged.key)
+        live = versions[0] if versions and versions[0].trashed_at is None else None
+        if live is not None and live.key != staged.key and not self._keep_replaced:
+            freed += live.size
+        return freed
 
     def _refuse_missing_children(self, project_id: int, address: ContentAddress, manifest: bytes) -> None:
         children = sorted(address.sibling(md5) for md5 in listed_md5s(manifest))

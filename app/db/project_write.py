@@ -1,5 +1,6 @@
 """One write transaction on one project's objects, holding the project's write lock until it ends: puts,
-removals, moves to and from the trash, each keeping the project's usage and trash totals current."""
+removals, moves to and from the trash, each keeping the project's usage and trash totals current. A path
+has at most one live version and any number in the trash (replaced by a PUT, or deleted)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from app.model.projects import ProjectRecord
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
 # Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
-_THIS_OBJECT = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
-_SELECT_OBJECT = select(_O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key).where(*_THIS_OBJECT)
+_THIS_PATH = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
+_COLUMNS = (_O.id, _O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key)
+_SELECT_VERSIONS = (  # live first, then the trash newest first
+    select(*_COLUMNS)
+    .where(*_THIS_PATH)
+    .order_by(_O.trashed_at.is_not(None), _O.trashed_at.desc(), _O.id.desc())
+)
 _INSERT_OBJECT = insert(_OBJECTS)
-_UPDATE_OBJECT = update(_OBJECTS).where(*_THIS_OBJECT)
-_DELETE_OBJECT = delete(_OBJECTS).where(*_THIS_OBJECT)
+_UPDATE_ROW = update(_OBJECTS).where(_O.id == bindparam("b_id"))
+_DELETE_ROW = delete(_OBJECTS).where(_O.id == bindparam("b_id"))
 _IN_LIST = 500  # paths per IN list
 _ADD_USAGE = (
     update(PROJECTS)
@@ -44,39 +50,49 @@ class ProjectWrite:
 
     def __init__(self, conn: Connection, project: ProjectRecord) -> None:
         self._conn = conn
-        self._seen: dict[str, ObjectInfo | None] = {}  # the row at a path, live or trashed
+        # the rows at a path (with their ids) as this transaction sees them: the live one first
+        self._seen: dict[str, list[tuple[int, ObjectInfo]]] = {}
         self.project = project  # as of this transaction, totals kept current by every change
+        # keys no row points to any more (a replaced version not kept): the caller deletes their bytes
+        # once this transaction has committed
+        self.released: list[str] = []
 
     def _where(self, path: str) -> dict[str, Any]:
         return {"b_project": self.project.id, "b_path": path}
 
-    def _row(self, path: str) -> ObjectInfo | None:
+    def _info(self, path: str, row: Any) -> ObjectInfo:
+        trashed = None if row.trashed_at is None else utc(row.trashed_at)
+        return ObjectInfo(
+            self.project.id, path, row.size, row.md5, utc(row.created_at), trashed, row.storage_key
+        )
+
+    def _rows(self, path: str) -> list[tuple[int, ObjectInfo]]:
+        """Every row at path in one query (an upload's lookups and its put share it)."""
         if path not in self._seen:
-            row = self._conn.execute(_SELECT_OBJECT, self._where(path)).first()
-            self._seen[path] = (
-                None
-                if row is None
-                else ObjectInfo(
-                    self.project.id,
-                    path,
-                    row.size,
-                    row.md5,
-                    utc(row.created_at),
-                    None if row.trashed_at is None else utc(row.trashed_at),
-                    row.storage_key,
-                )
-            )
+            rows = self._conn.execute(_SELECT_VERSIONS, self._where(path))
+            self._seen[path] = [(row.id, self._info(path, row)) for row in rows]
         return self._seen[path]
+
+    def _live(self, path: str) -> tuple[int, ObjectInfo] | None:
+        rows = self._rows(path)
+        return rows[0] if rows and rows[0][1].trashed_at is None else None
+
+    def _newest_trashed(self, path: str) -> tuple[int, ObjectInfo] | None:
+        return next((row for row in self._rows(path) if row[1].trashed_at is not None), None)
 
     def get(self, path: str) -> ObjectInfo | None:
         """The live object at path as this transaction sees it (a trashed one is not)."""
-        row = self._row(path)
-        return row if row is not None and row.trashed_at is None else None
+        live = self._live(path)
+        return None if live is None else live[1]
 
     def trashed(self, path: str) -> ObjectInfo | None:
-        """The object at path when it is in the trash."""
-        row = self._row(path)
-        return row if row is not None and row.trashed_at is not None else None
+        """The version at path most recently moved to the trash."""
+        newest = self._newest_trashed(path)
+        return None if newest is None else newest[1]
+
+    def versions(self, path: str) -> list[ObjectInfo]:
+        """Every version at path: the live one first, then those in the trash, newest first."""
+        return [info for _, info in self._rows(path)]
 
     def _add(self, live: tuple[int, int] = (0, 0), trash: tuple[int, int] = (0, 0)) -> None:
         """Change the project's totals by (bytes, objects) live and in the trash."""
@@ -97,12 +113,20 @@ class ProjectWrite:
         self._conn.execute(_ADD_USAGE, {"b_project": self.project.id, **params})
 
     def put(
-        self, path: str, *, size: int, md5: str, uploader_id: int | None, storage_key: str | None = None
+        self,
+        path: str,
+        *,
+        size: int,
+        md5: str,
+        uploader_id: int | None,
+        storage_key: str | None = None,
+        keep_replaced: bool = True,
     ) -> ObjectInfo:
-        """Index an object whose bytes are at `storage_key` (None: the path's own key), replacing what was
-        at its path (a trashed object there is gone for good: the caller deletes its bytes, when they are
-        at another key, once this transaction has committed)."""
-        existing, now = self._row(path), datetime.now(UTC)
+        """Index an object whose bytes are at `storage_key` (None: the path's own key) as the live version
+        at its path. The version it replaces goes to the trash (keep_replaced) or, its key then in
+        `released`, is dropped; one at the same key is updated in place. A version in the trash at the
+        same key (a content address pushed again) is live again."""
+        live, now = self._live(path), datetime.now(UTC)
         values = {
             "size": size,
             "md5": md5,
@@ -111,41 +135,59 @@ class ProjectWrite:
             "trashed_at": None,
             "storage_key": storage_key,
         }
-        if existing is None:
-            self._conn.execute(_INSERT_OBJECT, {"project_id": self.project.id, "path": path, **values})
-            self._add(live=(size, 1))
-        else:
-            self._conn.execute(_UPDATE_OBJECT.values(**values), self._where(path))
-            if existing.trashed_at is None:
-                self._add(live=(size - existing.size, 0))
-            else:
-                self._add(live=(size, 1), trash=(-existing.size, -1))
         info = ObjectInfo(self.project.id, path, size, md5, now, storage_key=storage_key)
-        self._seen[path] = info
+        if live is not None and live[1].key == info.key:
+            self._conn.execute(_UPDATE_ROW.values(**values), {"b_id": live[0]})
+            self._add(live=(size - live[1].size, 0))
+            self._seen.pop(path)
+            return info
+        if live is not None:
+            if keep_replaced:  # first out of the way: the unique index holds one live row per path
+                self._conn.execute(_UPDATE_ROW.values(trashed_at=now), {"b_id": live[0]})
+                self._add(live=(-live[1].size, -1), trash=(live[1].size, 1))
+            else:
+                self._conn.execute(_DELETE_ROW, {"b_id": live[0]})
+                self._add(live=(-live[1].size, -1))
+                self.released.append(live[1].key)
+        for row_id, version in self._rows(path):
+            if version.trashed_at is not None and version.key == info.key:  # the same bytes: one row
+                self._conn.execute(_DELETE_ROW, {"b_id": row_id})
+                self._add(trash=(-version.size, -1))
+        self._conn.execute(_INSERT_OBJECT, {"project_id": self.project.id, "path": path, **values})
+        self._add(live=(size, 1))
+        self._seen.pop(path)
         return info
 
     def remove(self, path: str) -> bool:
-        """Drop the row at path, live or trashed, and its share of the totals; False when there was none."""
-        existing = self._row(path)
-        if existing is None:
+        """Drop the live row at path (or, when there is none, the newest trashed one) and its share of
+        the totals; False when there was none."""
+        found = self._live(path) or self._newest_trashed(path)
+        if found is None:
             return False
-        self._conn.execute(_DELETE_OBJECT, self._where(path))
+        row_id, existing = found
+        self._conn.execute(_DELETE_ROW, {"b_id": row_id})
         if existing.trashed_at is None:
             self._add(live=(-existing.size, -1))
         else:
             self._add(trash=(-existing.size, -1))
-        self._seen[path] = None
+        self._seen.pop(path)
         return True
 
     def restore(self, path: str) -> ObjectInfo | None:
-        """Bring the object at path back from the trash; None when it is not there."""
-        existing = self.trashed(path)
-        if existing is None:
+        """Bring the newest version in the trash at path back; the live version there, if any, takes its
+        place in the trash. None when the trash holds nothing at path."""
+        found = self._newest_trashed(path)
+        if found is None:
             return None
-        self._conn.execute(_UPDATE_OBJECT.values(trashed_at=None), self._where(path))
+        row_id, existing = found
+        live, now = self._live(path), datetime.now(UTC)
+        if live is not None:  # first out of the way: the unique index holds one live row per path
+            self._conn.execute(_UPDATE_ROW.values(trashed_at=now), {"b_id": live[0]})
+            self._add(live=(-live[1].size, -1), trash=(live[1].size, 1))
+        self._conn.execute(_UPDATE_ROW.values(trashed_at=None), {"b_id": row_id})
         self._add(live=(existing.size, 1), trash=(-existing.size, -1))
-        self._seen[path] = restored = replace(existing, trashed_at=None)
-        return restored
+        self._seen.pop(path)
+        return replace(existing, trashed_at=None)
 
     def trash_many(self, paths: Sequence[str], when: datetime) -> int:
         """Move the live objects at paths to the trash in a few statements; returns how many moved."""
@@ -165,7 +207,7 @@ class ProjectWrite:
         self, paths: Sequence[str], *, trashed: bool = False, before: datetime | None = None
     ) -> dict[str, ObjectInfo]:
         """Drop the live (or trashed, and trashed before `before`) objects at paths in a few statements;
-        returns each dropped object (their keys are the bytes to delete)."""
+        returns each dropped object by its storage key (a path may have several versions in the trash)."""
         dropped: dict[str, ObjectInfo] = {}
         for start in range(0, len(paths), _IN_LIST):
             rows = self._among(paths[start : start + _IN_LIST], trashed=trashed)
@@ -180,13 +222,11 @@ class ProjectWrite:
                 self._add(trash=(-size, -count))
             else:
                 self._add(live=(-size, -count))
-            dropped.update(
-                (
-                    r.path,
-                    ObjectInfo(self.project.id, r.path, r.size, r.md5, r.created_at, None, r.storage_key),
-                )
+            gone = (
+                ObjectInfo(self.project.id, r.path, r.size, r.md5, r.created_at, None, r.storage_key)
                 for r in found
             )
+            dropped.update((info.key, info) for info in gone)
         self._seen.clear()
         return dropped
 

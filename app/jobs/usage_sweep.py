@@ -40,9 +40,10 @@ def sweep_usage(lifecycle: Lifecycle, index: ObjectIndex, storage: StorageBacken
         prefix = f"projects/{project_id}/"
         blobs = {blob.key[len(prefix) :]: blob for blob in storage.list(prefix)}
         versions = {blob.key: blob for blob in storage.list(f"{VERSIONS_PREFIX}{project_id}/")}
-        rows = {info.path: info for info in index.find(project_id, prefix="", trashed=None)}
+        every = list(index.find(project_id, prefix="", trashed=None))  # a path may have several versions
+        rows = {info.path: info for info in every}
         at_own_key = {p: info for p, info in rows.items() if info.storage_key is None}
-        referenced = {info.storage_key for info in rows.values() if info.storage_key is not None}
+        referenced = {info.storage_key for info in every if info.storage_key is not None}
         unindexed = sorted(set(blobs) - set(rows))
         vanished = sorted(p for p in at_own_key if p not in blobs)
         vanished += sorted(
@@ -97,7 +98,7 @@ def _points_to(tx: ProjectWrite, project_id: int, key: str) -> bool:
         object_path = key.split("/", 3)[3]
     else:
         object_path = key.removeprefix(f"projects/{project_id}/")
-    return any(row is not None and row.key == key for row in (tx.get(object_path), tx.trashed(object_path)))
+    return any(row.key == key for row in tx.versions(object_path))
 
 
 def _may_differ(row: ObjectInfo, blob: BlobInfo) -> bool:

@@ -1,5 +1,5 @@
 """Serves the local backend's signed URLs (`/-/blobs/<token>`), so local disk acts like a bucket:
-GET/HEAD for downloads, PUT for direct upload sessions."""
+GET/HEAD for downloads (validators, conditional requests, ranges), PUT for direct upload sessions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from app.errors import FileTooLarge, NotFound, ObjectNotFound
+from app.model.paths import content_type
 from app.storage.local import BLOB_ROUTE, LocalBackend
+from app.web.conditional import http_date, preconditions, range_holds
 from app.web.context import services
 from app.web.streaming import ranged_response, request_chunks
 
@@ -23,17 +25,31 @@ def _local() -> LocalBackend:
 
 @bp.route(BLOB_ROUTE + "<token>", methods=["GET", "HEAD"])
 def blob(token: str) -> Response:
-    """Stream the blob a valid, unexpired token names; no credential needed, like a signed bucket URL."""
+    """Stream the blob a valid, unexpired token names; no credential needed, like a signed bucket URL.
+    Like a bucket, it answers with validators of its own (ETag from the file's size and mtime: its key
+    holds one version, never rewritten), honours conditional requests and If-Range, and names the
+    Content-Type by the file's name."""
     storage = _local()
     key, disposition = storage.resolve_signed(token)
     info = storage.stat(key)
     if info is None:
         raise ObjectNotFound("Object not found")
-    headers = {"Cache-Control": "private, max-age=60"}
+    tag = f"{info.size:x}-{int(info.modified.timestamp() * 1e6) if info.modified else 0:x}"
+    headers = {"Cache-Control": "private, max-age=60", "ETag": f'"{tag}"'}
+    if info.modified is not None:
+        headers["Last-Modified"] = http_date(info.modified)
     if disposition:
         headers["Content-Disposition"] = disposition
+    not_modified = preconditions(request, tag, info.modified, list(headers.items()))
+    if not_modified is not None:
+        return not_modified
     return ranged_response(
-        request, info.size, lambda start, stop: storage.read(key, start=start, end=stop), headers
+        request,
+        info.size,
+        lambda start, stop: storage.read(key, start=start, end=stop),
+        headers,
+        content_type=content_type(key),
+        ranged=range_holds(request, tag, info.modified),
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 from flask import Request, Response
@@ -14,6 +16,7 @@ from app.model.sizes import human_size
 from app.storage.base import CHUNK_SIZE
 
 MAX_JSON_BODY = 1024 * 1024  # batch existence of 1,000 paths of 1 KiB fits
+MAX_RANGES = 16  # parts of a multipart/byteranges answer; more: the whole body
 
 
 def bounded_body(request: Request, limit: int) -> bytes:
@@ -95,25 +98,80 @@ def ranged_response(
     size: int,
     read: Callable[[int, int], Iterator[bytes]],
     headers: dict[str, str],
+    *,
+    content_type: str = "application/octet-stream",
+    ranged: bool = True,
 ) -> Response:
-    """200 with the whole body, 206 with the requested range, or 416; body streamed from `read`."""
-    start, stop, status = 0, size, 200
-    if request.range is not None:
-        wanted = request.range.range_for_length(size)
-        if wanted is None:
-            response = Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-            return response
-        start, stop, status = wanted[0], wanted[1], 206
-    body: Iterator[bytes] | list[bytes] = [] if request.method == "HEAD" else read(start, stop)
+    """200 with the whole body, 206 with the requested range (several: multipart/byteranges), or 416;
+    body streamed from `read`. ranged=False (an If-Range that does not hold): 200 whatever Range says."""
+    spans = _spans(request, size) if ranged else None
+    if spans == []:
+        return Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    head = request.method == "HEAD"
+    if spans is not None and len(spans) > 1:
+        return _multipart(spans, size, read, headers, content_type, head)
+    start, stop = spans[0] if spans else (0, size)
     response = Response(
-        body,
-        status=status,
+        [] if head else read(start, stop),
+        status=200 if spans is None else 206,
         headers=headers,
         direct_passthrough=True,
-        mimetype="application/octet-stream",
+        content_type=content_type,
     )
     response.headers["Content-Length"] = str(stop - start)
     response.headers["Accept-Ranges"] = "bytes"
-    if status == 206:
+    if spans is not None:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return response
+
+
+def _spans(request: Request, size: int) -> list[tuple[int, int]] | None:
+    """The [start, stop) spans a Range asks for: None for the whole body (no Range, or several ranges
+    that overlap, come out of order or are too many to be worth parts: RFC 9110 14.2 lets a server ignore
+    them), [] when none is satisfiable (416)."""
+    if request.range is None or request.range.units != "bytes":
+        return None
+    spans = []
+    for begin, end in request.range.ranges:
+        start, stop = (max(size + begin, 0), size) if begin < 0 else (begin, min(end or size, size))
+        if start < stop:
+            spans.append((start, stop))
+    if len(spans) > MAX_RANGES or any(a[1] > b[0] for a, b in pairwise(spans)):
+        return None
+    return spans
+
+
+def _multipart(
+    spans: list[tuple[int, int]],
+    size: int,
+    read: Callable[[int, int], Iterator[bytes]],
+    headers: dict[str, str],
+    content_type: str,
+    head: bool,
+) -> Response:
+    """206 multipart/byteranges (RFC 9110 14.6): each part with its Content-Type and Content-Range."""
+    boundary = secrets.token_hex(16)
+    heads = [
+        f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Range: bytes {start}-{stop - 1}/{size}\r\n\r\n".encode("latin-1")
+        for start, stop in spans
+    ]
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    length = sum(len(h) for h in heads) + sum(stop - start for start, stop in spans) + len(tail)
+
+    def body() -> Iterator[bytes]:
+        for part, (start, stop) in zip(heads, spans, strict=True):
+            yield part
+            yield from read(start, stop)
+        yield tail
+
+    response = Response(
+        [] if head else body(),
+        status=206,
+        headers=headers,
+        direct_passthrough=True,
+        content_type=f"multipart/byteranges; boundary={boundary}",
+    )
+    response.headers["Content-Length"] = str(length)
+    response.headers["Accept-Ranges"] = "bytes"
     return response

@@ -119,16 +119,16 @@ def test_expired_and_revoked_tokens_say_so(client: FlaskClient, role: str, reaso
         assert response.status == reason
 
 
-def test_non_content_addressed_conflict_and_overwrite(client: FlaskClient) -> None:
+def test_a_put_replaces_a_different_object_and_overwrite_is_still_accepted(client: FlaskClient) -> None:
     path = f"{BASE}/reports/metrics.json"
     assert client.put(path, data=b"v1", headers=bearer("developer")).status_code == 201
     assert client.put(path, data=b"v1", headers=bearer("developer")).status_code == 200
-    conflict = client.put(path, data=b"v2", headers=bearer("developer"))
-    assert conflict.status_code == 409 and "overwrite=true" in conflict.status
-    replaced = client.put(path + "?overwrite=true", data=b"v2", headers=bearer("developer"))
-    assert replaced.status_code == 200
+    replaced = client.put(path, data=b"v2", headers=bearer("developer"))  # was 409 "add ?overwrite=true"
+    assert replaced.status_code == 200 and replaced.json["md5"] == hashlib.md5(b"v2").hexdigest()
+    again = client.put(path + "?overwrite=true", data=b"v3", headers=bearer("developer"))
+    assert again.status_code == 200
     head = client.head(path, headers=bearer("developer"))
-    assert head.headers["X-Checksum-MD5"] == hashlib.md5(b"v2").hexdigest()
+    assert head.headers["X-Checksum-MD5"] == hashlib.md5(b"v3").hexdigest()
 
 
 def test_delete_needs_maintainer_and_protects_dir_manifests(client: FlaskClient) -> None:

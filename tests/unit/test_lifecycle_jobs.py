@@ -240,9 +240,10 @@ def test_usage_sweep_corrects_rows_whose_bytes_changed(
 def test_an_overwrite_writes_a_new_key_and_the_sweep_removes_only_unreferenced_old_versions(
     parts: Components, client: FlaskClient
 ) -> None:
-    """A new version of a path gets a key of its own; the one it replaces is deleted after the index
-    switched; a version nothing points to (a write cut off after the bucket, before the index) is removed
-    by the sweep once it is old enough not to be an upload on its way, never the indexed one."""
+    """A new version of a path gets a key of its own; the one it replaces stays under its key as the
+    trash's version (DESIGN 3.10); a version nothing points to (a write cut off after the bucket, before
+    the index) is removed by the sweep once it is old enough not to be an upload on its way, never the
+    indexed one."""
     root = Path(parts.storage.root)  # type: ignore[attr-defined]
     url, auth = "/ml/vision/-/data/notes.txt", bearer("developer")
     assert client.put(url, data=b"first", headers=auth).status_code == 201
@@ -252,7 +253,9 @@ def test_an_overwrite_writes_a_new_key_and_the_sweep_removes_only_unreferenced_o
     assert client.put(f"{url}?overwrite=true", data=b"second", headers=auth).status_code == 200  # replaced
     second = parts.index.get(101, "notes.txt")
     assert second is not None and second.key != first.key and (root / second.key).read_bytes() == b"second"
-    assert not (root / first.key).exists()  # replaced: deleted once the index pointed elsewhere
+    assert (root / first.key).read_bytes() == b"first"  # replaced: kept, as the trash's version
+    trashed = client.get("/api/v1/projects/101/trash", headers=bearer("maintainer")).json["objects"]
+    assert [(t["path"], t["md5"]) for t in trashed] == [("notes.txt", first.md5)]
     young, old = root / "versions/101/aaaaaaaaaaaaaaaa/notes.txt", root / "versions/101/bbbbbbbbbbbbbbbb/x"
     for orphan in (young, old):
         orphan.parent.mkdir(parents=True)

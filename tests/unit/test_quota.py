@@ -120,10 +120,18 @@ def test_raising_a_projects_quota_lets_the_upload_through(app: Flask) -> None:
     assert client.put(ca(again), data=again, headers=dev).status_code == 201
 
 
-def test_replacing_counts_only_the_growth(app: Flask) -> None:
-    client, dev = app.test_client(), bearer("developer")
+def test_replacing_counts_the_new_bytes_and_the_replaced_version_as_trash(
+    make_app: Callable[..., Flask],
+) -> None:
+    """DESIGN 3.10: the replaced version goes to the trash, which counts toward the quota; without a
+    trash only the growth counts."""
+    client, dev = make_app(default_quota="10KiB", max_file_size="8KiB").test_client(), bearer("developer")
     client.put(f"{BASE}/model.bin", data=os.urandom(6000), headers=dev)
-    replaced = client.put(f"{BASE}/model.bin?overwrite=true", data=os.urandom(8000), headers=dev)
+    assert client.put(f"{BASE}/model.bin", data=os.urandom(8000), headers=dev).status_code == 413
+    assert client.put(f"{BASE}/model.bin", data=os.urandom(4000), headers=dev).status_code == 200
+    assert client.post("/api/v1/projects/101/trash/purge", headers=bearer("maintainer")).status_code == 200
+    app = make_app(default_quota="10KiB", max_file_size="8KiB", trash_retention="0")
+    replaced = app.test_client().put(f"{BASE}/model.bin", data=os.urandom(8000), headers=dev)
     assert replaced.status_code == 200
     assert usage_of(index(app), 101) == (8000, 1)
 
