@@ -15,8 +15,10 @@ from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
 from app.db.upload_sessions import UploadSessions
 from app.gitlab.gateway import GitLabGateway
+from app.locks import Locks, build_locks
 from app.metrics import Metrics
 from app.model.identity import Credential
+from app.moves import Moves, build_moves
 from app.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from app.registry import Registry
 from app.settings import Settings
@@ -51,6 +53,8 @@ class Components:
     metrics: Metrics
     signin: SignIn | None  # None without REGISTRY_OAUTH_CLIENT_ID
     datasets: Datasets
+    moves: Moves  # WebDAV COPY and MOVE
+    locks: Locks  # WebDAV LOCK and UNLOCK
 
 
 def build_components(
@@ -142,6 +146,7 @@ def build_components(
             default_quota=settings.default_quota,
             max_file_size=settings.max_file_size,
             session_ttl=settings.upload_session_ttl,
+            trash_retention=settings.trash_retention,
         ),
         limiter=_limiter(settings, "requests", settings.rate_limit, settings.rate_limit_burst),
         metrics=metrics,
@@ -152,6 +157,17 @@ def build_components(
             index=index,
             storage=storage,
             cache_ttl=min(settings.auth_cache_ttl, 60),
+        ),
+        moves=build_moves(
+            authorizer=authorizer, index=index, storage=storage, sessions=upload_sessions, settings=settings
+        ),
+        locks=build_locks(
+            authorizer=authorizer,
+            index=index,
+            engine=engine,
+            storage=storage,
+            sessions=upload_sessions,
+            settings=settings,
         ),
     )
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from app.auth import Authorizer
 from app.cache import TTLCache
+from app.dav import Dav
 from app.db.index import ObjectIndex
 from app.db.project_write import ProjectWrite
 from app.errors import (
@@ -91,6 +92,7 @@ class Registry:
         self._ttl = signed_url_ttl
         self._default_quota = default_quota
         self._trash_retention = trash_retention  # seconds deleted objects stay restorable; 0: no trash
+        self.dav = Dav(authorizer=authorizer, index=index)  # WebDAV collections, properties, mtimes
         # A signed URL is reused for half its life: DVC's existence check and download of one object then
         # cost one signature (S3 144 µs, GCS 241 µs: more than the rest of the request).
         self._signed: TTLCache[SignedURL] = TTLCache(max_size=50_000)
@@ -141,7 +143,12 @@ class Registry:
         """Delete an object, or everything under a collection path (Maintainer); refuse while a `.dir`
         manifest that stays still lists a file that would go."""
         obj_path = ObjectPath(path) if path else None
-        grant = self._authorizer.authorize(credential, ref, Action.DELETE)
+        try:
+            grant = self._authorizer.authorize(credential, ref, Action.DELETE)
+        except PermissionDenied:
+            if not self._removes_empty_collection(credential, ref, path):
+                raise
+            return
         if obj_path is None or self._index.get(grant.project.id, obj_path.value) is None:
             self.delete_collection(credential, ref, path)
             return
@@ -154,6 +161,22 @@ class Registry:
                 raise Conflict(f"{obj_path} is listed in {manifest}; delete that .dir first")
         with self._index.writing(grant.project) as tx:
             self._discard(tx, grant.project.id, [obj_path.value])
+        self._index.dav.remove(grant.project.id, [obj_path.value], under_too=False)
+
+    def _removes_empty_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> bool:
+        """A collection with no object under it is removed by whoever may write (rclone rmdir as a
+        Developer): no data goes. False when path is anything else, or the caller may not write."""
+        try:
+            project_id = self._authorizer.authorize(credential, ref, Action.WRITE).project.id
+        except (AuthenticationRequired, PermissionDenied, NotFound):
+            return False
+        store = self._index.dav
+        if not path or not store.is_collection(project_id, ObjectPath(path).value):
+            return False
+        if self._index.has_prefix(project_id, f"{path}/"):
+            return False
+        store.remove(project_id, [path], under_too=True)
+        return True
 
     def diagnose(self, credential: Credential | None, ref: ProjectRef) -> Diagnosis:
         """Each action allowed or the reason it is not; an invalid credential is still a 401."""
@@ -273,13 +296,6 @@ class Registry:
         prefix = f"{path}/" if path else ""
         return Browse(info=None, children=self._index.children(grant.project.id, prefix))
 
-    def make_collection(self, path: str) -> None:
-        """MKCOL: collections are virtual, so it creates nothing and only the path is checked. Credentials
-        and write access are checked on the PUT that follows, where DVC shows the refusal with its reason
-        (an MKCOL error aborts the whole push with a bare "unexpected error")."""
-        if path:
-            ObjectPath(path)
-
     def delete_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> int:
         """Delete every object under path (Maintainer); refuse while a `.dir` outside it lists one of them.
         Returns how many objects were deleted."""
@@ -288,7 +304,10 @@ class Registry:
         project_id = grant.project.id
         doomed = list(self._index.find(project_id, prefix=prefix))
         if not doomed:
-            raise ObjectNotFound(f"Not found: {path or '/'}")
+            if not path or not self._index.dav.is_collection(project_id, path):
+                raise ObjectNotFound(f"Not found: {path or '/'}")
+            self._index.dav.remove(project_id, [path], under_too=True)  # with the empty ones below it
+            return 0
         listed: dict[str, set[str]] = {}  # content-address prefix -> md5s of the files going away
         for info in doomed:
             address = ObjectPath(info.path).content_address
@@ -303,6 +322,7 @@ class Registry:
         for start in range(0, len(doomed), 1000):
             with self._index.writing(grant.project) as tx:
                 self._discard(tx, project_id, [info.path for info in doomed[start : start + 1000]])
+        self._index.dav.remove(project_id, [path.rstrip("/")], under_too=True)
         return len(doomed)
 
     def _discard(self, tx: ProjectWrite, project_id: int, paths: list[str]) -> None:

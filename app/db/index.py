@@ -14,6 +14,7 @@ from sqlalchemy import Engine, TextualSelect, and_, bindparam, func, literal, se
 from sqlalchemy.orm import Session
 
 from app.db import head_revision
+from app.db.dav import DavStore
 from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
@@ -47,6 +48,7 @@ class ObjectIndex:
         self._engine = engine
         self._reader = engine.execution_options(reader=True)
         self._writer = engine.execution_options(writer=True)
+        self.dav = DavStore(engine)  # WebDAV collections, dead properties and mtimes by path
         objects = _OBJECTS.c
         # One probe answers both "is the project being deleted?" and "is the object there?": HEAD and GET
         # of every object run it, hits and misses alike (DVC's existence checks are mostly misses).
@@ -334,6 +336,6 @@ def _children_query(dialect: str, *, bounded: bool) -> TextualSelect:
         f" UNION ALL SELECT ({first_live.format(at=following)}), steps.n + 1"
         " FROM steps WHERE steps.path IS NOT NULL AND steps.n < :page)"
         " SELECT o.path, o.size, o.md5, o.created_at FROM steps"
-        " JOIN objects AS o ON o.project_id = :project AND o.path = steps.path"
+        " JOIN objects AS o ON o.project_id = :project AND o.path = steps.path AND o.trashed_at IS NULL"
         " ORDER BY steps.n"
     ).columns(_O.path, _O.size, _O.md5, _O.created_at)

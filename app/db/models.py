@@ -1,5 +1,5 @@
 """SQLAlchemy tables of the index: projects (with their deletion state), objects, shared auth answers,
-direct upload sessions, handled hook deliveries."""
+direct upload sessions, handled hook deliveries, WebDAV collections, dead properties and mtimes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,7 +63,16 @@ class ObjectRow(Base):
 
     __tablename__ = "objects"
     __table_args__ = (
-        UniqueConstraint("project_id", "path", name="uq_objects_project_path"),
+        # one live version per path; the trash may hold any number of replaced or deleted ones
+        Index(
+            "uq_objects_live_path",
+            "project_id",
+            "path",
+            unique=True,
+            sqlite_where=text("trashed_at IS NULL"),
+            postgresql_where=text("trashed_at IS NULL"),
+        ),
+        Index("ix_objects_project_path", "project_id", "path"),
         # a project's objects by content (batch existence, a dataset's completeness) and by age (last upload)
         Index("ix_objects_project_md5", "project_id", "md5"),
         Index("ix_objects_project_created", "project_id", "created_at"),
@@ -136,4 +145,70 @@ class BrowserSessionRow(Base):
     access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DavCollectionRow(Base):
+    """A collection made with WebDAV MKCOL: kept, empty or not, until it is deleted. (Folders that hold
+    objects exist without a row.)"""
+
+    __tablename__ = "dav_collections"
+    __table_args__ = (Index("ix_dav_collections_parent", "project_id", "parent"),)
+
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(PathString, primary_key=True)
+    parent: Mapped[str] = mapped_column(PathString)  # "" at the data root: what a listing looks up
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DavPropertyRow(Base):
+    """A WebDAV dead property (PROPPATCH) of an object or collection: its value kept as XML text."""
+
+    __tablename__ = "dav_properties"
+    __table_args__ = (Index("ix_dav_properties_parent", "project_id", "parent"),)
+
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(PathString, primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(512), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    parent: Mapped[str] = mapped_column(PathString)
+    value: Mapped[str] = mapped_column(Text)  # the element's content as XML (namespaces declared inline)
+
+
+class DavMtimeRow(Base):
+    """The modification time a client gave a path (X-OC-Mtime, PROPPATCH getlastmodified), valid for the
+    object version stored at `version_at` only: a new upload of the path shows its upload time again."""
+
+    __tablename__ = "dav_mtimes"
+    __table_args__ = (Index("ix_dav_mtimes_parent", "project_id", "parent"),)
+
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(PathString, primary_key=True)
+    parent: Mapped[str] = mapped_column(PathString)
+    modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the created_at of the object version it was given for; None for a collection
+    version_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DavLockRow(Base):
+    """A WebDAV write lock (LOCK, RFC 4918 class 2) on a path and, at depth infinity, everything under it;
+    kept here so every worker and replica honours it, ignored once expired (and then swept)."""
+
+    __tablename__ = "dav_locks"
+    __table_args__ = (Index("ix_dav_locks_project_path", "project_id", "path"),)
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)  # the uuid of urn:uuid:<uuid>
+    project_id: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(PathString)  # "" for the data root
+    exclusive: Mapped[bool] = mapped_column(Boolean)
+    infinite: Mapped[bool] = mapped_column(Boolean)  # Depth: infinity (else 0)
+    owner: Mapped[str] = mapped_column(Text, default="")  # the client's <D:owner> content, as XML
+    principal: Mapped[str] = mapped_column(String(64))  # who took it: only they may refresh or unlock
+    timeout: Mapped[int] = mapped_column(Integer)  # seconds, as granted
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

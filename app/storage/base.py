@@ -73,6 +73,11 @@ class StorageBackend(Protocol):
         """Every blob whose key starts with prefix, in no promised order (SeaweedFS is not byte-ordered)."""
         ...
 
+    def copy(self, source_key: str, destination_key: str) -> None:
+        """Copy a blob inside the store (its bytes never pass through the app), atomically replacing what
+        was at destination_key; NotFound when the source is absent."""
+        ...
+
     def delete(self, key: str) -> None:
         """Delete a blob; deleting an absent blob is not an error."""
         ...

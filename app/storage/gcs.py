@@ -284,6 +284,12 @@ class GCSBackend:
         except gexc.GoogleAPIError as e:
             raise StorageUnavailable("Cloud Storage listing failed") from e
 
+    def copy(self, source_key: str, destination_key: str) -> None:
+        """A server-side rewrite (any size; the destination appears when the last call finishes)."""
+        if self.stat(source_key) is None:
+            raise NotFound("Object not found")
+        self._copy(source_key, destination_key)
+
     def delete(self, key: str) -> None:
         try:
             self._blob(key).delete()

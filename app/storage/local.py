@@ -124,6 +124,15 @@ class LocalBackend:
                 st = entry.stat()
                 yield BlobInfo(key=key, size=st.st_size, md5=None, modified=_mtime(st))
 
+    def copy(self, source_key: str, destination_key: str) -> None:
+        """Staged like an upload (so atomic, fsynced) from the source file."""
+        self._path(destination_key)
+        staged = self.stage(destination_key, self.read(source_key))
+        try:
+            self.commit(staged)
+        finally:
+            self.discard(staged)
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -36,6 +37,7 @@ from app.storage.s3_parts import (
 )
 from app.storage.s3_signing import direct_part_size, sign_direct_upload, sign_download
 
+COPY_OBJECT_LIMIT = 5 * 2**30  # the largest object one CopyObject copies; above it, UploadPartCopy
 OUTAGE_PATIENCE = 15.0  # seconds a call waits out a bucket that does not answer (a restart) before a 503
 
 
@@ -57,8 +59,30 @@ def _transient(error: BaseException) -> bool:
     return False
 
 
+def copy_blob(backend: S3Backend, source_key: str, destination_key: str) -> None:
+    """S3Backend.copy: CopyObject up to 5 GiB (COPY_OBJECT_LIMIT); above, boto3's managed copy, a multipart
+    upload of UploadPartCopy parts (at most MAX_PARTS). Either way the destination appears whole or not at
+    all, and the bytes never leave the bucket."""
+    source = backend.stat(source_key)
+    if source is None:
+        raise NotFound("Object not found")
+    bucket, key = backend._bucket, backend._key(destination_key)
+    copy_source = {"Bucket": bucket, "Key": backend._key(source_key)}
+    if source.size <= COPY_OBJECT_LIMIT:
+        backend._call("copy_object", Key=key, CopySource=copy_source)
+        return
+    part = max(PART_SIZE, -(-source.size // MAX_PARTS))
+    config = TransferConfig(multipart_threshold=COPY_OBJECT_LIMIT, multipart_chunksize=part)
+    try:
+        backend._s3.copy(copy_source, bucket, key, Config=config)
+    except (ClientError, BotoCoreError) as e:
+        raise StorageUnavailable("S3 copy failed; try again later") from e
+
+
 class S3Backend:
     """Blobs under `prefix` in one bucket; presigned GET URLs (SigV4) for downloads."""
+
+    copy = copy_blob  # the StorageBackend method, written above the class
 
     def __init__(
         self,
@@ -93,8 +117,7 @@ class S3Backend:
             if public_endpoint_url
             else self._s3
         )
-        self._part_size = part_size
-        self._max_parts = max_parts
+        self._part_size, self._max_parts = part_size, max_parts
         self._buffers = PartBuffers(PART_BUFFERS)
         self._patience = outage_patience
 

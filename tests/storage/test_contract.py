@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from app.errors import NotFound
+from app.storage import s3
 from app.storage.base import StorageBackend
 from tests.storage.conftest import PART
 
@@ -153,3 +154,24 @@ def test_signed_download_as_attachment(backend: StorageBackend, request: pytest.
     assert answer.content == b"w"
     if request.node.callspec.params["backend"] != "gcs-fake":
         assert answer.headers["Content-Disposition"] == wanted
+
+
+@pytest.mark.parametrize("size", [0, 1000, 2 * PART + 12345])
+def test_copy_inside_the_store(backend: StorageBackend, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server-side copy: the destination gets the same bytes (and md5 where the store keeps one), the
+    source stays, what was at the destination is replaced, a missing source is NotFound and copies
+    nothing. S3 copies above its CopyObject limit in UploadPartCopy parts: the limit is lowered here."""
+    monkeypatch.setattr(s3, "COPY_OBJECT_LIMIT", PART)
+    data = os.urandom(size)
+    put(backend, "projects/1/source ü", data)
+    put(backend, "versions/1/abc/copy", b"what was there")
+    backend.copy("projects/1/source ü", "versions/1/abc/copy")
+    assert b"".join(backend.read("versions/1/abc/copy")) == data
+    assert b"".join(backend.read("projects/1/source ü")) == data
+    info = backend.stat("versions/1/abc/copy")
+    assert info is not None and info.size == size
+    assert info.md5 in (None, hashlib.md5(data).hexdigest())
+    with pytest.raises(NotFound):
+        backend.copy("projects/1/missing", "projects/1/nowhere")
+    assert backend.stat("projects/1/nowhere") is None
+    assert keys(backend) == ["projects/1/source ü", "versions/1/abc/copy"]  # nothing staged is left

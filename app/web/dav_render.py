@@ -1,0 +1,167 @@
+"""WebDAV multistatus documents out: PROPFIND answers streamed from templates (the empty-body listing DVC
+sends thousands of times takes the fast path) and PROPPATCH results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from email.utils import format_datetime
+from functools import lru_cache
+from http import HTTPStatus
+from urllib.parse import quote
+from xml.sax.saxutils import escape, quoteattr
+
+from app.dav import Entry, Found
+from app.model.paths import content_type
+from app.web.dav_xml import DAV, Propfind, PropName
+
+OC = (
+    "http://owncloud.org/ns"  # ownCloud's namespace: rclone's owncloud/nextcloud vendors read checksums there
+)
+_FLUSH_EVERY = 200  # responses per chunk of a streamed multistatus
+HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:" xmlns:oc="{OC}">'
+TAIL = "</D:multistatus>"
+_OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+_ALL_OBJECT = (
+    "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype/>"
+    "<D:getcontentlength>{size}</D:getcontentlength><D:getetag>&quot;{md5}&quot;</D:getetag>"
+    "<D:getlastmodified>{modified}</D:getlastmodified><D:getcontenttype>{ctype}</D:getcontenttype>"
+    "{dead}</D:prop>" + _OK
+)
+_ALL_COLLECTION = (
+    "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
+    "<D:getcontentlength>0</D:getcontentlength>{modified}{dead}</D:prop>" + _OK
+)
+SUPPORTED_LOCK = (
+    "<D:supportedlock>"
+    "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+    "<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+    "</D:supportedlock>"
+)
+
+
+@lru_cache(maxsize=4096)
+def _type_of(suffix: str) -> str:
+    return content_type(f"x{suffix}")
+
+
+def _content_type(path: str) -> str:
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return _type_of(name[dot:].lower()) if dot > 0 else "application/octet-stream"
+
+
+def _http_date(entry: Entry) -> str | None:
+    return None if entry.modified is None else format_datetime(entry.modified, usegmt=True)
+
+
+def _element(name: PropName, value: str | None) -> str:
+    """<prefix:name xmlns:prefix="namespace">value</…>, or an empty element when value is None."""
+    namespace, local = name
+    if namespace == DAV:
+        tag, declare = f"D:{local}", ""
+    elif namespace == OC:
+        tag, declare = f"oc:{local}", ""
+    elif namespace:
+        tag, declare = f"x:{local}", f" xmlns:x={quoteattr(namespace)}"
+    else:
+        tag, declare = local, ""  # no namespace: the document declares no default one
+    return f"<{tag}{declare}/>" if value is None else f"<{tag}{declare}>{value}</{tag}>"
+
+
+def _checksums(entry: Entry) -> str | None:
+    if entry.info is None:
+        return None
+    return f"<oc:checksum>MD5:{entry.info.md5}</oc:checksum>"
+
+
+# The live properties: each gives the value (XML text), or None where the resource has none.
+_LIVE: dict[PropName, Callable[[Entry], str | None]] = {
+    (DAV, "resourcetype"): lambda e: "<D:collection/>" if e.info is None else "",
+    (DAV, "getcontentlength"): lambda e: "0" if e.info is None else str(e.info.size),
+    (DAV, "getetag"): lambda e: None if e.info is None else f"&quot;{e.info.md5}&quot;",
+    (DAV, "getlastmodified"): _http_date,
+    (DAV, "getcontenttype"): lambda e: None if e.info is None else _content_type(e.path),
+    (DAV, "creationdate"): lambda e: None if e.info is None else e.info.created_at.isoformat(),
+    (DAV, "displayname"): lambda e: escape(e.path.rpartition("/")[2]),
+    (DAV, "supportedlock"): lambda e: SUPPORTED_LOCK[len("<D:supportedlock>") : -len("</D:supportedlock>")],
+    (DAV, "lockdiscovery"): lambda e: "",
+    (OC, "checksums"): _checksums,
+}
+PROTECTED = frozenset(_LIVE) - {(DAV, "getlastmodified")}  # computed: PROPPATCH answers 403
+
+
+def href(path: str, collection: bool) -> str:
+    """A percent-encoded absolute href; collections end with a slash."""
+    return quote(path + ("/" if collection else ""), safe="/")
+
+
+def multistatus(base: str, found: Found, ask: Propfind) -> Iterator[bytes]:
+    """The PROPFIND answer, a chunk per _FLUSH_EVERY responses. `base` is the requested path as the
+    client addressed it (mount prefix included, no trailing slash); members' hrefs extend it."""
+    render = _allprop if ask.kind == "allprop" else (lambda h, e: _asked(h, e, ask))
+    chunk = [HEAD, render(base, found.entry)]
+    skip = len(found.entry.path) + 1 if found.entry.path else 0
+    for count, member in enumerate(found.members, start=1):
+        chunk.append(render(f"{base}/{member.path[skip:]}", member))
+        if count % _FLUSH_EVERY == 0:
+            yield "".join(chunk).encode()
+            chunk = []
+    chunk.append(TAIL)
+    yield "".join(chunk).encode()
+
+
+def _dead(entry: Entry) -> str:
+    return "".join(_element((ns, name), value) for ns, name, value in entry.properties or ())
+
+
+def _allprop(base: str, entry: Entry) -> str:
+    """The empty-body answer: resourcetype, getcontentlength, getetag, getlastmodified, getcontenttype
+    and the dead properties (the other live ones are listed when named)."""
+    info = entry.info
+    if info is None:
+        modified = _http_date(entry)
+        return _ALL_COLLECTION.format(
+            href=href(base, collection=True),
+            modified="" if modified is None else f"<D:getlastmodified>{modified}</D:getlastmodified>",
+            dead=_dead(entry),
+        )
+    return _ALL_OBJECT.format(
+        href=href(base, collection=False),
+        size=info.size,
+        md5=info.md5,
+        modified=_http_date(entry),
+        ctype=_content_type(entry.path),
+        dead=_dead(entry),
+    )
+
+
+def _asked(base: str, entry: Entry, ask: Propfind) -> str:
+    """A response for `prop` (values, a 404 propstat for those the resource lacks) or `propname`."""
+    dead = {(ns, name): value for ns, name, value in entry.properties or ()}
+    found: list[str] = []
+    missing: list[str] = []
+    if ask.kind == "propname":
+        names = [n for n, live in _LIVE.items() if live(entry) is not None] + list(dead)
+        found = [_element(name, None) for name in names]
+    for name in ask.names:
+        live = _LIVE.get(name)
+        value = live(entry) if live is not None else dead.get(name)
+        if value is None:
+            missing.append(_element(name, None))
+        else:
+            found.append(_element(name, value))
+    return response(href(base, collection=entry.info is None), [(200, found), (404, missing)])
+
+
+def response(target: str, propstats: list[tuple[int, list[str]]], description: str = "") -> str:
+    """One <D:response> with a propstat per status that has properties."""
+    parts = [f"<D:response><D:href>{target}</D:href>"]
+    for status, props in propstats:
+        if props:
+            phrase = HTTPStatus(status).phrase
+            parts.append(f"<D:propstat><D:prop>{''.join(props)}</D:prop>")
+            parts.append(f"<D:status>HTTP/1.1 {status} {phrase}</D:status></D:propstat>")
+    if description:
+        parts.append(f"<D:responsedescription>{escape(description)}</D:responsedescription>")
+    parts.append("</D:response>")
+    return "".join(parts)
