@@ -110,7 +110,38 @@ class Dav:
         given = self._store.mtimes_in(project_id, path)
         props = self._store.properties_in(project_id, path) if properties else {}
         empty = set(made)
-        for name, info in self._index.children(project_id, prefix):
+        if not given and not props:  # the usual folder (all of DVC's): no per-member look-ups
+            no_props: list[DeadProperty] | None = [] if properties else None
+            for name, info in self._index.children(project_id, prefix):
+                if info is None:
+                    empty.discard(name)
+                    yield Entry(prefix + name, None, None, no_props)
+                else:
+                    yield Entry(prefix + name, info, info.created_at, no_props)
+        else:
+            yield from self._members_with_state(
+                prefix, self._index.children(project_id, prefix), given, props, properties, empty
+            )
+        for name in made:
+            if name in empty:
+                yield Entry(
+                    prefix + name,
+                    None,
+                    effective_mtime(None, given.get(name)),
+                    props.get(name, []) if properties else None,
+                )
+
+    @staticmethod
+    def _members_with_state(
+        prefix: str,
+        children: Iterator[tuple[str, ObjectInfo | None]],
+        given: dict[str, Mtime],
+        props: dict[str, list[DeadProperty]],
+        properties: bool,
+        empty: set[str],
+    ) -> Iterator[Entry]:
+        """The members of a folder where clients gave mtimes or dead properties."""
+        for name, info in children:
             if info is None:
                 empty.discard(name)
             mtime = given.get(name)
@@ -120,14 +151,6 @@ class Dav:
                 else effective_mtime(info, mtime)
             )
             yield Entry(prefix + name, info, modified, props.get(name, []) if properties else None)
-        for name in made:
-            if name in empty:
-                yield Entry(
-                    prefix + name,
-                    None,
-                    effective_mtime(None, given.get(name)),
-                    props.get(name, []) if properties else None,
-                )
 
     def make_collection(self, credential: Credential | None, ref: ProjectRef, path: str) -> None:
         """MKCOL: keep a collection at path. 201 also when one is there (a deliberate deviation: DVC then
@@ -138,9 +161,11 @@ class Dav:
             return  # the data root always exists
         ObjectPath(path)
         project_id = grant.project.id
+        if self._store.is_collection(project_id, path):
+            return  # DVC's MKCOL before every upload: one look-up
         if self._index.get(project_id, path) is not None:
             raise MethodNotAllowed(f"An object exists at {path}; MKCOL makes collections only")
-        if self._store.is_collection(project_id, path) or self._index.has_prefix(project_id, f"{path}/"):
+        if self._index.has_prefix(project_id, f"{path}/"):
             return
         missing = [path]
         parent = path.rpartition("/")[0]

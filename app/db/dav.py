@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, or_, select
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import Base
 from app.db.projects import insert_project
-from app.db.sql import database_errors, under, utc
+from app.db.sql import PreparedQuery, database_errors, under, utc
 from app.model.projects import Project
 
 _COLLECTIONS = Base.metadata.tables["dav_collections"]
@@ -48,20 +48,50 @@ class DavStore:
     def __init__(self, engine: Engine) -> None:
         self._reader = engine.execution_options(reader=True)
         self._writer = engine.execution_options(writer=True)
+        # The reads every PROPFIND makes (DVC's webdav remote sends thousands), compiled once and run on
+        # each thread's own connection (app.db.sql.PreparedQuery): a listing of DVC's `files/md5` must not
+        # cost much more than it did before collections, properties and mtimes existed.
+        project: Any = bindparam("project_id")
+        path: Any = bindparam("path")
+        parent: Any = bindparam("parent")
+        self._collection = PreparedQuery(
+            engine, select(_C.path).where(_C.project_id == project, _C.path == path)
+        )
+        self._collections_in = PreparedQuery(
+            engine, select(_C.path).where(_C.project_id == project, _C.parent == parent)
+        )
+        self._properties = PreparedQuery(
+            engine,
+            select(_PR.namespace, _PR.name, _PR.value)
+            .where(_PR.project_id == project, _PR.path == path)
+            .order_by(_PR.namespace, _PR.name),
+        )
+        self._properties_in = PreparedQuery(
+            engine,
+            select(_PR.path, _PR.namespace, _PR.name, _PR.value).where(
+                _PR.project_id == project, _PR.parent == parent
+            ),
+        )
+        self._mtime = PreparedQuery(
+            engine, select(_M.modified_at, _M.version_at).where(_M.project_id == project, _M.path == path)
+        )
+        self._mtimes_in = PreparedQuery(
+            engine,
+            select(_M.path, _M.modified_at, _M.version_at).where(
+                _M.project_id == project, _M.parent == parent
+            ),
+        )
 
     # collections
 
     def is_collection(self, project_id: int, path: str) -> bool:
         """Whether MKCOL made a collection at path."""
-        query = select(_C.path).where(_C.project_id == project_id, _C.path == path)
-        with database_errors(), self._reader.connect() as conn:
-            return conn.execute(query).first() is not None
+        return self._collection.first(project_id=project_id, path=path) is not None
 
     def collections_in(self, project_id: int, parent: str) -> list[str]:
         """The names of the collections MKCOL made directly in `parent`, sorted."""
-        query = select(_C.path).where(_C.project_id == project_id, _C.parent == parent).order_by(_C.path)
-        with database_errors(), self._reader.connect() as conn:
-            return [path.rpartition("/")[2] for path in conn.execute(query).scalars()]
+        rows = self._collections_in.all(project_id=project_id, parent=parent)
+        return sorted(path.rpartition("/")[2] for (path,) in rows)
 
     def make_collections(self, project: Project, paths: Iterable[str]) -> None:
         """Keep collections at paths (those already kept stay as they are)."""
@@ -92,23 +122,15 @@ class DavStore:
 
     def properties(self, project_id: int, path: str) -> list[DeadProperty]:
         """The dead properties of path, by namespace and name."""
-        query = (
-            select(_PR.namespace, _PR.name, _PR.value)
-            .where(_PR.project_id == project_id, _PR.path == path)
-            .order_by(_PR.namespace, _PR.name)
-        )
-        with database_errors(), self._reader.connect() as conn:
-            return [(r.namespace, r.name, r.value) for r in conn.execute(query)]
+        return [
+            (ns, name, value) for ns, name, value in self._properties.all(project_id=project_id, path=path)
+        ]
 
     def properties_in(self, project_id: int, parent: str) -> dict[str, list[DeadProperty]]:
         """The dead properties of everything directly in `parent`, by name (one query for a listing)."""
-        query = select(_PR.path, _PR.namespace, _PR.name, _PR.value).where(
-            _PR.project_id == project_id, _PR.parent == parent
-        )
         found: dict[str, list[DeadProperty]] = {}
-        with database_errors(), self._reader.connect() as conn:
-            for r in conn.execute(query):
-                found.setdefault(r.path.rpartition("/")[2], []).append((r.namespace, r.name, r.value))
+        for path, namespace, name, value in self._properties_in.all(project_id=project_id, parent=parent):
+            found.setdefault(path.rpartition("/")[2], []).append((namespace, name, value))
         return found
 
     def patch(
@@ -158,21 +180,12 @@ class DavStore:
 
     def mtime(self, project_id: int, path: str) -> Mtime | None:
         """The modification time given to path, and the version it is for."""
-        query = select(_M.modified_at, _M.version_at).where(_M.project_id == project_id, _M.path == path)
-        with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(query).first()
+        row = self._mtime.first(project_id=project_id, path=path)
         return None if row is None else (utc(row[0]), None if row[1] is None else utc(row[1]))
 
     def mtimes_in(self, project_id: int, parent: str) -> dict[str, Mtime]:
         """The modification times given to everything directly in `parent`, by name."""
-        query = select(_M.path, _M.modified_at, _M.version_at).where(
-            _M.project_id == project_id, _M.parent == parent
-        )
-        with database_errors(), self._reader.connect() as conn:
-            return {
-                r.path.rpartition("/")[2]: (
-                    utc(r.modified_at),
-                    None if r.version_at is None else utc(r.version_at),
-                )
-                for r in conn.execute(query)
-            }
+        return {
+            path.rpartition("/")[2]: (utc(modified), None if version is None else utc(version))
+            for path, modified, version in self._mtimes_in.all(project_id=project_id, parent=parent)
+        }

@@ -112,6 +112,14 @@ class PreparedQuery:
 
     def first(self, **params: Any) -> tuple[Any, ...] | None:
         """The first row with every column converted to its Python type, or None."""
+        rows = self._run(params, many=False)
+        return rows[0] if rows else None
+
+    def all(self, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row, each column converted to its Python type (for small answers: a folder's state)."""
+        return self._run(params, many=True)
+
+    def _run(self, params: dict[str, Any], *, many: bool) -> list[tuple[Any, ...]]:
         args: Any = tuple(params[name] for name in self._order) if self._order else params
         dbapi = self._engine.dialect.loaded_dbapi
         for attempt in (1, 2):
@@ -119,7 +127,7 @@ class PreparedQuery:
                 cursor = self._connection().cursor()
                 try:
                     cursor.execute(self._sql, args)
-                    row = cursor.fetchone()
+                    rows = cursor.fetchall() if many else [row] if (row := cursor.fetchone()) else []
                 finally:
                     cursor.close()
                 break
@@ -140,8 +148,12 @@ class PreparedQuery:
                     broken.close()
                 if attempt == 2:  # the first try may have used a connection the server dropped
                     raise DatabaseUnavailable() from e
-        if row is None:
-            return None
-        return tuple(
-            convert(value) if convert else value for convert, value in zip(self._convert, row, strict=True)
-        )
+        if not any(self._convert):
+            return [tuple(row) for row in rows]
+        return [
+            tuple(
+                convert(value) if convert else value
+                for convert, value in zip(self._convert, row, strict=True)
+            )
+            for row in rows
+        ]

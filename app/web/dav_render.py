@@ -31,6 +31,9 @@ _ALL_COLLECTION = (
     "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
     "<D:getcontentlength>0</D:getcontentlength>{modified}{dead}</D:prop>" + _OK
 )
+_PLAIN_COLLECTION_HEAD, _PLAIN_COLLECTION_TAIL = _ALL_COLLECTION.format(
+    href="\0", modified="", dead=""
+).split("\0")
 SUPPORTED_LOCK = (
     "<D:supportedlock>"
     "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
@@ -119,6 +122,8 @@ def _allprop(base: str, entry: Entry) -> str:
     and the dead properties (the other live ones are listed when named)."""
     info = entry.info
     if info is None:
+        if entry.modified is None and not entry.properties:  # DVC's listings: 256 of these at a time
+            return _PLAIN_COLLECTION_HEAD + href(base, collection=True) + _PLAIN_COLLECTION_TAIL
         modified = _http_date(entry)
         return _ALL_COLLECTION.format(
             href=href(base, collection=True),
