@@ -199,10 +199,12 @@ def _probe_remotes(
     propfind = http.request(
         "PROPFIND", f"{target.url}/", headers={**headers, "Depth": "0"}, timeout=30, allow_redirects=False
     )
-    dav_ok = _remote(
+    dav_ok = _remote(  # reading is allowed (checked first), so a 404 is a folder nothing made yet
         "webdav",
-        propfind.status_code == 207,
-        "ok (PROPFIND answers 207)",
+        propfind.status_code in (207, 404),
+        "ok (PROPFIND answers 207)"
+        if propfind.status_code == 207
+        else "ok (the folder does not exist yet: DVC's first push makes it)",
         f"PROPFIND answered {propfind.status_code} {propfind.reason}",
         say,
         report,
