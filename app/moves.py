@@ -35,9 +35,10 @@ _CREATE_ONLY = WriteCondition(if_none_match=EntityTags(any=True))  # Overwrite: 
 
 
 class DestinationElsewhere(RegistryError):
-    """502, as RFC 4918 9.8.5 names it: the Destination is another server, repository or namespace."""
+    """The Destination is another server, project or namespace: 403 (RFC 4918 9.8.5 also allows 502, but
+    a 5xx says the registry failed, and nothing failed: the client asked what no WebDAV server does)."""
 
-    status, code = 502, "destination_elsewhere"
+    status, code = 403, "destination_elsewhere"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import BadRequest
+from app.model.identity import Action
 from app.model.projects import ProjectRef
 from app.moves import DestinationElsewhere
 from app.web.context import services
@@ -18,6 +19,7 @@ from app.web.dav_locks import check_lock
 
 def copy(ref: ProjectRef, path: str) -> Response:
     """201 when the destination is new, 204 when it replaced something."""
+    services().registry.dav.grant(credential_from(request), ref, Action.WRITE)  # 401/403 before the headers
     source, destination = path.strip("/"), _destination()
     depth = request.headers.get("Depth", "infinity").strip().lower()
     if depth not in ("0", "infinity"):
@@ -36,6 +38,7 @@ def copy(ref: ProjectRef, path: str) -> Response:
 
 def move(ref: ProjectRef, path: str) -> Response:
     """201 when the destination is new, 204 when it replaced something; the source's locks go with it."""
+    services().registry.dav.grant(credential_from(request), ref, Action.WRITE)  # 401/403 before the headers
     source, destination = path.strip("/"), _destination()
     if request.headers.get("Depth", "infinity").strip().lower() != "infinity":
         raise BadRequest("Invalid Depth for MOVE: a MOVE always moves everything under it (infinity)")
@@ -56,7 +59,7 @@ def _overwrite() -> bool:
 
 def _destination() -> tuple[ProjectRef, str]:
     """The Destination header (an absolute URL or path) as a project and a data path: 400 when missing or
-    malformed, 502 (RFC 4918 9.8.5) when it is on another host or outside the data plane."""
+    malformed, 403 when it is on another host or outside the data plane."""
     value = request.headers.get("Destination", "").strip()
     if not value:
         raise BadRequest("COPY and MOVE need a Destination header")

@@ -88,10 +88,10 @@ def test_destination_as_an_absolute_url_and_by_project_id(client: FlaskClient) -
         "/api/v1/projects/101",  # not the data plane
     ],
 )
-def test_a_destination_elsewhere_is_502(client: FlaskClient, dest: str) -> None:
+def test_a_destination_elsewhere_is_refused_with_403(client: FlaskClient, dest: str) -> None:
     put(client, "src", b"x")
     status, line = dav(client, "COPY", "src", dest)
-    assert status == 502 and ("another" in line or "data-plane" in line or "one project" in line)
+    assert status == 403 and ("another" in line or "data-plane" in line or "one project" in line)
 
 
 def test_bad_headers_are_400(client: FlaskClient) -> None:
