@@ -101,13 +101,19 @@ def test_concurrent_different_bodies_at_one_path_keep_one_consistent_object(
 
     with ThreadPoolExecutor(6) as pool:
         statuses = sorted(pool.map(put, bodies))
-    assert statuses == [201] + [409] * 5
+    assert statuses == [200] * 5 + [201]  # one creates, each other replaces (DESIGN 3.2)
     head = requests.head(url, headers=AUTH, timeout=10)
-    # one version kept (a key of its own), nothing of the refused ones
-    (version,) = [p for p in (registry.storage / "versions" / "101").rglob("model.pkl") if "/race/" in str(p)]
-    stored = version.read_bytes()
-    assert hashlib.md5(stored).hexdigest() == head.headers["X-Checksum-MD5"]
-    assert stored in bodies
+    served = requests.get(url, headers=AUTH, timeout=30).content
+    assert served in bodies and hashlib.md5(served).hexdigest() == head.headers["X-Checksum-MD5"]
+    # every version under a key of its own, each whole: the one served and the five replaced (the trash's)
+    versions = [p for p in (registry.storage / "versions" / "101").rglob("model.pkl") if "/race/" in str(p)]
+    assert sorted(v.read_bytes() for v in versions) == sorted(bodies)
+    trashed = requests.get(
+        registry.url + "/api/v1/projects/101/trash", params={"prefix": "race/"}, headers=AUTH, timeout=10
+    ).json()["objects"]
+    assert sorted(t["md5"] for t in trashed if t["path"] == "race/model.pkl") == sorted(
+        hashlib.md5(b).hexdigest() for b in bodies if b != served
+    )
 
 
 @pytest.mark.parametrize(
