@@ -258,6 +258,11 @@ def start_seaweedfs(
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.telemetry=false",
+            # Every bucket is a collection with volumes of its own, and the volume count is otherwise
+            # free disk / volume size (about 47 buckets here): a suite making a bucket per test ran out
+            # ("No writable volumes and no free volumes left", a 500 on UploadPart). Volumes are not
+            # preallocated, so a high limit costs nothing.
+            "-volume.max=2000",
         ]
         args += [f"-{name}.port={port}" for name, port in ports.items()]
         args += [f"-{name}.port.grpc={port}" for name, port in grpc.items()]
