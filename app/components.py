@@ -14,6 +14,7 @@ from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
 from app.db.upload_sessions import UploadSessions
+from app.door_uploads import DoorUploads, build_door_uploads
 from app.gitlab.gateway import GitLabGateway
 from app.locks import Locks, build_locks
 from app.metrics import Metrics
@@ -55,6 +56,7 @@ class Components:
     datasets: Datasets
     moves: Moves  # WebDAV COPY and MOVE
     locks: Locks  # WebDAV LOCK and UNLOCK
+    door_uploads: DoorUploads  # the S3 door's multipart uploads
 
 
 def build_components(
@@ -167,6 +169,14 @@ def build_components(
             engine=engine,
             storage=storage,
             sessions=upload_sessions,
+            settings=settings,
+        ),
+        door_uploads=build_door_uploads(
+            authorizer=authorizer,
+            index=index,
+            storage=storage,
+            sessions=upload_sessions,
+            engine=engine,
             settings=settings,
         ),
     )

@@ -17,7 +17,9 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 ACCESS = "app.access"
 _SIGNED_PATH = re.compile(r"(/-/blobs/)[^/?\s\"']+")
 _SIGNATURE = re.compile(
-    r"((?:X-Amz-Signature|X-Goog-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"']+", re.I
+    r"((?:X-Amz-Signature|X-Goog-Signature|Signature|X-Amz-Security-Token|X-Amz-Credential|Credential)=)"
+    r"[^&\s\"']+",
+    re.I,
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # LogRecord's own attributes: anything else on a record came in through `extra` and is logged as a field

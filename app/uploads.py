@@ -152,6 +152,8 @@ class Uploads:
                 raise admission.project.over_quota(self._default_quota)
             yield chunk
 
+    admit = _admit  # what app.door_uploads checks a multipart upload's parts with
+
     def _too_large(self) -> FileTooLarge:
         return FileTooLarge(f"File too large: the limit is {human_size(self._max_file_size)}")
 

@@ -120,6 +120,24 @@ class UploadSessionRow(Base):
     completing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # "direct" (the JSON API's signed URLs) or "s3" (a multipart upload through the S3 door, parts below)
+    kind: Mapped[str] = mapped_column(String(16), default="direct", server_default="direct")
+
+
+class UploadPartRow(Base):
+    """A part an S3 multipart upload received: its own blob at `key`; a part sent again gets a new row
+    and blob, and the newest row of a number is the part (older ones are dropped)."""
+
+    __tablename__ = "upload_parts"
+    __table_args__ = (Index("ix_upload_parts_session_number", "session_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(32), ForeignKey("upload_sessions.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class HookDeliveryRow(Base):

@@ -51,7 +51,8 @@ class UploadSessions:
     def get(self, project_id: int, session_id: str) -> UploadSession | None:
         """The project's session with that id, None when unknown (or another project's)."""
         with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(select(_TABLE).where(_S.id == session_id, _S.project_id == project_id)).first()
+            mine = (_S.id == session_id, _S.project_id == project_id, _S.kind == "direct")  # not S3 door
+            row = conn.execute(select(_TABLE).where(*mine)).first()
         if row is None:
             return None
         return UploadSession(

@@ -19,6 +19,8 @@ def remove_stale_uploads(
     removed, now = 0, now or datetime.now(UTC)
     for session_id, handle in uploads.expired(now):
         try:
+            # an S3 door multipart upload's parts (app.door_uploads), each a blob under the upload's key
+            storage.delete_many([blob.key for blob in storage.list(upload_key(session_id) + "/")])
             storage.abort_direct(upload_key(session_id), handle)
         except StorageUnavailable:
             continue  # next run

@@ -118,6 +118,12 @@ class StorageBackend(Protocol):
         is committed)."""
         ...
 
+    def assemble(self, part_keys: Sequence[str], key: str, *, temp_key: str) -> StagedObject:
+        """The blobs at part_keys joined in order, staged for `key` (commit makes them visible there,
+        discard drops them) with the whole's size and md5; the parts stay. Inside the store where it
+        can (S3 UploadPartCopy: every part but the last of at least 5 MiB; GCS compose through temp_key)."""
+        ...
+
 
 class PartBuffers:
     """Part buffers the uploads of one process share: made on demand up to `count`, then reused, so the

@@ -23,6 +23,7 @@ from app.errors import NotFound, StorageUnavailable
 from app.model.objects import BlobInfo, SignedURL
 from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject
+from app.storage.s3_assemble import assemble_parts
 from app.storage.s3_parts import (
     MAX_PARTS,
     PART_BUFFERS,
@@ -82,7 +83,7 @@ def copy_blob(backend: S3Backend, source_key: str, destination_key: str) -> None
 class S3Backend:
     """Blobs under `prefix` in one bucket; presigned GET URLs (SigV4) for downloads."""
 
-    copy = copy_blob  # the StorageBackend method, written above the class
+    copy, assemble = copy_blob, assemble_parts  # StorageBackend methods: above the class, in s3_assemble
 
     def __init__(
         self,
@@ -214,7 +215,7 @@ class S3Backend:
             pending.body = None
             check_etag(answer, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
-            expected = multipart_etag(pending.part_md5s)
+            expected = multipart_etag(pending.part_md5s) if pending.etag_known else None
             try:
                 answer = self._call(
                     "complete_multipart_upload",
@@ -239,7 +240,7 @@ class S3Backend:
             self.delete(pending.copy_from)
             pending.copy_from = None
 
-    def _completed(self, key: str, etag: str) -> dict[str, Any] | None:
+    def _completed(self, key: str, etag: str | None) -> dict[str, Any] | None:
         """The object's headers when the bucket holds the multipart upload of this ETag at key."""
         try:
             head: dict[str, Any] = self._call("head_object", Key=self._key(key))

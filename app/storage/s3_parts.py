@@ -55,6 +55,9 @@ class Pending:
     parts: list[dict[str, Any]] = field(default_factory=list)
     part_md5s: list[bytes] = field(default_factory=list)
     copy_from: str | None = None
+    # the parts' ETags are their md5s (not so where a bucket gives a copied part its source's ETag:
+    # SeaweedFS), so the object's ETag is known in advance and checked
+    etag_known: bool = True
 
 
 def md5_header(digest: bytes) -> str:
@@ -62,10 +65,13 @@ def md5_header(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def check_etag(answer: dict[str, Any], expected: str, what: str) -> None:
-    """StorageUnavailable unless S3's ETag for what it stored is `expected` (computed from the stream).
-    Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s (AWS's documentation): there the
-    Content-MD5 that S3 verifies on every request is the check."""
+def check_etag(answer: dict[str, Any], expected: str | None, what: str) -> None:
+    """StorageUnavailable unless S3's ETag for what it stored is `expected` (computed from the stream;
+    None: not known in advance, see Pending.etag_known). Objects encrypted with SSE-KMS or SSE-C have ETags
+    that are not MD5s (AWS's documentation): there the Content-MD5 that S3 verifies on every request is
+    the check."""
+    if expected is None:
+        return
     if answer.get("ServerSideEncryption", "").startswith("aws:kms") or answer.get("SSECustomerAlgorithm"):
         return
     etag = str(answer.get("ETag", "")).strip('"')

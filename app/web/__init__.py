@@ -22,6 +22,7 @@ def build_web_app(svc: Components) -> Flask:
         ops,
         project_pages,
         request_text,
+        s3_door,
         sessions,
         ui,
     )
@@ -53,4 +54,5 @@ def build_web_app(svc: Components) -> Flask:
     if isinstance(svc.storage, LocalBackend):
         app.register_blueprint(blobs.bp)
     app.register_blueprint(data.bp)
+    app.register_blueprint(s3_door.bp)  # the S3 door: its own rate limit and XML errors
     return app
