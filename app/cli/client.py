@@ -82,7 +82,12 @@ def _import_generic_packages(args: argparse.Namespace) -> int:
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """doctor, upload, download, import-generic-packages."""
     doctor = commands.add_parser("doctor", help=CLIENT_COMMANDS["doctor"])
-    doctor.add_argument("url", help="a data URL: https://<registry>/<group>/<project>/-/data/<prefix>")
+    doctor.add_argument(
+        "url",
+        nargs="?",
+        help="a data URL (https://<registry>/<group>/<project>/-/data/<prefix>) or an S3 door URL "
+        "(…/<project>/-/s3/<bucket>); none: the default DVC remote of the repository here",
+    )
     doctor.add_argument(
         "--token",
         help="the credential (default: $DATA_REGISTRY_TOKEN, $GITLAB_TOKEN, then $CI_JOB_TOKEN; "

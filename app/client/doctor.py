@@ -1,22 +1,29 @@
 """`data-registry doctor URL`: what stands between a credential and a registry URL, in words — who the
 credential is (@username), what it may do on the project and why not, whether the URL answers as DVC's
-http and webdav remotes, the clock skew, and what could not be checked and why. DVC itself only says
-"missing" when a pull is refused. The credential goes to the URL's origin only (app/client/session.py)."""
+http and webdav remotes and the project's S3 door as its s3 remote (a SigV4-signed listing), the clock
+skew, and what could not be checked and why. With no URL, the repository's default DVC remote. DVC
+itself only says "missing" when a pull is refused. The credential goes to the URL's origin only
+(app/client/session.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from app.client.dvc_remote import S3Target, default_remote, s3_target
 from app.client.errors import BadURL
 from app.client.session import client_session, error_message, left_origin
+from app.client.sigv4 import signed_headers
 from app.client.urls import DataURL, parse_data_url
 
 ACTIONS = ("read", "write", "delete")
@@ -40,7 +47,9 @@ class Report:
     role: str | None = None
     access: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_skew_seconds: float | None = None
-    remotes: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {"http": None, "webdav": None})
+    remotes: dict[str, dict[str, Any] | None] = field(
+        default_factory=lambda: {"http": None, "webdav": None, "s3": None}
+    )
     not_checked: list[dict[str, str]] = field(default_factory=list)
     findings: list[dict[str, str]] = field(default_factory=list)
 
@@ -56,7 +65,7 @@ def print_json(report: Report) -> None:
 
 
 def diagnose(
-    url: str,
+    url: str | None,
     headers: Mapping[str, str],
     say: Say,
     *,
@@ -67,9 +76,20 @@ def diagnose(
 ) -> int:
     """Check everything, saying each finding as (topic, text) and keeping it in `report`; 0 when the URL
     can be read with the credential (and `require`d action is allowed), 1 when something refuses or
-    could not be checked, 2 when the URL itself is wrong."""
-    found = report if report is not None else Report(url)
+    could not be checked, 2 when the URL itself is wrong. No URL: the default DVC remote of the repository
+    in the working directory, with the credential its local config holds when none is given."""
+    found = report if report is not None else Report(url or "")
     found.required = require
+    if url is None:
+        try:
+            url, token = default_remote(Path.cwd())
+        except BadURL as e:
+            say("url", str(e))
+            found.exit_status = 2
+            return 2
+        found.url = url
+        say("dvc remote", url)
+        headers = headers or ({"Authorization": f"Bearer {token}"} if token else {})
 
     def tell(topic: str, text: str) -> None:
         found.findings.append({"topic": topic, "text": text})
@@ -93,8 +113,9 @@ def _diagnose(
     http: requests.Session,
     clock: Callable[[], float],
 ) -> int:
+    door = s3_target(url)
     try:
-        target = parse_data_url(url)
+        target = parse_data_url(door.data_url if door else url)
     except BadURL as e:
         say("url", str(e))
         return 2
@@ -147,7 +168,7 @@ def _diagnose(
         for remote in report.remotes:
             _not_checked(report, say, f"{remote} remote", "the credential may not read the project")
         return 1
-    return max(status, _probe_remotes(http, target, headers, say, report))
+    return max(status, _probe_remotes(http, target, door, headers, say, report))
 
 
 def _expiry(credential: dict[str, Any]) -> str:
@@ -184,9 +205,15 @@ def _say_credential(whoami: dict[str, Any], headers: Mapping[str, str], say: Say
 
 
 def _probe_remotes(
-    http: requests.Session, target: DataURL, headers: Mapping[str, str], say: Say, report: Report
+    http: requests.Session,
+    target: DataURL,
+    door: S3Target | None,
+    headers: Mapping[str, str],
+    say: Say,
+    report: Report,
 ) -> int:
-    """A real HEAD (DVC's http remote) and PROPFIND (its webdav remote) on the URL."""
+    """A real HEAD (DVC's http remote), PROPFIND (its webdav remote) and signed ListObjectsV2 (its s3
+    remote) on the URL. The remote the URL is counts: the S3 door's for an S3 URL, else http and webdav."""
     head = http.head(f"{target.url}/{quote('.data-registry-doctor')}", headers=dict(headers), timeout=30)
     http_ok = _remote(
         "http",
@@ -209,6 +236,9 @@ def _probe_remotes(
         say,
         report,
     )
+    s3_ok = _probe_s3(http, door or _door_of(target), headers, say, report)
+    if door is not None:
+        return 0 if s3_ok else 1
     return 0 if http_ok and dav_ok else 1
 
 
@@ -218,3 +248,63 @@ def _remote(name: str, ok: bool, good: str, bad: str, say: Say, report: Report) 
     report.remotes[name] = {"ok": ok, "detail": detail}
     say(f"{name} remote", detail)
     return ok
+
+
+def _door_of(target: DataURL) -> S3Target:
+    """The S3 door of a data URL: the first folder of its path is the bucket."""
+    project = f"-/projects/{target.project}" if target.project.isdigit() else f"{target.project}/-"
+    found = s3_target(f"{target.root}/{project}/s3/{target.prefix}")
+    assert found is not None  # built in s3_target's own shape
+    return found
+
+
+def _token(headers: Mapping[str, str]) -> str | None:
+    """The token itself (the door's access key id and secret) from a Bearer or Basic header."""
+    value = headers.get("Authorization", "")
+    if value.startswith("Bearer "):
+        return value.removeprefix("Bearer ").strip()
+    if value.startswith("Basic "):
+        return base64.b64decode(value.removeprefix("Basic ")).decode().partition(":")[2]
+    return None
+
+
+def _probe_s3(
+    http: requests.Session, door: S3Target, headers: Mapping[str, str], say: Say, report: Report
+) -> bool:
+    """ListObjectsV2 of the bucket (ListBuckets with no bucket), signed with the token as key and secret
+    exactly as DVC's s3 remote signs: the signature holds only if nothing between rewrites Host or path."""
+    url = f"{door.endpoint}/{door.bucket}" if door.bucket else f"{door.endpoint}/"
+    params = {"list-type": "2", "max-keys": "1"} | ({"prefix": f"{door.prefix}/"} if door.prefix else {})
+    params = params if door.bucket else {}
+    token = _token(headers)
+    signed = signed_headers("GET", url, params, token, token) if token else {}
+    signed.pop("Host", None)  # requests sends the same Host, from the URL
+    answer = http.get(url, params=params, headers=signed, timeout=30, allow_redirects=False)
+    code, message = _s3_error(answer.text) if answer.status_code != 200 else ("", "")
+    what = f"ListObjectsV2 of bucket {door.bucket}" if door.bucket else "ListBuckets"
+    if answer.status_code == 200 and "<List" in answer.text:
+        return _remote(
+            "s3", True, f"ok ({what} at {door.endpoint} answers, signed with the credential)", "", say, report
+        )
+    if code == "NoSuchBucket" and door.bucket:  # the project is readable: any folder name is a bucket
+        bad = (
+            f"{door.bucket} is an object at the top of the project's data, not a folder, so it cannot be the "
+            f"bucket: keep DVC's data in another folder, or move that object ({message})"
+        )
+    elif code == "SignatureDoesNotMatch":
+        bad = (
+            "the signature does not match: something between here and the registry changes the Host header "
+            f"or the path (a proxy); the registry's publicUrl must be what clients use ({message})"
+        )
+    elif code:
+        bad = f"{what} answered {answer.status_code} {code}: {message}"
+    else:
+        bad = f"{what} answered {answer.status_code} without S3 XML: this registry has no S3 door"
+    return _remote("s3", False, "", bad, say, report)
+
+
+def _s3_error(body: str) -> tuple[str, str]:
+    """(Code, Message) of an S3 XML error body; ("", "") when it is none."""
+    code = re.search(r"<Code>([^<]*)</Code>", body)
+    message = re.search(r"<Message>([^<]*)</Message>", body)
+    return (code.group(1), message.group(1) if message else "") if code else ("", "")

@@ -3,6 +3,8 @@ DELETE for DVC's http remote and curl."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from flask import Blueprint, Response, json, request
 from flask.typing import ResponseReturnValue
 
@@ -104,7 +106,7 @@ def _head(ref: ProjectRef, path: str) -> Response:
 
 
 def _streams_downloads(svc: Components) -> bool:
-    """Proxy mode, or Basic credentials from a client that would re-send them to the bucket."""
+    """Proxy mode, or Basic credentials from a client that would re-send them to the bucket (any size)."""
     if svc.settings.download_mode == "proxy":
         return True
     if not carries_basic_auth(request):
@@ -121,6 +123,11 @@ def _get(ref: ProjectRef, path: str) -> ResponseReturnValue:
     registry, credential = svc.registry, credential_from(request)
     if _streams_downloads(svc):
         return _stream(ref, path)
+    if svc.settings.download_mode == "auto":
+        # the size comes from the index: a small object costs the client one round trip instead of two
+        info, reader = registry.open(credential, ref, path)
+        if info.size < svc.settings.download_stream_below:
+            return _stream(ref, path, opened=(info, reader))
     download = registry.download(credential, ref, path)
     info = download.info
     if is_conditional(request):  # from the index, before any redirect: a 304 costs no round trip
@@ -136,9 +143,16 @@ def _get(ref: ProjectRef, path: str) -> ResponseReturnValue:
     return Response(status=302, headers=headers)
 
 
-def _stream(ref: ProjectRef, path: str, *, ranged: bool = True) -> Response:
-    """The object's bytes through the app: 200, 206 (a range that still fits its version), 304 or 412."""
-    info, reader = services().registry.open(credential_from(request), ref, path)
+def _stream(
+    ref: ProjectRef,
+    path: str,
+    *,
+    ranged: bool = True,
+    opened: tuple[ObjectInfo, Callable[[int, int], Iterator[bytes]]] | None = None,
+) -> Response:
+    """The object's bytes through the app: 200, 206 (a range that still fits its version), 304 or 412.
+    The bucket is read lazily and closed when the client hangs up (gunicorn closes the iterator)."""
+    info, reader = opened or services().registry.open(credential_from(request), ref, path)
     headers = _object_headers(info)
     not_modified = preconditions(request, info.md5, info.created_at, headers)
     if not_modified is not None:

@@ -136,6 +136,8 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         )
         rows = svc.registry.list_objects(credential, ref, listing)
         context |= {"found": rows[:PAGE], "next": _cursor(rows[PAGE - 1]) if len(rows) > PAGE else None}
+    elif view == "setup":
+        context |= _setup(stats.path, prefix)
     elif view == "files":
         try:
             browse = svc.registry.browse(credential, ref, prefix)
@@ -177,6 +179,19 @@ def object_page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         session=current_session(),
         sign_in_enabled=svc.signin is not None,
     )
+
+
+def _setup(project: str, prefix: str) -> dict[str, Any]:
+    """The set-up commands' values: the folder DVC keeps its data in (this page's, else `dvc`), as an s3
+    bucket (its first segment) and key prefix, and the project's S3 endpoint. The bucket needs no making:
+    the door answers a folder not made yet as an empty bucket."""
+    folder = prefix or "dvc"
+    return {
+        "folder": folder,
+        "bucket": folder.partition("/")[0],
+        "s3_remote": f"s3://{folder}",
+        "s3_endpoint": _data_url(project).removesuffix("/-/data") + "/-/s3",
+    }
 
 
 def _data_url(project: str) -> str:

@@ -23,6 +23,7 @@ import yaml
 from scripts.harness import BIN, RegistryServer, Simulator, free_port, fresh_database_url
 from tests.conftest import TOKENS
 from tests.e2e import gitlab_ci
+from tests.e2e.dav_clients import access_lines, methods
 from tests.e2e.dvc import same_tree
 
 pytestmark = pytest.mark.e2e
@@ -188,6 +189,10 @@ def test_the_component_is_a_spec_header_then_the_configuration() -> None:
     assert {"url", "remote", "credential", "token-variable"} <= set(inputs)
     assert "default" not in inputs["url"]  # required
     assert inputs["credential"]["options"] == ["job-token", "id-token", "variable"]
+    assert (
+        inputs["remote-type"]["options"] == ["auto", "s3", "http"]
+        and inputs["remote-type"]["default"] == "auto"
+    )
     assert set(config) == {".data-registry"}
     used = set(re.findall(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]", COMPONENT.read_text()))
     assert used == set(inputs), f"used but not declared: {used - set(inputs)}; unused: {set(inputs) - used}"
@@ -337,6 +342,118 @@ def test_the_plain_include_with_a_ci_id_token(
     job, done = run_job(pipeline, "train", repo, tmp_path, gitlab)
     assert job.id_token_audiences() == {"REGISTRY_ID_TOKEN": registry.url}
     assert_pushed_pulled_and_private(repo, done, bearer_in(repo))
+
+
+# --- DVC's s3 remote through the project's S3 door, first when the image's dvc can ---------------------
+
+DVC_S3 = ROOT / ".tools" / "dvc-s3" / "bin"  # dvc with dvc-s3 (it pins a botocore of its own: its own venv)
+
+
+def with_dvc_s3() -> str:
+    if not (DVC_S3 / "dvc").exists():
+        pytest.skip(
+            "needs dvc with dvc-s3: python3 -m venv .tools/dvc-s3 && .tools/dvc-s3/bin/pip install dvc-s3"
+        )
+    return f"{DVC_S3}{os.pathsep}/usr/bin:/bin"
+
+
+def remote_config(repo: Path) -> dict[str, str]:
+    """The job's DVC remote as `.dvc/config.local` has it (DVC writes configobj: `key = value`)."""
+    section = (repo / ".dvc" / "config.local").read_text().split("['remote ", 1)[1]
+    lines = section.split("\n[", 1)[0].splitlines()[1:]
+    return dict(line.strip().split(" = ", 1) for line in lines if " = " in line)
+
+
+@pytest.mark.parametrize("credential", ["job-token", "id-token", "variable"])
+def test_a_job_from_the_component_uses_the_s3_door_when_dvc_can(
+    credential: str, registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    """The default remote type (auto) with a dvc that has dvc-s3: s3://<prefix> at the project's S3 door,
+    the job's credential as access key id and secret; on a project with no such folder yet the job makes
+    none (the door answers it as an empty bucket: no MKCOL, nothing but DVC); push, status -c, pull and
+    the run-cache through the one remote; the objects are the data plane's."""
+    repo = checkout(tmp_path)
+    prefix = f"s3-{credential}"
+    folder = requests.request(
+        "PROPFIND",
+        f"{registry.url}/ml/vision/-/data/{prefix}/",
+        headers={"Authorization": f"Bearer {TOKENS['developer']}", "Depth": "0"},
+        timeout=10,
+    )
+    assert folder.status_code == 404  # no folder, so no bucket made beforehand
+    since = len(registry.log_text().splitlines())
+    inputs = {"url": registry.url, "prefix": prefix, "credential": credential}
+    settings = {}
+    if credential == "variable":
+        settings["DATA_REGISTRY_TOKEN"] = TOKENS["developer"]
+    pipeline = yaml.safe_dump(
+        {
+            "include": [
+                {"component": "gitlab.example.com/data-registry/ci/data-registry@1.0.0", "inputs": inputs}
+            ],
+            "train": {
+                "extends": ".data-registry",
+                "script": [*PUSH_THEN_PULL, "dvc status -c", "dvc push --run-cache"],
+            },
+        }
+    )
+    _, done = run_job(pipeline, "train", repo, tmp_path, gitlab, settings, path=with_dvc_s3())
+    sent = methods(access_lines(registry, since, f"/{prefix}"))
+    assert "MKCOL" not in sent and "PUT" in sent, sent
+    remote = remote_config(repo)
+    secret = {"job-token": JOB_TOKEN, "variable": TOKENS["developer"]}.get(credential) or remote[
+        "access_key_id"
+    ]
+    assert_pushed_pulled_and_private(repo, done, secret)
+    assert remote == {
+        "url": f"s3://{prefix}",
+        "endpointurl": f"{registry.url}/ml/vision/-/s3",
+        "access_key_id": secret,
+        "secret_access_key": secret,
+    }
+    assert "Cache and remote 'registry' are in sync." in done.stdout
+    assert "using DVC's http remote" not in done.stderr
+    md5 = re.search(r"md5: ([0-9a-f]{32})\.dir", (repo / "data.dvc").read_text()).group(1)
+    listed = requests.head(
+        f"{registry.url}/ml/vision/-/data/{prefix}/files/md5/{md5[:2]}/{md5[2:]}.dir",
+        headers={"Authorization": f"Bearer {TOKENS['developer']}"},
+        timeout=10,
+    )
+    assert listed.status_code == 200  # one object, every door
+
+
+def test_remote_type_chooses_and_says_why(
+    registry: RegistryServer, gitlab: Simulator, tmp_path: Path
+) -> None:
+    """auto with a dvc without dvc-s3 falls back to http and says so; `s3` asked for with such a dvc is a
+    one-line error; `http` asked for keeps the http remote even where dvc-s3 is."""
+    head = (
+        f"include:\n  - remote: {registry.url}/-/ci/data-registry.gitlab-ci.yml\n"
+        f"variables:\n  DATA_REGISTRY_URL: {registry.url}\n  DATA_REGISTRY_PREFIX: remote-type\n"
+        "train:\n  extends: .data-registry\n  script: [dvc push]\n"
+    )
+    repo = checkout(tmp_path)
+    _, auto = run_job(head, "train", repo, tmp_path, gitlab)  # the suite's dvc: no dvc-s3
+    assert auto.returncode == 0 and "21 files pushed" in auto.stdout, auto.stderr
+    assert "this image's dvc has no s3 support (pip install dvc-s3): using DVC's http remote" in auto.stderr
+    assert remote_config(repo)["url"] == f"{registry.url}/ml/vision/-/data/remote-type"
+
+    _, refused = run_job(head, "train", repo, tmp_path, gitlab, {"DATA_REGISTRY_REMOTE_TYPE": "s3"})
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith(
+        "data-registry: this image's dvc has no s3 support: install dvc[s3] (or dvc-s3) in it, "
+        "or use remote type http"
+    )
+    _, http = run_job(
+        head, "train", repo, tmp_path, gitlab, {"DATA_REGISTRY_REMOTE_TYPE": "http"}, path=with_dvc_s3()
+    )
+    assert http.returncode == 0, http.stderr
+    assert remote_config(repo)["url"] == f"{registry.url}/ml/vision/-/data/remote-type"
+    _, wrong = run_job(head, "train", repo, tmp_path, gitlab, {"DATA_REGISTRY_REMOTE_TYPE": "webdav"})
+    assert (
+        wrong.returncode == 1
+        and "DATA_REGISTRY_REMOTE_TYPE is auto, s3 or http, not 'webdav'" in wrong.stderr
+    )
 
 
 # --- the set-up page's snippet ----------------------------------------------------------------------

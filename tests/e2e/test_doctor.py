@@ -184,7 +184,7 @@ def test_a_mistyped_project_still_names_the_user(registry: RegistryServer) -> No
     assert code == 1 and report["project"] is None
     assert report["credential"]["username"] == "dev"
     assert report["access"]["read"]["reason"] == "Project ml/visoin not found"
-    assert [n["what"] for n in report["not_checked"]] == ["http remote", "webdav remote"]
+    assert [n["what"] for n in report["not_checked"]] == ["http remote", "webdav remote", "s3 remote"]
 
 
 def test_a_job_token_is_valid_until_its_job_ends(registry: RegistryServer) -> None:
@@ -220,3 +220,127 @@ def test_a_deploy_token_without_a_service_token_is_not_checked(
         "what": "credential",
         "why": "the registry has no service token, so deploy tokens cannot be verified",
     }
+
+
+# --- the S3 door (DVC's s3 remote) ------------------------------------------------------------------
+
+
+def dvc_repo_with_s3_remote(tmp_path: Any, registry: RegistryServer, bucket: str, token: str) -> Any:
+    """A DVC repository whose default remote is s3://<bucket> at the project's S3 door, the token in
+    .dvc/config.local, written as `dvc remote add/modify` writes them."""
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(
+        f"[core]\n    remote = registry\n['remote \"registry\"']\n    url = s3://{bucket}\n"
+        f"    endpointurl = {registry.url}/ml/vision/-/s3\n"
+    )
+    (tmp_path / ".dvc" / "config.local").write_text(
+        f"['remote \"registry\"']\n    access_key_id = {token}\n    secret_access_key = {token}\n"
+    )
+    return tmp_path
+
+
+def doctor_in(repo: Any, *args: str) -> tuple[int, str]:
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GITLAB_TOKEN", "DATA_REGISTRY_TOKEN", "CI_JOB_TOKEN")
+    }
+    done = subprocess.run(
+        [BIN / "data-registry", "doctor", *args],
+        cwd=repo,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_doctor_in_a_repository_checks_its_s3_remote_with_a_signed_request(
+    registry: RegistryServer, tmp_path: Any
+) -> None:
+    """No URL: the default remote from .dvc/config (an s3 remote at the registry's S3 door) and the
+    credential from .dvc/config.local; the door answers a SigV4-signed ListObjectsV2, also for a bucket
+    (a folder) nothing has been written in yet: DVC's first push needs nothing made before it."""
+    folder = requests.request(
+        "PROPFIND",
+        f"{registry.url}/ml/vision/-/data/doctor-s3/",
+        headers={"Authorization": f"Bearer {TOKENS['developer']}", "Depth": "0"},
+        timeout=10,
+    )
+    assert folder.status_code == 404  # a fresh bucket: no folder yet
+    repo = dvc_repo_with_s3_remote(tmp_path, registry, "doctor-s3", TOKENS["developer"])
+    code, said = doctor_in(repo)
+    assert code == 0, said
+    assert f"dvc remote  {registry.url}/ml/vision/-/s3/doctor-s3" in said
+    assert "credential  access token of @dev (user 3)" in said and "write  yes" in said
+    assert (
+        f"s3 remote  ok (ListObjectsV2 of bucket doctor-s3 at {registry.url}/ml/vision/-/s3 answers" in said
+    )
+    code, report = doctor_json(f"{registry.url}/ml/vision/-/s3/doctor-s3", token=TOKENS["reporter"])
+    assert (
+        code == 0
+        and report["remotes"]["s3"]["ok"] is True
+        and set(report["remotes"]) == {"http", "webdav", "s3"}
+    )
+    assert report["access"]["write"]["allowed"] is False  # read and write as for http and webdav
+
+
+def test_doctor_says_an_object_cannot_be_the_bucket(registry: RegistryServer, tmp_path: Any) -> None:
+    """The one NoSuchBucket a readable project's door still answers: an object where the bucket's folder
+    should be."""
+    put = requests.put(
+        f"{registry.url}/ml/vision/-/data/an-object",
+        data=b"x",
+        headers={"Authorization": f"Bearer {TOKENS['developer']}"},
+        timeout=10,
+    )
+    assert put.status_code == 201, put.text
+    repo = dvc_repo_with_s3_remote(tmp_path, registry, "an-object", TOKENS["developer"])
+    code, said = doctor_in(repo)
+    assert code == 1, said
+    assert (
+        "s3 remote  an-object is an object at the top of the project's data, not a folder, so it cannot be "
+        "the bucket: keep DVC's data in another folder, or move that object"
+    ) in said
+    assert "MKCOL" not in said
+
+
+def test_a_proxy_that_changes_the_host_breaks_the_signature_and_doctor_says_so(
+    registry: RegistryServer, tmp_path: Any
+) -> None:
+    """A front that forwards to the registry under the registry's own Host (a misconfigured proxy): every
+    other check passes, but the signature (made for the front's host) cannot hold."""
+
+    def forward(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        incoming = Request(environ)
+        headers = {k: v for k, v in incoming.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = requests.request(
+            incoming.method,
+            registry.url + incoming.full_path,
+            headers=headers,
+            data=incoming.get_data(),
+            allow_redirects=False,
+            timeout=30,
+        )
+        kept = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() not in ("transfer-encoding", "content-encoding", "connection", "content-length")
+        }
+        return Response(answer.content, status=answer.status_code, headers=kept)(environ, start_response)
+
+    front = serve_in_thread(forward)
+    try:
+        code, said = doctor(
+            f"http://127.0.0.1:{front.server_port}/ml/vision/-/s3/dvc", "--token", TOKENS["developer"]
+        )
+    finally:
+        front.shutdown()
+        front.server_close()
+    assert code == 1, said
+    assert "read  yes" in said and "http remote  ok" in said
+    assert (
+        "s3 remote  the signature does not match: something between here and the registry changes the Host"
+        in said
+    )

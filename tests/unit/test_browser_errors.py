@@ -38,7 +38,7 @@ OBJECT = "/ml/vision/-/data/models/m.bin"
 @pytest.fixture
 def app(make_app: Callable[..., Flask], simulator: Simulator) -> Flask:
     simulator.world.oauth_apps[CLIENT_ID]["redirect_uri"] = "http://localhost/-/auth/callback"
-    return make_app(oauth_client_id=CLIENT_ID, oauth_client_secret=CLIENT_SECRET)
+    return make_app(oauth_client_id=CLIENT_ID, oauth_client_secret=CLIENT_SECRET, download_mode="redirect")
 
 
 @pytest.fixture(scope="module")

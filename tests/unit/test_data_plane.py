@@ -26,7 +26,7 @@ def ca_path(body: bytes, suffix: str = "") -> str:
 
 @pytest.fixture
 def client(make_app: Callable[..., Flask]) -> FlaskClient:
-    return make_app().test_client()
+    return make_app(download_mode="redirect").test_client()  # the redirect semantics
 
 
 def stored_files(root: Path) -> list[str]:
@@ -72,7 +72,7 @@ def test_tampered_blob_url_is_refused(client: FlaskClient) -> None:
 
 
 def test_expired_blob_url_is_refused(make_app: Callable[..., Flask]) -> None:
-    app = make_app(signed_url_ttl=10)
+    app = make_app(signed_url_ttl=10, download_mode="redirect")
     client = app.test_client()
     body = b"expiring"
     client.put(ca_path(body), data=body, headers=bearer("developer"))

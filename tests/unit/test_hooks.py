@@ -112,7 +112,7 @@ def for_project(payload: dict[str, Any], project_id: int, path: str | None = Non
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(webhook_secret=SECRET)
+    return make_app(webhook_secret=SECRET, download_mode="redirect")
 
 
 @pytest.fixture

@@ -24,7 +24,11 @@ CLIENT_ID, CLIENT_SECRET = "sim-registry-app", "gloas-sim-registry-secret"
 def app(make_app: Callable[..., Flask], simulator: Simulator) -> Flask:
     simulator.world.oauth_apps[CLIENT_ID]["redirect_uri"] = "http://localhost/-/auth/callback"
     return make_app(
-        oauth_client_id=CLIENT_ID, oauth_client_secret=CLIENT_SECRET, oauth_scopes="api", trash_retention=3600
+        oauth_client_id=CLIENT_ID,
+        oauth_client_secret=CLIENT_SECRET,
+        oauth_scopes="api",
+        trash_retention=3600,
+        download_mode="redirect",
     )
 
 
@@ -226,3 +230,45 @@ def test_maintainers_move_objects_to_the_trash_and_never_a_folder(app: Flask, si
     assert client.head("/ml/vision/-/data/runs/b.json", headers=bearer("developer")).status_code == 200
     trash = maya.get("/ml/vision/-/data/?view=trash", headers=HTML).get_data(as_text=True)
     assert 'value="runs/a.json"' in trash
+
+
+def _commands(html: str) -> list[str]:
+    """The set-up page's copy-paste blocks in page order, as a person copies them."""
+    import html as markup
+
+    section = html.split('<section class="setup">', 1)[1]
+    return [markup.unescape(block.split("</code></pre>", 1)[0]) for block in section.split("<pre><code>")[1:]]
+
+
+def test_setup_offers_the_s3_remote_first_then_http_and_webdav(app: Flask) -> None:
+    """DVC's s3 remote through the project's S3 door comes first (one remote for push, pull, status,
+    run-cache and gc -c): on a project with nothing in it yet, the four `dvc remote` commands and no step
+    that makes the bucket (the door answers a folder not made yet as an empty bucket); the bucket is the
+    first folder, the rest a prefix in it; http and webdav follow as alternatives."""
+    client = app.test_client()
+    html = client.get("/ml/open-data/-/data/?view=setup", headers=HTML).get_data(as_text=True)
+    s3, http, webdav, *_ = _commands(html)
+    assert s3.splitlines() == [
+        'pip install "dvc[s3]"',
+        "dvc remote add -d registry s3://dvc",
+        "dvc remote modify registry endpointurl http://localhost/ml/open-data/-/s3",
+        'dvc remote modify --local registry access_key_id "$GITLAB_TOKEN"',
+        'dvc remote modify --local registry secret_access_key "$GITLAB_TOKEN"',
+        "dvc push",
+    ]
+    assert "MKCOL" not in html
+    assert html.index("s3 remote (recommended)") < html.index("http remote") < html.index("webdav remote")
+    assert http.startswith("dvc remote add -d registry http://localhost/ml/open-data/-/data/dvc\n")
+    assert "webdav://localhost/ml/open-data/-/data/dvc" in webdav
+    # a folder's own set-up: its first segment is the bucket, the rest a prefix in it
+    html = client.get("/ml/open-data/-/data/team/dvc/?view=setup", headers=HTML).get_data(as_text=True)
+    s3, http, _, *_ = _commands(html)
+    assert s3.splitlines()[1:3] == [
+        "dvc remote add -d registry s3://team/dvc",
+        "dvc remote modify registry endpointurl http://localhost/ml/open-data/-/s3",
+    ]
+    assert "http://localhost/ml/open-data/-/data/team/dvc\n" in http
+    prefixed = client.get(
+        "/ml/open-data/-/data/?view=setup", headers=HTML, environ_overrides={"SCRIPT_NAME": "/registry"}
+    ).get_data(as_text=True)
+    assert "endpointurl http://localhost/registry/ml/open-data/-/s3\n" in prefixed

@@ -58,7 +58,7 @@ def test_human_size() -> None:
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(default_quota="10KiB", max_file_size="8KiB")
+    return make_app(default_quota="10KiB", max_file_size="8KiB", download_mode="redirect")
 
 
 def index(app: Flask):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ def test_embedded_defaults() -> None:
     assert settings.storage_url == "file:///var/lib/data-registry"
     assert settings.effective_database_url == "sqlite:////var/lib/data-registry/registry.db"
     assert settings.signed_url_ttl == 600
-    assert settings.download_mode == "redirect"
+    assert settings.download_mode == "auto"
 
 
 def test_values_are_parsed_and_normalised() -> None:

@@ -30,6 +30,7 @@ REGISTRY_SIGNED_URL_TTL: {{ .signedUrlTtl | quote }}
 REGISTRY_UPLOAD_SESSION_TTL: {{ .uploadSessionTtl | quote }}
 REGISTRY_TRASH_RETENTION: {{ .trashRetention | quote }}
 REGISTRY_DOWNLOAD_MODE: {{ .downloadMode | quote }}
+REGISTRY_DOWNLOAD_STREAM_BELOW: {{ .downloadStreamBelow | quote }}
 REGISTRY_DEFAULT_QUOTA: {{ .defaultQuota | quote }}
 REGISTRY_MAX_FILE_SIZE: {{ .maxFileSize | quote }}
 REGISTRY_RATE_LIMIT: {{ .rateLimit | quote }}
