@@ -10,13 +10,15 @@ from typing import Any
 
 from app import logs
 from app.datasets import Datasets
+from app.db.dav_locks import DavLockStore
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
 from app.db.shared_cache import SharedAuthCache
+from app.db.upload_parts import MultipartSessions
 from app.db.upload_sessions import UploadSessions
-from app.door_uploads import DoorUploads, build_door_uploads
+from app.door_uploads import DoorUploads
 from app.gitlab.gateway import GitLabGateway
-from app.locks import Locks, build_locks
+from app.locks import Locks
 from app.metrics import Metrics
 from app.model.identity import Credential
 from app.moves import Moves, build_moves
@@ -116,6 +118,16 @@ def build_components(
         anonymous=_limiter(settings, "anonymous", ANONYMOUS_LOOKUPS_PER_SECOND, ANONYMOUS_LOOKUPS_BURST),
     )
     upload_sessions = UploadSessions(engine)
+    uploads = Uploads(
+        authorizer=authorizer,
+        index=index,
+        storage=storage,
+        sessions=upload_sessions,
+        default_quota=settings.default_quota,
+        max_file_size=settings.max_file_size,
+        session_ttl=settings.upload_session_ttl,
+        trash_retention=settings.trash_retention,
+    )
     return Components(
         settings=settings,
         storage=storage,
@@ -140,16 +152,7 @@ def build_components(
             retention=settings.trash_retention,
             default_quota=settings.default_quota,
         ),
-        uploads=Uploads(
-            authorizer=authorizer,
-            index=index,
-            storage=storage,
-            sessions=upload_sessions,
-            default_quota=settings.default_quota,
-            max_file_size=settings.max_file_size,
-            session_ttl=settings.upload_session_ttl,
-            trash_retention=settings.trash_retention,
-        ),
+        uploads=uploads,
         limiter=_limiter(settings, "requests", settings.rate_limit, settings.rate_limit_burst),
         metrics=metrics,
         signin=_signin(settings, engine, gateway, auth_cache),
@@ -163,21 +166,14 @@ def build_components(
         moves=build_moves(
             authorizer=authorizer, index=index, storage=storage, sessions=upload_sessions, settings=settings
         ),
-        locks=build_locks(
+        locks=Locks(authorizer=authorizer, index=index, store=DavLockStore(engine), uploads=uploads),
+        door_uploads=DoorUploads(
             authorizer=authorizer,
-            index=index,
-            engine=engine,
+            uploads=uploads,
             storage=storage,
-            sessions=upload_sessions,
-            settings=settings,
-        ),
-        door_uploads=build_door_uploads(
-            authorizer=authorizer,
-            index=index,
-            storage=storage,
-            sessions=upload_sessions,
-            engine=engine,
-            settings=settings,
+            sessions=MultipartSessions(engine),
+            ttl=settings.upload_session_ttl,
+            max_file_size=settings.max_file_size,
         ),
     )
 

@@ -11,12 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import Engine
-
 from app.auth import Authorizer
-from app.db.index import ObjectIndex
 from app.db.upload_parts import MultipartSessions
-from app.db.upload_sessions import UploadSessions
 from app.errors import FileTooLarge, RegistryError
 from app.manifests import MAX_MANIFEST_BYTES
 from app.model.conditions import UNCONDITIONAL, WriteCondition
@@ -35,7 +31,6 @@ from app.model.projects import ProjectRef
 from app.model.sizes import human_size
 from app.model.upload_sessions import UploadSession
 from app.s3_errors import S3Error
-from app.settings import Settings
 from app.storage.base import StorageBackend
 from app.uploads import Upload, Uploads
 
@@ -259,33 +254,3 @@ class DoorUploads:
         if keys:
             with contextlib.suppress(RegistryError):  # else the stale upload job deletes them
                 self._storage.delete_many(keys)
-
-
-def build_door_uploads(
-    *,
-    authorizer: Authorizer,
-    index: ObjectIndex,
-    storage: StorageBackend,
-    sessions: UploadSessions,
-    engine: Engine,
-    settings: Settings,
-) -> DoorUploads:
-    """The door's multipart uploads over the app's index and storage, with the uploads' settings."""
-    uploads = Uploads(
-        authorizer=authorizer,
-        index=index,
-        storage=storage,
-        sessions=sessions,
-        default_quota=settings.default_quota,
-        max_file_size=settings.max_file_size,
-        session_ttl=settings.upload_session_ttl,
-        trash_retention=settings.trash_retention,
-    )
-    return DoorUploads(
-        authorizer=authorizer,
-        uploads=uploads,
-        storage=storage,
-        sessions=MultipartSessions(engine),
-        ttl=settings.upload_session_ttl,
-        max_file_size=settings.max_file_size,
-    )

@@ -7,12 +7,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-
 from app.auth import Authorizer
 from app.db.dav_locks import DavLockStore
 from app.db.index import ObjectIndex
-from app.db.upload_sessions import UploadSessions
 from app.errors import (
     AuthenticationRequired,
     Conflict,
@@ -25,8 +22,6 @@ from app.model.identity import Action, Credential, Grant
 from app.model.locks import DavLock, IfHeader
 from app.model.paths import ObjectPath
 from app.model.projects import ProjectRef
-from app.settings import Settings
-from app.storage.base import StorageBackend
 from app.uploads import Uploads
 
 MAX_TIMEOUT = 3600  # seconds: a client asking for more (or Infinite) gets this; it refreshes as needed
@@ -192,26 +187,3 @@ def _principal(credential: Credential | None, grant: Grant) -> str:
 
 def _scope(lock: DavLock) -> str:
     return "an exclusive" if lock.exclusive else "a shared"
-
-
-def build_locks(
-    *,
-    authorizer: Authorizer,
-    index: ObjectIndex,
-    engine: Engine,
-    storage: StorageBackend,
-    sessions: UploadSessions,
-    settings: Settings,
-) -> Locks:
-    """Locks in the index's database; the uploads that make an unlocked URL's empty object."""
-    uploads = Uploads(
-        authorizer=authorizer,
-        index=index,
-        storage=storage,
-        sessions=sessions,
-        default_quota=settings.default_quota,
-        max_file_size=settings.max_file_size,
-        session_ttl=settings.upload_session_ttl,
-        trash_retention=settings.trash_retention,
-    )
-    return Locks(authorizer=authorizer, index=index, store=DavLockStore(engine), uploads=uploads)

@@ -190,6 +190,8 @@ _INDEPENDENT = (  # never touch the index database, or only as every other test 
     "tests/e2e/test_framing.py",  # the gunicorn worker class
     "tests/unit/test_framing",  # starts and stops a PostgreSQL of its own, whichever pass runs it
     "tests/unit/test_client_http.py",  # client-side sessions
+    "tests/e2e/test_s3_clients.py",  # outside clients through the door: its index calls are boto3's, on both
+    "tests/e2e/test_s3_fuzz.py",  # refused before the index or as test_s3_door's; fuzzing once is enough
 )
 
 

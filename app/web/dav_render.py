@@ -19,6 +19,7 @@ OC = (
     "http://owncloud.org/ns"  # ownCloud's namespace: rclone's owncloud/nextcloud vendors read checksums there
 )
 _NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch  # what quote() leaves as it is
+_PHRASES = {200: "OK", 404: "Not Found"}  # the propstats of every listing entry
 _FLUSH_EVERY = 200  # responses per chunk of a streamed multistatus
 HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:" xmlns:oc="{OC}">'
 TAIL = "</D:multistatus>"
@@ -98,7 +99,7 @@ def href(path: str, collection: bool) -> str:
 def multistatus(base: str, found: Found, ask: Propfind) -> Iterator[bytes]:
     """The PROPFIND answer, a chunk per _FLUSH_EVERY responses. `base` is the requested path as the
     client addressed it (mount prefix included, no trailing slash); members' hrefs extend it."""
-    render = _allprop if ask.kind == "allprop" else (lambda h, e: _asked(h, e, ask))
+    render = _allprop if ask.kind == "allprop" else _renderer(ask)
     chunk = [HEAD, render(base, found.entry)]
     skip = len(found.entry.path) + 1 if found.entry.path else 0
     for count, member in enumerate(found.members, start=1):
@@ -136,6 +137,31 @@ def _allprop(base: str, entry: Entry) -> str:
     )
 
 
+def _renderer(ask: Propfind) -> Callable[[str, Entry], str]:
+    """The response of each entry for a `prop` body, its elements' tags made once (rclone names seven
+    properties for each of a listing's entries); `propname` goes through _asked."""
+    if ask.kind != "prop":
+        return lambda base, entry: _asked(base, entry, ask)
+    plan: list[tuple[PropName, Callable[[Entry], str | None] | None, str, str, str]] = []
+    for name in ask.names:
+        opening, closing = _element(name, "\0").split("\0")
+        plan.append((name, _LIVE.get(name), opening, closing, _element(name, None)))
+
+    def render(base: str, entry: Entry) -> str:
+        dead = {(ns, name): value for ns, name, value in entry.properties} if entry.properties else {}
+        found: list[str] = []
+        missing: list[str] = []
+        for name, live, opening, closing, empty in plan:
+            value = live(entry) if live is not None else dead.get(name)
+            if value is None:
+                missing.append(empty)
+            else:
+                found.append(opening + value + closing)
+        return response(href(base, collection=entry.info is None), [(200, found), (404, missing)])
+
+    return render
+
+
 def _asked(base: str, entry: Entry, ask: Propfind) -> str:
     """A response for `prop` (values, a 404 propstat for those the resource lacks) or `propname`."""
     dead = {(ns, name): value for ns, name, value in entry.properties or ()}
@@ -159,7 +185,7 @@ def response(target: str, propstats: list[tuple[int, list[str]]], description: s
     parts = [f"<D:response><D:href>{target}</D:href>"]
     for status, props in propstats:
         if props:
-            phrase = HTTPStatus(status).phrase
+            phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
             parts.append(f"<D:propstat><D:prop>{''.join(props)}</D:prop>")
             parts.append(f"<D:status>HTTP/1.1 {status} {phrase}</D:status></D:propstat>")
     if description:

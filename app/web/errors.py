@@ -94,6 +94,16 @@ class DependencyFailures:
         )
 
 
+def http_error(error: HTTPException) -> Response:
+    """werkzeug's own errors (no route, a method a route does not take, a malformed request) as JSON."""
+    code = (error.name or "error").lower().replace(" ", "_")
+    response = error_response(error.code or 500, code, error.description or error.name)
+    valid_methods = getattr(error, "valid_methods", None)
+    if error.code == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
+    return response
+
+
 def register(app: Flask) -> None:
     """Install the handlers that translate every error into the JSON envelope."""
     failures = DependencyFailures()
@@ -108,14 +118,7 @@ def register(app: Flask) -> None:
             failures.record(dependency, error)
         return error_response(error.status, error.code, error.message, error.headers)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> Response:
-        code = (error.name or "error").lower().replace(" ", "_")
-        response = error_response(error.code or 500, code, error.description or error.name)
-        valid_methods = getattr(error, "valid_methods", None)
-        if error.code == 405 and valid_methods:
-            response.headers["Allow"] = ", ".join(valid_methods)
-        return response
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(ParseException)
     def _malformed_body(error: ParseException) -> Response:

@@ -8,10 +8,11 @@ import hashlib
 import importlib
 import logging
 import math
+import re
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.errors import InvalidPath, RateLimited, RegistryError
 from app.model.paths import ObjectPath
@@ -20,12 +21,14 @@ from app.s3_errors import S3Error
 from app.web import s3_buckets, s3_objects
 from app.web.context import services
 from app.web.credentials import client_address
+from app.web.errors import http_error
 from app.web.s3_auth import S3Request, access_key_of, authenticate
 from app.web.s3_xml import http_error_response, registry_error_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("s3", __name__)
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+_DOOR_PATH = re.compile(r"/-/(?:projects/\d+/)?s3(?:/|$)")
 Handler = Callable[[ProjectRef, str, str, S3Request], Response]
 # Sub-resources of S3's API the door does not serve (ACLs, policies, versions, tags, …): 501.
 _UNSUPPORTED = frozenset(
@@ -108,6 +111,15 @@ def _registry_error(error: RegistryError) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     return http_error_response(error)
+
+
+@bp.app_errorhandler(MethodNotAllowed)
+def _method_not_allowed(error: MethodNotAllowed) -> Response:
+    """A method no door route takes (PROPFIND, PATCH, a made-up one) is refused by routing, before any
+    blueprint's handler runs: on a door URL, S3's 405 MethodNotAllowed in XML, elsewhere the JSON one."""
+    if _DOOR_PATH.search(request.path):
+        return http_error_response(error)
+    return http_error(error)
 
 
 @bp.errorhandler(Exception)

@@ -119,5 +119,5 @@ def registry_error_response(error: errors.RegistryError, *, bucket_level: bool) 
 def http_error_response(error: HTTPException) -> Response:
     """werkzeug's own errors (a malformed request) in S3's shape."""
     status = error.code or 400
-    code = "InternalError" if status >= 500 else "InvalidRequest"
+    code = "InternalError" if status >= 500 else "MethodNotAllowed" if status == 405 else "InvalidRequest"
     return error_response(status, code, error.description or error.name)
