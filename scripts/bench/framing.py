@@ -122,6 +122,7 @@ def main() -> None:
             gitlab.url,
             serve_args=("--no-access-log", "--worker-class", worker_class),
             REGISTRY_RATE_LIMIT="0",
+            REGISTRY_DOWNLOAD_MODE="redirect",  # the GET it measures is the 302, whatever the object size
         )
         for name, worker_class in workers.items()
     }

@@ -79,7 +79,13 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     gitlab = start_simulator()
     # the rate limit (per credential) is for clients; this measures the server itself
-    registry = start_registry(root, gitlab.url, serve_args=("--no-access-log",), REGISTRY_RATE_LIMIT="0")
+    registry = start_registry(  # GET answers the 302 it measures whatever the object size (no auto mode)
+        root,
+        gitlab.url,
+        serve_args=("--no-access-log",),
+        REGISTRY_RATE_LIMIT="0",
+        REGISTRY_DOWNLOAD_MODE="redirect",
+    )
     try:
         body = os.urandom(4096)
         md5 = hashlib.md5(body).hexdigest()

@@ -105,6 +105,9 @@ def main() -> None:
             "gitlab_url": gitlab.url,
             "access_log": "false",
             "rate_limit": 0,
+            # the index is seeded without bytes in the bucket: GET measures the index and the signing
+            # (auto mode would stream the small seeded objects from the bucket, where they are not)
+            "download_mode": "redirect",
         }
         database_url = load_settings(environ={}, overrides=settings).effective_database_url
         upgrade(database_url)
