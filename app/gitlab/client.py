@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import gitlab
 import requests
@@ -21,6 +21,11 @@ from app.errors import (
     PermissionDenied,
     ProjectNotFound,
 )
+from app.gitlab.answers import GitLabForbidden as _Forbidden
+from app.gitlab.answers import GitLabNotFound as _NotFound
+from app.gitlab.answers import GitLabStateHeld
+from app.gitlab.answers import encode_path as _encode
+from app.gitlab.commits import CommitCalls
 from app.gitlab.gateway import (
     AccessTokenInfo,
     DeployTokenInfo,
@@ -34,14 +39,6 @@ from app.model.identity import AccessLevel, Credential, CredentialKind
 from app.model.projects import PENDING_DELETION, Project, ProjectRef, Visibility
 
 INVALID = "GitLab token is invalid, expired or revoked"
-
-
-class _NotFound(Exception):
-    """GitLab answered 404."""
-
-
-class _Forbidden(Exception):
-    """GitLab answered 403."""
 
 
 def _refusal(body: bytes | None) -> InvalidCredential:
@@ -61,11 +58,7 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
 
 
-def _encode(path: str) -> str:
-    return quote(path, safe="")
-
-
-class PythonGitLabGateway:
+class PythonGitLabGateway(CommitCalls):
     """Calls GitLab as the caller (or as the registry's service token); never retries: the client gets
     a 503 with Retry-After instead."""
 
@@ -113,6 +106,8 @@ class PythonGitLabGateway:
                 raise _Forbidden from None
             if code == 404:
                 raise _NotFound from None
+            if code == 400 and b"Cannot transition status" in (e.response_body or b""):
+                raise GitLabStateHeld from None
             raise GitLabUnavailable(
                 f"GitLab answered {code}; try again later", retry_after=self._retry_after()
             ) from None

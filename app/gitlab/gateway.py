@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Protocol
 
+from app.model.commits import CommitInfo, CommitState
 from app.model.identity import AccessLevel, Credential
 from app.model.projects import Project, ProjectRef
 
@@ -133,6 +134,40 @@ class GitLabGateway(Protocol):
 
     def repository_refs(self, credential: Credential | None, project_id: int) -> RepositoryRefs:
         """Branches and tags to choose a ref from."""
+        ...
+
+    def commits(
+        self,
+        credential: Credential | None,
+        project_id: int,
+        *,
+        ref: str,
+        path: str | None = None,
+        limit: int = 100,
+    ) -> list[CommitInfo]:
+        """The commits reachable from ref, newest first (at most limit); with path, those that changed
+        that file. NotFound for an unknown ref; PermissionDenied when the caller may not read the code."""
+        ...
+
+    def commit(self, credential: Credential | None, project_id: int, sha_or_ref: str) -> CommitInfo | None:
+        """One commit (a sha, branch or tag), None when there is none."""
+        ...
+
+    def set_commit_status(
+        self,
+        service: Credential,
+        project_id: int,
+        sha: str,
+        *,
+        state: CommitState,
+        name: str,
+        description: str,
+        target_url: str | None,
+        ref: str | None = None,
+    ) -> None:
+        """POST /projects/:id/statuses/:sha (the description cut to GitLab's 255 characters); posting the
+        state a pending or running status already holds is a no-op (GitLab's 400); PermissionDenied when
+        the token may not, NotFound for an unknown commit, GitLabUnavailable when GitLab fails."""
         ...
 
     def member_projects(self, credential: Credential) -> list[Project]:

@@ -4,7 +4,8 @@ shapes GitLab documents, seeded from a JSON file (scripts/gitlab_sim/seed.json).
 Tokens of every kind the registry accepts: personal/project/group access tokens, OAuth tokens, deploy
 tokens, CI job tokens of running and finished jobs, and CI ID tokens signed with the simulator's own key
 (published at /oauth/discovery/keys); GitLab's OAuth provider and repository files for the browser UI.
-`/-/sim/stats` counts API calls, `POST /-/sim/fault` breaks them, `POST /-/sim/repository` sets files."""
+`/-/sim/stats` counts API calls, `POST /-/sim/fault` breaks them, `POST /-/sim/repository` commits files,
+`POST /-/sim/tag` tags a commit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 
-from scripts.gitlab_sim import oauth, packages
+from scripts.gitlab_sim import commits, oauth, packages
 from scripts.gitlab_sim.world import GUEST, MAINTAINER, World
 
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
@@ -317,6 +318,10 @@ def create_simulator(world: World) -> Flask:
             raise _Refused(403, {"message": "403 Forbidden"})
         return project, world.repositories.get(project["id"], {})
 
+    def files_at(ident: str, user_id: int | None, ref: str) -> dict[str, bytes] | None:
+        project, _ = repository(ident, user_id)
+        return world.files_at(project["id"], ref)
+
     def paged(items: list[Any]) -> Response:
         """GitLab's offset pagination: per_page (max 100), page, X-Total, X-Next-Page, Link rel=next."""
         per_page = min(int(request.args.get("per_page", 20)), 100)
@@ -333,9 +338,11 @@ def create_simulator(world: World) -> Flask:
     @sim.get("/api/v4/projects/<path:rest>")
     def project_routes(rest: str) -> Any:
         user_id = api_user()
+        answer = commits.commit_routes(world, rest, lambda i: repository(i, user_id)[0], paged, _Refused)
+        if answer is not None:
+            return answer
         if match := re.fullmatch(r"(.+)/repository/tree", rest):
-            _, refs = repository(match[1], user_id)
-            files = refs.get(request.args.get("ref", "main"))
+            files = files_at(match[1], user_id, request.args.get("ref", "main"))
             if files is None:
                 raise _Refused(404, {"message": "404 Tree Not Found"})
             if request.args.get("recursive") not in ("true", "True", "1"):
@@ -357,8 +364,7 @@ def create_simulator(world: World) -> Flask:
                 ]
             )
         if match := re.fullmatch(r"(.+)/repository/files/(.+)/raw", rest):
-            _, refs = repository(match[1], user_id)
-            content = refs.get(request.args.get("ref", "main"), {}).get(match[2])
+            content = (files_at(match[1], user_id, request.args.get("ref", "main")) or {}).get(match[2])
             if content is None:
                 raise _Refused(404, {"message": "404 File Not Found"})
             return Response(content, mimetype="text/plain")
@@ -368,7 +374,12 @@ def create_simulator(world: World) -> Flask:
             wanted = [r for r in sorted(refs) if (r in tags) == (match[2] == "tags")]
             return paged(
                 [
-                    {"name": r, "default": r == "main", "protected": r == "main", "commit": {"id": "0" * 40}}
+                    {
+                        "name": r,
+                        "default": r == "main",
+                        "protected": r == "main",
+                        "commit": {"id": world.commit_sha(project["id"], r) or "0" * 40},
+                    }
                     for r in wanted
                 ]
             )
@@ -446,8 +457,24 @@ def create_simulator(world: World) -> Flask:
         if project is None:
             raise _Refused(404, {"message": "no such project"})
         files = {path: str(text).encode() for path, text in spec["files"].items()}
-        world.repositories.setdefault(project["id"], {})[spec.get("ref", "main")] = files
-        return jsonify(project=project["path_with_namespace"], files=sorted(files))
+        ref = spec.get("ref", "main")
+        if ref in world.tags.get(project["id"], set()):  # a tag's files, set straight (no commit)
+            world.repositories.setdefault(project["id"], {})[ref] = files
+            return jsonify(project=project["path_with_namespace"], files=sorted(files), sha=None)
+        sha = world.commit(project["id"], ref, files, str(spec.get("message") or ""))
+        return jsonify(project=project["path_with_namespace"], files=sorted(files), sha=sha)
+
+    @sim.post("/-/sim/tag")
+    def set_tag() -> Any:
+        """Tag a commit: {"project": path, "tag": "v1", "ref": branch, tag or sha}."""
+        spec = request.get_json(force=True)
+        project = world.project_by(str(spec["project"]))
+        if project is None:
+            raise _Refused(404, {"message": "no such project"})
+        sha = world.tag(project["id"], str(spec["tag"]), str(spec["ref"]))
+        if sha is None:
+            raise _Refused(404, {"message": "no such ref"})
+        return jsonify(tag=spec["tag"], sha=sha)
 
     @sim.get("/-/sim/id_token")
     def id_token() -> Any:
@@ -456,6 +483,7 @@ def create_simulator(world: World) -> Flask:
             raise _Refused(404, {"message": "no such job"})
         return Response(world.mint_id_token(job, request.args["aud"]), mimetype="text/plain")
 
+    commits.register(sim, world, api_user=api_user, visible_project=visible_project, refused=_Refused)
     packages.register(
         sim,
         world,

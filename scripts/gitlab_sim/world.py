@@ -3,6 +3,7 @@ tokens; with GitLab's rules for effective membership and visibility."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -41,6 +42,13 @@ class World:
     # project id -> ref (branch or tag name) -> file path -> content: what the repository holds
     repositories: dict[int, dict[str, dict[str, bytes]]] = field(default_factory=dict)
     tags: dict[int, set[str]] = field(default_factory=dict)  # which of a project's refs are tags
+    # commits: project id -> sha -> GitLab's commit shape plus "files" (the tree at it); heads: project id ->
+    # branch or tag -> sha (refs set straight in `repositories` have no commit)
+    commits: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    heads: dict[int, dict[str, str]] = field(default_factory=dict)
+    # commit statuses: (project id, sha) -> every status, oldest first; status_posts: every POST, for tests
+    statuses: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
+    status_posts: list[dict[str, Any]] = field(default_factory=list)
     # generic packages: project id -> (name, version) -> {"id", "files": {file_name: entry}}, and the bytes
     packages: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
     package_files: dict[tuple[int, str, str, str], bytes] = field(default_factory=dict)
@@ -162,6 +170,85 @@ class World:
             "revoked": bool(token.get("revoked")),
             "expired": _past(token.get("expires_at")),
         }
+
+    # --- repositories and commits -----------------------------------------------------------------
+
+    def commit(
+        self,
+        project_id: int,
+        branch: str,
+        files: dict[str, bytes],
+        message: str = "",
+        author: str = "Administrator",
+    ) -> str:
+        """A new commit on branch (its parent: the branch's previous commit) whose tree is exactly files."""
+        with self.lock:
+            parent = self.heads.get(project_id, {}).get(branch)
+            made = self.commits.setdefault(project_id, {})
+            seed = f"{project_id}:{branch}:{len(made)}:{parent}:{sorted(files.items())}:{time.time_ns()}"
+            sha = hashlib.sha1(seed.encode()).hexdigest()
+            when = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            title = (message or f"Update {branch}").splitlines()[0]
+            project = self.projects[project_id]
+            made[sha] = {
+                "id": sha,
+                "short_id": sha[:8],
+                "title": title,
+                "message": message or title,
+                "author_name": author,
+                "author_email": f"{author.lower().replace(' ', '.')}@example.com",
+                "authored_date": when,
+                "committer_name": author,
+                "committer_email": f"{author.lower().replace(' ', '.')}@example.com",
+                "committed_date": when,
+                "created_at": when,
+                "parent_ids": [parent] if parent else [],
+                "web_url": f"{self.url}/{project['path_with_namespace']}/-/commit/{sha}",
+                "files": dict(files),
+            }
+            self.heads.setdefault(project_id, {})[branch] = sha
+            self.repositories.setdefault(project_id, {})[branch] = dict(files)
+            return sha
+
+    def tag(self, project_id: int, tag: str, ref: str) -> str | None:
+        """A tag on the commit ref names; None when ref names none."""
+        sha = self.commit_sha(project_id, ref)
+        if sha is None:
+            return None
+        with self.lock:
+            self.heads.setdefault(project_id, {})[tag] = sha
+            self.tags.setdefault(project_id, set()).add(tag)
+            self.repositories.setdefault(project_id, {})[tag] = dict(self.commits[project_id][sha]["files"])
+        return sha
+
+    def commit_sha(self, project_id: int, ref: str) -> str | None:
+        """The sha a branch, tag or (full or short) sha names."""
+        if (sha := self.heads.get(project_id, {}).get(ref)) is not None:
+            return sha
+        made = self.commits.get(project_id, {})
+        if ref in made:
+            return ref
+        if len(ref) >= 7:
+            return next((s for s in made if s.startswith(ref)), None)
+        return None
+
+    def files_at(self, project_id: int, ref: str) -> dict[str, bytes] | None:
+        """The repository's files at a branch, tag or sha; None for an unknown ref."""
+        files = self.repositories.get(project_id, {}).get(ref)
+        if files is not None:
+            return files
+        sha = self.commit_sha(project_id, ref)
+        return None if sha is None else self.commits[project_id][sha]["files"]
+
+    def history(self, project_id: int, ref: str) -> list[dict[str, Any]]:
+        """The commits reachable from ref by first parents, newest first."""
+        made, found = self.commits.get(project_id, {}), []
+        sha = self.commit_sha(project_id, ref)
+        while sha is not None and sha in made:
+            found.append(made[sha])
+            parents = made[sha]["parent_ids"]
+            sha = parents[0] if parents else None
+        return found
 
     # --- CI ID tokens -----------------------------------------------------------------------------
 
