@@ -10,6 +10,7 @@ from typing import Any
 
 from app import logs
 from app.datasets import Datasets
+from app.db.data_checks import DataCheckQueue
 from app.db.dav_locks import DavLockStore
 from app.db.index import ObjectIndex
 from app.db.lifecycle import Lifecycle
@@ -59,6 +60,8 @@ class Components:
     moves: Moves  # WebDAV COPY and MOVE
     locks: Locks  # WebDAV LOCK and UNLOCK
     door_uploads: DoorUploads  # the S3 door's multipart uploads
+    data_checks: DataCheckQueue  # commits hooks asked to check (DESIGN 3.12)
+    status_credential: Credential | None  # sets their commit statuses; None: data checks are off
 
 
 def build_components(
@@ -174,6 +177,12 @@ def build_components(
             sessions=MultipartSessions(engine),
             ttl=settings.upload_session_ttl,
             max_file_size=settings.max_file_size,
+        ),
+        data_checks=DataCheckQueue(engine),
+        status_credential=(
+            Credential(CredentialKind.ACCESS_TOKEN, settings.gitlab_status_token)
+            if settings.gitlab_status_token
+            else service
         ),
     )
 

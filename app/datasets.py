@@ -4,27 +4,29 @@ their objects are here, and a directory dataset's files from its `.dir` manifest
 
 from __future__ import annotations
 
-import configparser
-import json
 import posixpath
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import yaml
 
 from app.auth import Authorizer
 from app.cache import TTLCache
+from app.dataset_tree import ManifestTree
 from app.db.index import ObjectIndex
-from app.errors import ObjectNotFound
+from app.dvc_config import our_remote
+from app.errors import GitLabUnavailable, NotFound, ObjectNotFound, PermissionDenied
 from app.gitlab.gateway import GitLabGateway, RepositoryRefs
 from app.manifests import MAX_MANIFEST_BYTES
 from app.model.identity import Action, Credential
+from app.model.objects import Listing
+from app.model.paths import ObjectPath, object_key
 from app.model.projects import Project, ProjectRef
 from app.storage.base import StorageBackend
 
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
-_DATA_PATH = re.compile(r"^/(?:-/projects/(?P<id>\d+)/data|(?P<path>.+?)/-/data)(?:/(?P<prefix>.*))?$")
+_MANIFEST_TTL = 3600.0  # seconds a parsed manifest stays cached: its bytes never change
+TRASHED_MANIFESTS = 20  # the newest manifests in the trash that name trashed files
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Dataset:
     nfiles: int | None
     object_path: str | None  # where its object (a directory's .dir manifest) is here; None: not here
     missing: int  # files of it not here (for a file: 1 when absent)
+    trash_path: str | None = None  # where its object is in the trash, when it is not here
 
     @property
     def is_dir(self) -> bool:
@@ -46,7 +49,7 @@ class Dataset:
     @property
     def state(self) -> str:
         if self.object_path is None:
-            return "not pushed"
+            return "in the trash" if self.trash_path else "not pushed"
         return "complete" if not self.missing else f"{self.missing:,} missing"
 
 
@@ -57,6 +60,17 @@ class DatasetPage:
     remote: str | None  # the DVC remote that points at this project, and its prefix here
     prefix: str | None
     datasets: list[Dataset]
+
+
+@dataclass(frozen=True)
+class _Repository:
+    """What the repository says at a ref: its refs, the remote here and the outputs its files name."""
+
+    ref: str
+    refs: RepositoryRefs
+    remote: str | None
+    prefix: str | None
+    named: list[tuple[str, str, dict[str, object]]]
 
 
 @dataclass(frozen=True)
@@ -76,27 +90,10 @@ def object_path(prefix: str, md5: str, *, dvc3: bool) -> str:
 
 
 def remote_prefix(config: bytes, project: Project) -> tuple[str | None, str | None]:
-    """(remote name, prefix here) of the `.dvc/config` remote whose URL is this project's data URL (the
-    default remote first), or (None, None)."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read_string(config.decode("utf-8", errors="replace"))
-    except configparser.Error:
-        return None, None
-    default = parser.get("core", "remote", fallback=None)
-    remotes = {  # DVC writes the section as ['remote "name"'] (configobj), quotes included
-        section.strip("'").split('"')[1]: parser.get(section, "url", fallback="")
-        for section in parser.sections()
-        if section.strip("'").startswith("remote ") and section.count('"') == 2
-    }
-    for name in sorted(remotes, key=lambda n: n != default):
-        match = _DATA_PATH.match(urlsplit(remotes[name]).path)
-        if match is None:
-            continue
-        ours = match["id"] == str(project.id) or (match["path"] or "").lower() == project.path.lower()
-        if ours:
-            return name, (match["prefix"] or "").strip("/")
-    return None, None
+    """(remote name, prefix here) of the `.dvc/config` remote that points at this project (an http or
+    webdav remote to its data URL, an s3 remote to its S3 door; the default remote first), or (None, None)."""
+    remote = our_remote(config, project.path, project.id)
+    return (remote.name, remote.prefix) if remote is not None else (None, None)
 
 
 def outputs(path: str, content: bytes) -> list[tuple[str, str, dict[str, object]]]:
@@ -130,7 +127,9 @@ def _listed(outs: object) -> list[dict[str, object]]:
 
 
 class Datasets:
-    """Datasets at a ref, and a directory dataset's files; answers cached per caller, project and ref."""
+    """Datasets at a ref, and a directory dataset's files. What the repository says is cached per caller,
+    project and ref; where the objects are (here, in the trash) is looked up on each page; a manifest is
+    parsed once and cached by its md5."""
 
     def __init__(
         self,
@@ -143,17 +142,23 @@ class Datasets:
     ) -> None:
         self._authorizer, self._gateway = authorizer, gateway
         self._index, self._storage, self._ttl = index, storage, cache_ttl
-        self._pages: TTLCache[DatasetPage] = TTLCache(max_size=2_000)
-        self._manifests: TTLCache[list[tuple[str, str]]] = TTLCache(max_size=200)
+        self._repos: TTLCache[_Repository] = TTLCache(max_size=2_000)
+        self._trees: TTLCache[ManifestTree] = TTLCache(max_size=200)
+        self._missing: TTLCache[tuple[int]] = TTLCache(max_size=2_000)
 
     def at_ref(self, credential: Credential | None, ref: ProjectRef, git_ref: str | None) -> DatasetPage:
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
         key = (credential.fingerprint if credential else None, project.id, git_ref)
-        found, _ = self._pages.load(key, lambda: (self._read(credential, project, git_ref), self._ttl))
-        return found
+        repo, _ = self._repos.load(key, lambda: (self._read(credential, project, git_ref), self._ttl))
+        datasets = [
+            self._dataset(project, repo.prefix, name, source, out) for name, source, out in repo.named
+        ]
+        return DatasetPage(
+            ref=repo.ref, refs=repo.refs, remote=repo.remote, prefix=repo.prefix, datasets=datasets
+        )
 
-    def _read(self, credential: Credential | None, project: Project, git_ref: str | None) -> DatasetPage:
+    def _read(self, credential: Credential | None, project: Project, git_ref: str | None) -> _Repository:
         refs = self._gateway.repository_refs(credential, project.id)
         at = git_ref or refs.default or "main"
         files = self._gateway.repository_files(credential, project.id, at)
@@ -170,28 +175,27 @@ class Datasets:
                     continue
                 content = self._gateway.raw_file(credential, project.id, path, at)
                 named += outputs(path, content or b"")
-        datasets = [self._dataset(project, prefix, name, source, out) for name, source, out in sorted(named)]
-        return DatasetPage(ref=at, refs=refs, remote=remote, prefix=prefix, datasets=datasets)
+        return _Repository(at, refs, remote, prefix, sorted(named))
 
-    def _locate(self, project: Project, prefix: str, md5: str) -> str | None:
-        for dvc3 in (True, False):
-            candidate = object_path(prefix, md5, dvc3=dvc3)
+    def _locate(self, project: Project, prefix: str, md5: str) -> tuple[str | None, str | None]:
+        """(where the object is here, where it is in the trash): one of them or neither."""
+        candidates = [object_path(prefix, md5, dvc3=dvc3) for dvc3 in (True, False)]
+        for candidate in candidates:
             if self._index.get(project.id, candidate) is not None:
-                return candidate
-        return None
+                return candidate, None
+        for candidate in candidates:
+            if self._index.trashed_size(project.id, candidate) is not None:
+                return None, candidate
+        return None, None
 
     def _dataset(
         self, project: Project, prefix: str | None, name: str, source: str, out: dict[str, object]
     ) -> Dataset:
         md5, size, nfiles = str(out["md5"]), out.get("size"), out.get("nfiles")
-        where = self._locate(project, prefix, md5) if prefix is not None else None
+        where, trashed = self._locate(project, prefix, md5) if prefix is not None else (None, None)
         missing = 1
         if where is not None:
-            if md5.endswith(".dir"):
-                listed = {m for _, m in self._manifest(project, where)}
-                missing = len(listed - self._index.present_md5s(project.id, sorted(listed)))
-            else:
-                missing = 0
+            missing = self._missing_files(project, where) if md5.endswith(".dir") else 0
         return Dataset(
             name,
             source,
@@ -200,35 +204,52 @@ class Datasets:
             nfiles if isinstance(nfiles, int) else None,
             where,
             missing,
+            trashed,
         )
+
+    def _missing_files(self, project: Project, manifest: str) -> int:
+        """How many of the files a manifest lists have no object here (cached for the page's time)."""
+
+        def count() -> tuple[tuple[int], float]:
+            listed = set(self._tree(project, manifest).by_md5)
+            return (len(listed - self._index.present_md5s(project.id, sorted(listed))),), self._ttl
+
+        found, _ = self._missing.load((project.id, manifest), count)
+        return found[0]
+
+    def _tree(self, project: Project, path: str) -> ManifestTree:
+        """The tree of the `.dir` manifest at path, here or in the trash (empty when neither or too big);
+        parsed once per md5 (a content address's bytes never change)."""
+
+        def read() -> tuple[ManifestTree, float]:
+            info = self._index.get(project.id, path)
+            size = info.size if info is not None else self._index.trashed_size(project.id, path)
+            if size is None or size > MAX_MANIFEST_BYTES:
+                return ManifestTree([]), self._ttl  # not (yet) here: looked for again soon
+            raw = b"".join(self._storage.read(object_key(project.id, ObjectPath(path))))
+            return ManifestTree.parse(raw), _MANIFEST_TTL
+
+        address = ObjectPath(path).content_address
+        key = (project.id, address.md5 if address and address.is_dir else path)
+        found, _ = self._trees.load(key, read)
+        return found
 
     def _manifest(self, project: Project, path: str) -> list[tuple[str, str]]:
         """(relpath, md5) of each file a `.dir` manifest lists, sorted by relpath."""
+        return self._tree(project, path).entries
 
-        def read() -> tuple[list[tuple[str, str]], float]:
-            info = self._index.get(project.id, path)
-            if info is None or info.size > MAX_MANIFEST_BYTES:
-                return [], self._ttl
-            raw = b"".join(self._storage.read(info.key))
-            try:
-                entries = json.loads(raw)
-            except (ValueError, RecursionError):
-                return [], self._ttl
-            listed = (
-                [
-                    (str(e["relpath"]), str(e["md5"]))
-                    for e in entries
-                    if isinstance(e, dict)
-                    and isinstance(e.get("relpath"), str)
-                    and isinstance(e.get("md5"), str)
-                ]
-                if isinstance(entries, list)
-                else []
-            )
-            return sorted(listed), self._ttl
+    def manifest(self, credential: Credential | None, ref: ProjectRef, path: str) -> list[tuple[str, str]]:
+        """(relpath, md5) of each file the `.dir` manifest at `path` lists, sorted (for comparisons)."""
+        return self._manifest(self._authorizer.authorize(credential, ref, Action.READ).project, path)
 
-        found, _ = self._manifests.load((project.id, path), read)
-        return found
+    def _opened(
+        self, credential: Credential | None, ref: ProjectRef, manifest: str
+    ) -> tuple[Project, ManifestTree]:
+        project = self._authorizer.authorize(credential, ref, Action.READ).project
+        self._index.require_active(project)
+        if not manifest.endswith(".dir") or self._index.get(project.id, manifest) is None:
+            raise ObjectNotFound(f"Object not found: {manifest}")
+        return project, self._tree(project, manifest)
 
     def files(
         self,
@@ -242,28 +263,71 @@ class Datasets:
     ) -> tuple[list[str], list[DatasetFile], int]:
         """The sub-folders and a page of the files directly in `folder` of a directory dataset (its `.dir`
         manifest at `manifest`), and how many files the folder has."""
+        project, tree = self._opened(credential, ref, manifest)
+        listed, total = tree.files_in(folder, offset, limit)
+        return tree.subfolders(folder), self._located(project, manifest, listed), total
+
+    def search(
+        self,
+        credential: Credential | None,
+        ref: ProjectRef,
+        manifest: str,
+        text: str,
+        *,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[DatasetFile], int]:
+        """A page of a directory dataset's files, anywhere in it, whose path contains `text`, and how many."""
+        project, tree = self._opened(credential, ref, manifest)
+        listed, total = tree.search(text, offset, limit)
+        return self._located(project, manifest, listed), total
+
+    def _located(self, project: Project, manifest: str, listed: list[tuple[str, str]]) -> list[DatasetFile]:
+        """The files with where each is here (the manifest's remote and layout), None when absent."""
+        address = ObjectPath(manifest).content_address
+        found = []
+        for relpath, md5 in listed:
+            where = address.sibling(md5) if address else None
+            info = self._index.get(project.id, where) if where else None
+            found.append(DatasetFile(relpath, md5, where if info else None, info.size if info else None))
+        return found
+
+    def names(self, credential: Credential | None, ref: ProjectRef, paths: list[str]) -> dict[str, str]:
+        """The names people know for content addresses of the project (a page of its trash): a dataset's
+        own object gets the dataset's name at the default branch, a file a `.dir` manifest lists (one of
+        those datasets', or one in the trash) `dataset/relpath`. Bounded: the default branch's datasets
+        and the newest TRASHED_MANIFESTS manifests in the trash, each parsed once."""
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
-        if not manifest.endswith(".dir") or self._index.get(project.id, manifest) is None:
-            raise ObjectNotFound(f"Object not found: {manifest}")
-        slashed = f"/{manifest}"
-        dvc3 = "/files/md5/" in slashed
-        base = slashed.rsplit("/files/md5/", 1)[0] if dvc3 else posixpath.dirname(posixpath.dirname(slashed))
-        base = base.strip("/")
-        inside = f"{folder.strip('/')}/" if folder.strip("/") else ""
-        folders: set[str] = set()
-        direct: list[tuple[str, str]] = []
-        for relpath, md5 in self._manifest(project, manifest):
-            if not relpath.startswith(inside):
+        try:
+            datasets = self.at_ref(credential, ref, None).datasets
+        except (PermissionDenied, NotFound, GitLabUnavailable):
+            datasets = []  # no repository to read: the manifests still name files
+        manifests: dict[str, str] = {}  # manifest path -> its dataset's name ("" unknown)
+        known: dict[str, str] = {}  # md5 (.dir included) -> dataset name
+        for d in datasets:
+            known.setdefault(d.md5, d.name)
+            if d.is_dir and (d.object_path or d.trash_path):
+                manifests[d.object_path or d.trash_path or ""] = d.name
+        newest = Listing(
+            search=".dir", limit=TRASHED_MANIFESTS, order_by="created_at", descending=True, trashed=True
+        )
+        for info in self._index.page(project.id, newest):
+            address = ObjectPath(info.path).content_address
+            if address and address.is_dir:
+                manifests.setdefault(info.path, known.get(address.md5 + ".dir", ""))
+        names: dict[str, str] = {}
+        for path in paths:
+            address = ObjectPath(path).content_address
+            if address is None:
                 continue
-            rest = relpath[len(inside) :]
-            if "/" in rest:
-                folders.add(rest.split("/", 1)[0])
-            else:
-                direct.append((relpath, md5))
-        page = []
-        for relpath, md5 in direct[offset : offset + limit]:
-            where = object_path(base, md5, dvc3=dvc3)
-            info = self._index.get(project.id, where)
-            page.append(DatasetFile(relpath, md5, where if info else None, info.size if info else None))
-        return sorted(folders), page, len(direct)
+            if address.md5 + (".dir" if address.is_dir else "") in known:
+                names[path] = known[address.md5 + (".dir" if address.is_dir else "")]
+                continue
+            for manifest, dataset in manifests.items():
+                listed = ObjectPath(manifest).content_address
+                relpath = self._tree(project, manifest).by_md5.get(address.md5) if listed else None
+                if listed and relpath and listed.prefix == address.prefix:
+                    names[path] = f"{dataset}/{relpath}" if dataset else relpath
+                    break
+        return names

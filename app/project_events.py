@@ -1,11 +1,13 @@
 """What GitLab's hook events do to the registry's projects: `project_destroy` queues a project's data for
-deletion, renames and transfers move cached paths. Recorded in one transaction with the delivery (so a
-resend changes nothing); the worker does the deleting."""
+deletion, renames and transfers move cached paths (recorded in one transaction with the delivery, so a
+resend changes nothing); `push` and `merge_request` ask for a data check of a commit (one request per
+project and commit, so resends and bursts change nothing either). The worker does the work."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.db.data_checks import DataCheckQueue
 from app.db.lifecycle import Lifecycle, LifecycleWrite
 from app.db.shared_cache import SharedAuthCache
 from app.gitlab.events import HookEvent
@@ -40,11 +42,30 @@ HANDLERS: dict[str, Callable[[LifecycleWrite, HookEvent], Outcome]] = {
 }
 
 
+CHECKED_EVENTS = frozenset({"push", "merge_request"})
+CHECKS_OFF = "ignored: data checks are off (set REGISTRY_GITLAB_STATUS_TOKEN)"
+
+
+def _ask_for_check(checks: DataCheckQueue | None, event: HookEvent) -> str:
+    if event.sha is None:  # a deleted branch; a merge request closed, merged, approved…
+        return "ignored: no new commit"
+    if checks is None:
+        return CHECKS_OFF
+    assert event.project_id is not None
+    return checks.request(event.project_id, event.sha, event.ref)
+
+
 def apply_hook(
-    lifecycle: Lifecycle, auth_cache: SharedAuthCache, event: HookEvent, delivery: str | None
+    lifecycle: Lifecycle,
+    auth_cache: SharedAuthCache,
+    event: HookEvent,
+    delivery: str | None,
+    checks: DataCheckQueue | None = None,
 ) -> str:
     """Record what a hook delivery means and return the outcome; a delivery already handled changes
-    nothing, an event not in HANDLERS is ignored."""
+    nothing, an event not in HANDLERS is ignored. `checks`: None when data checks are off."""
+    if event.name in CHECKED_EVENTS:
+        return _ask_for_check(checks, event)
     with lifecycle.writing() as tx:
         if delivery is not None and not tx.first_delivery(delivery, event.name):
             return "duplicate"

@@ -23,6 +23,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "REGISTRY_"
 SECRET_NAMES = (
     "gitlab_service_token",
+    "gitlab_status_token",
     "secret_key",
     "webhook_secret",
     "webhook_signing_secret",
@@ -38,6 +39,8 @@ class Settings:
     gitlab_url: str = "https://gitlab.com"
     gitlab_timeout: float = 10.0
     gitlab_service_token: str | None = field(default=None, repr=False)
+    # sets the data checks' commit statuses (scope api, Developer on the projects); else the service token
+    gitlab_status_token: str | None = field(default=None, repr=False)
     storage_url: str = "file:///var/lib/data-registry"
     gcs_emulator_host: str | None = None  # from STORAGE_EMULATOR_HOST, google-cloud-storage's own variable
     s3_endpoint_url: str | None = None
@@ -80,6 +83,8 @@ class Settings:
     deletion_batch: int = 1000
     deletion_lease: int = 300  # seconds a worker holds a claimed deletion without progress
     stale_upload_age: int = 24 * 3600  # unfinished uploads older than this are removed
+    data_check_interval: int = 5  # seconds between the worker's runs of the data checks
+    data_check_settle: int = 15  # seconds after a project's last upload before failed checks re-run
     admin_users: frozenset[str] = frozenset()  # GitLab usernames allowed the admin endpoints besides admins
     oauth_client_id: str | None = None  # the GitLab OAuth application's id: sign-in for the browser UI
     oauth_client_secret: str | None = field(default=None, repr=False)
@@ -106,6 +111,10 @@ class Settings:
             off["CI ID tokens"] = "set REGISTRY_ID_TOKEN_AUDIENCE or REGISTRY_PUBLIC_URL"
         if not self.webhook_secret:
             off["GitLab hooks (/-/hooks/gitlab)"] = "set REGISTRY_WEBHOOK_SECRET"
+        if self.webhook_secret and not (self.gitlab_status_token or self.gitlab_service_token):
+            off["data checks on pushes and merge requests"] = (
+                "set REGISTRY_GITLAB_STATUS_TOKEN or REGISTRY_GITLAB_SERVICE_TOKEN"
+            )
         if not self.oauth_client_id:
             off["sign-in with GitLab (browser UI)"] = (
                 "set REGISTRY_OAUTH_CLIENT_ID and REGISTRY_OAUTH_CLIENT_SECRET"
@@ -205,6 +214,7 @@ class SettingsSchema(Schema):
     gitlab_url = mf.String(validate=_url({"http", "https"}))
     gitlab_timeout = mf.Float(validate=validate.Range(min=0.1, max=300))
     gitlab_service_token = mf.String()
+    gitlab_status_token = mf.String(validate=validate.Length(min=1))
     storage_url = mf.String(validate=_url({"file", "s3", "gs"}))
     gcs_emulator_host = mf.String(validate=_url({"http", "https"}))
     s3_endpoint_url = mf.String(validate=_url({"http", "https"}))
@@ -241,6 +251,8 @@ class SettingsSchema(Schema):
     deletion_batch = mf.Integer(validate=validate.Range(min=1, max=1000))
     deletion_lease = mf.Integer(validate=validate.Range(min=1))
     stale_upload_age = mf.Integer(validate=validate.Range(min=60))
+    data_check_interval = mf.Integer(validate=validate.Range(min=1, max=3600))
+    data_check_settle = mf.Integer(validate=validate.Range(min=0, max=24 * 3600))
     admin_users = mf.String()
     oauth_client_id = mf.String(validate=validate.Length(min=1))
     oauth_client_secret = mf.String(validate=validate.Length(min=1))

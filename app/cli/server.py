@@ -281,7 +281,7 @@ def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         nargs="*",
         metavar="JOB",
         help="run these jobs (default: all) once and exit: deletions, reconcile, usage_sweep, stale_uploads, "
-        "hook_deliveries, trash_purge",
+        "hook_deliveries, trash_purge, browser_sessions, data_checks, data_check_records",
     )
     worker.set_defaults(run=_worker)
 

@@ -1,5 +1,6 @@
 """SQLAlchemy tables of the index: projects (with their deletion state), objects, shared auth answers,
-direct upload sessions, handled hook deliveries, WebDAV collections, dead properties and mtimes."""
+direct upload sessions, handled hook deliveries, WebDAV collections, dead properties and mtimes, data
+checks of commits."""
 
 from __future__ import annotations
 
@@ -230,3 +231,25 @@ class DavLockRow(Base):
     principal: Mapped[str] = mapped_column(String(64))  # who took it: only they may refresh or unlock
     timeout: Mapped[int] = mapped_column(Integer)  # seconds, as granted
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DataCheckRow(Base):
+    """A commit whose data the worker checks and reports to GitLab as a commit status (DESIGN 3.12): one
+    row per project and commit however many hook events name it; claimed by one worker at a time."""
+
+    __tablename__ = "data_checks"
+
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the branch the status is for
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a check is due from then (None: none due); a worker holds it until claimed_until
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # runs in a row GitLab did not answer
+    rechecks: Mapped[int] = mapped_column(Integer, default=0)  # re-checks made because uploads arrived
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the status last posted to GitLab (on posted_ref): posted again only when it changes
+    posted_ref: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    posted_state: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    posted_description: Mapped[str | None] = mapped_column(String(255), nullable=True)

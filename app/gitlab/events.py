@@ -1,5 +1,6 @@
 """GitLab hook deliveries: the secret and signature checks, and the events read from a payload (system
-hooks on self-managed GitLab, group webhooks' project events on gitlab.com). No I/O here."""
+hooks on self-managed GitLab; group and project webhooks: project, push and merge request events). No
+I/O here."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from app.validation import load_or_400
 
 SIGNATURE_TOLERANCE = 300  # seconds between GitLab signing a delivery and us checking it
 _PLAIN_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # SHA-1, or SHA-256 repositories
+_NO_COMMIT = re.compile(r"^0+$")  # `after` of a deleted branch
+# merge request actions that bring a new last commit to check (not close, merge, approval…)
+CHECKED_MR_ACTIONS = frozenset({"open", "reopen", "update"})
 # a project, group or user path: the index keeps up to 1,024 characters, and no control character
 _PATH = validate.And(
     validate.Length(min=1, max=1024),
@@ -76,6 +81,8 @@ class HookEvent:
     project_id: int | None = None
     path: str | None = None
     old_path: str | None = None  # project_transfer, project_rename, group_rename, user_rename
+    sha: str | None = None  # push (the branch's new head; None: deleted) and merge_request (last commit)
+    ref: str | None = None  # push: the branch; merge_request: its source branch
 
     @property
     def pending_deletion(self) -> bool:
@@ -87,7 +94,8 @@ class _EventSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    event_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    event_name = fields.String(validate=validate.Length(min=1, max=64))
+    object_kind = fields.String(validate=validate.Length(min=1, max=64))  # webhooks, newer system hooks
     project_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
     path_with_namespace = fields.String(validate=_PATH)
     old_path_with_namespace = fields.String(validate=_PATH)
@@ -105,12 +113,73 @@ _NEEDS = {
 }
 
 
+class _PushSchema(Schema):
+    """A push: system hook (`event_name: push`) and webhook (`object_kind: push` too) alike."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    project_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1))
+    after = fields.String(required=True, validate=validate.Regexp(_SHA, error="not a commit sha"))
+    ref = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class _CommitSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, validate=validate.Regexp(_SHA, error="not a commit sha"))
+
+
+class _MergeRequestSchema(Schema):
+    """`object_attributes` of a merge request event (webhook and system hook alike)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    source_project_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1)
+    )
+    source_branch = fields.String(load_default=None, validate=validate.Length(min=1, max=1024))
+    last_commit = fields.Nested(_CommitSchema, load_default=None, allow_none=True)
+
+
+def _push(payload: dict[str, Any]) -> HookEvent:
+    data = load_or_400(_PushSchema(), payload, what="Hook payload invalid: push")
+    after, ref = data["after"], data["ref"]
+    sha = None if _NO_COMMIT.match(after) else after
+    return HookEvent("push", project_id=data["project_id"], sha=sha, ref=ref.removeprefix("refs/heads/"))
+
+
+def _merge_request(payload: dict[str, Any]) -> HookEvent:
+    attributes = payload.get("object_attributes")
+    if not isinstance(attributes, dict):
+        raise BadRequest("Hook payload invalid: merge_request without object_attributes")
+    data = load_or_400(_MergeRequestSchema(), attributes, what="Hook payload invalid: object_attributes")
+    last = data["last_commit"]
+    checked = data["action"] in CHECKED_MR_ACTIONS and last is not None
+    return HookEvent(
+        "merge_request",
+        project_id=data["source_project_id"],  # the last commit lives in the source project
+        sha=last["id"] if checked else None,
+        ref=data["source_branch"],
+    )
+
+
 def parse_event(payload: Any) -> HookEvent:
-    """The event in a JSON payload; 400 naming the field when an event we act on lacks what we need."""
+    """The event in a JSON payload (named by `event_name`, else by `object_kind`); 400 naming the field
+    when an event we act on lacks what we need."""
     if not isinstance(payload, dict):
         raise BadRequest("Hook payload is not a JSON object")
     data = load_or_400(_EventSchema(), payload, what="Hook payload invalid")
-    name = data["event_name"]
+    name = data.get("event_name") or data.get("object_kind")
+    if name is None:
+        raise BadRequest("Hook payload invalid: neither event_name nor object_kind")
+    if name == "push":
+        return _push(payload)
+    if name == "merge_request":
+        return _merge_request(payload)
     missing = [field for field in _NEEDS.get(name, ()) if field not in data]
     if missing:
         raise BadRequest(f"Hook payload invalid: {name} without {missing[0]}")

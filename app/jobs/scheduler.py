@@ -7,13 +7,15 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.components import Components
+from app.data_checks import DataChecker
 from app.jobs.cleanup import forget_old_deliveries, remove_stale_uploads
+from app.jobs.data_checks import run_data_checks
 from app.jobs.deletion import delete_queued_projects
 from app.jobs.reconcile import reconcile
 from app.jobs.usage_sweep import sweep_usage
@@ -63,7 +65,31 @@ def jobs(parts: Components) -> dict[str, tuple[Callable[[], object], int]]:
     }
     if parts.signin is not None:
         found["browser_sessions"] = (parts.signin.purge, STALE_UPLOADS_INTERVAL)
+    found["data_checks"] = (
+        lambda: run_data_checks(
+            parts.data_checks,
+            _checker(parts),
+            parts.gateway,
+            parts.status_credential,
+            parts.index,
+            settle=settings.data_check_settle,
+        ),
+        settings.data_check_interval,
+    )
+    found["data_check_records"] = (
+        lambda: parts.data_checks.forget(datetime.now(UTC) - timedelta(seconds=DELIVERY_RECORD_AGE)),
+        STALE_UPLOADS_INTERVAL,
+    )
     return found
+
+
+def _checker(parts: Components) -> DataChecker:
+    return DataChecker(
+        gateway=parts.gateway,
+        index=parts.index,
+        storage=parts.storage,
+        public_url=parts.settings.public_url,
+    )
 
 
 def readable(report: object) -> str:
@@ -123,8 +149,13 @@ def run_forever(parts: Components) -> None:
         log.info("signal %s: stopping after the running jobs", signum)
         scheduler.shutdown(wait=False)
 
-    if parts.service is None:  # the only job with a prerequisite of its own
+    if parts.service is None:
         log.warning("job reconcile: off (set REGISTRY_GITLAB_SERVICE_TOKEN, an administrator's token)")
+    if parts.status_credential is None:
+        log.warning(
+            "job data_checks: off (set REGISTRY_GITLAB_STATUS_TOKEN or REGISTRY_GITLAB_SERVICE_TOKEN,"
+            " scope api)"
+        )
     if parts.settings.worker_metrics_port:
         parts.metrics.serve(parts.settings.worker_metrics_port)
     signal.signal(signal.SIGTERM, stop)

@@ -17,6 +17,7 @@ def build_web_app(svc: Components) -> Flask:
         ci_templates,
         data,
         errors,
+        formatting,
         gitlab_hooks,
         observability,
         ops,
@@ -39,6 +40,7 @@ def build_web_app(svc: Components) -> Flask:
     app.url_map.converters["id"] = IdConverter
     app.wsgi_app = EncodedProjectPaths(app.wsgi_app)  # type: ignore[method-assign]
     errors.register(app)
+    formatting.register(app)  # the filters and globals every template gets
     observability.register(app)
     request_text.register(app)
     for limited in (api.bp, data.bp):  # per app, keyed by blueprint name (blueprints are shared)

@@ -1,5 +1,6 @@
-"""`POST /-/hooks/gitlab`: GitLab's system hooks and group webhooks. It only records what a delivery
-means (a durable deletion request, a new path) and answers at once; the worker does the work."""
+"""`POST /-/hooks/gitlab`: GitLab's system hooks and group and project webhooks. It only records what a
+delivery means (a durable deletion request, a new path, a commit to check) and answers at once, with no
+GitLab call; the worker does the work."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def gitlab_hook() -> Response:
     elif "webhook-signature" in request.headers:
         log.debug("hook signature ignored: no REGISTRY_WEBHOOK_SIGNING_SECRET")
     event = parse_event(parse_json(body, what="Hook payload"))
-    outcome = apply_hook(svc.lifecycle, svc.auth_cache, event, delivery_id(headers))
+    checks = svc.data_checks if svc.status_credential is not None else None
+    outcome = apply_hook(svc.lifecycle, svc.auth_cache, event, delivery_id(headers), checks)
     log.info("hook %s (project %s): %s", event.name, event.project_id, outcome)
     return jsonify({"event": event.name, "outcome": outcome})

@@ -9,7 +9,7 @@ import base64
 import json
 from itertools import islice
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -19,7 +19,6 @@ from app.errors import (
     Conflict,
     InvalidPath,
     NotFound,
-    ObjectNotFound,
     PermissionDenied,
 )
 from app.model.identity import Credential
@@ -28,8 +27,11 @@ from app.model.projects import ProjectRef
 from app.model.sizes import human_size
 from app.signin import SignIn
 from app.validation import text_problem
+from app.web import dataset_views
 from app.web.context import services
 from app.web.negotiation import prefers_html
+from app.web.object_pages import object_page
+from app.web.page_parts import crumbs, data_url, visitor_credential
 from app.web.sessions import FORGED, current_session, form_is_ours, message
 
 bp = Blueprint("project_pages", __name__, template_folder="templates")
@@ -41,11 +43,6 @@ _HIDDEN = (AuthenticationRequired, PermissionDenied, NotFound)
 def wants_page() -> bool:
     """A browser asking for a page (negotiation.prefers_html: the one rule, error pages use it too)."""
     return prefers_html(request)
-
-
-def _credential() -> Credential | None:
-    session = current_session()
-    return SignIn.credential(session) if session else None
 
 
 def _hidden(ref: ProjectRef) -> ResponseReturnValue:
@@ -73,7 +70,7 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
     """The page for a project and a folder of it (`path` empty or ending in "/"), or for an object."""
     if path and not path.endswith("/"):
         return object_page(ref, path)
-    svc, credential = services(), _credential()
+    svc, credential = services(), visitor_credential()
     prefix = path.strip("/")
     try:
         stats = svc.registry.stats(credential, ref)
@@ -86,37 +83,26 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         "view": view,
         "prefix": prefix,
         "base": base,
-        "crumbs": _crumbs(prefix),
+        "crumbs": crumbs(prefix),
         "session": current_session(),
         "sign_in_enabled": svc.signin is not None,
         "human_size": human_size,
-        "data_url": _data_url(stats.path),
+        "data_url": data_url(stats.path),
         "gitlab_url": svc.settings.gitlab_url,
     }
+    if (shown := dataset_views.dispatch(ref, credential, context)) is not None:
+        return shown  # compare, history; otherwise the datasets pages are given `use_commands`
     if view == "datasets" and request.args.get("dataset"):
-        folder = request.args.get("dir", "")
-        offset = max(0, request.args.get("offset", 0, type=int) or 0)
         try:
-            folders, files, total = svc.datasets.files(
-                credential, ref, request.args["dataset"], folder, offset=offset, limit=PAGE
-            )
+            context |= _dataset_tree(credential, ref, base)
         except NotFound:
             return message("Not found", "That dataset is not in this registry.", 404)
-        context |= {
-            "dataset": request.args["dataset"],
-            "name": request.args.get("name", ""),
-            "folder": folder.strip("/"),
-            "folders": folders,
-            "files": files,
-            "total": total,
-            "offset": offset,
-            "page_size": PAGE,
-        }
     elif view == "datasets":
         try:
             context["datasets"] = svc.datasets.at_ref(credential, ref, request.args.get("ref"))
         except PermissionDenied as e:
             context["datasets_problem"] = e.message
+        context["may_restore"] = svc.trash.may_restore(credential, ref)
     elif view == "trash":
         listing = Listing(
             prefix=f"{prefix}/" if prefix else "", limit=PAGE + 1, after=_after(request.args.get("after"))
@@ -124,6 +110,7 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
         rows = svc.trash.page(credential, ref, listing)
         context |= {
             "trashed": [(info, svc.trash.purge_at(info)) for info in rows[:PAGE]],
+            "names": svc.datasets.names(credential, ref, [info.path for info in rows[:PAGE]]),
             "next": _cursor(rows[PAGE - 1]) if len(rows) > PAGE else None,
             "may_restore": svc.trash.may_restore(credential, ref),
         }
@@ -152,33 +139,33 @@ def page(ref: ProjectRef, path: str) -> ResponseReturnValue:
     return render_template("project.html", **context)
 
 
-def object_page(ref: ProjectRef, path: str) -> ResponseReturnValue:
-    """An object's page (the URL people paste in chat, opened in a browser, read with its session): what
-    it is and a download that saves it under its own name. A folder's URL without its slash goes to the
-    folder's page; a visitor who may not read the project gets the error page, which offers sign-in."""
-    svc, credential = services(), _credential()
-    stats = svc.registry.stats(credential, ref)
-    base = request.script_root + f"/{quote(stats.path)}/-/data/"
-    try:
-        info = svc.registry.stat(credential, ref, path)
-    except ObjectNotFound:
-        if next(svc.registry.browse(credential, ref, path).children, None) is None:
-            raise
-        return redirect(base + quote(path) + "/")
-    folder, _, name = info.path.rpartition("/")
-    return render_template(
-        "object.html",
-        stats=stats,
-        info=info,
-        name=name,
-        base=base,
-        crumbs=_crumbs(folder),
-        human_size=human_size,
-        download_url=url_for("project_pages.download", project_id=stats.id, path=info.path),
-        object_url=_data_url(stats.path) + "/" + quote(info.path),
-        session=current_session(),
-        sign_in_enabled=svc.signin is not None,
-    )
+def _dataset_tree(credential: Credential | None, ref: ProjectRef, base: str) -> dict[str, Any]:
+    """A directory dataset's folder (`dir`), or its files anywhere whose path has `q` in it, a numbered
+    page (`page`) at a time."""
+    args, datasets = request.args, services().datasets
+    manifest, folder, text = args["dataset"], args.get("dir", "").strip("/"), args.get("q", "").strip()[:200]
+    number = max(1, args.get("page", 1, type=int) or 1)
+    offset = (number - 1) * PAGE
+    folders: list[str] = []
+    if text:
+        files, total = datasets.search(credential, ref, manifest, text, offset=offset, limit=PAGE)
+    else:
+        folders, files, total = datasets.files(credential, ref, manifest, folder, offset=offset, limit=PAGE)
+    kept = {"dataset": manifest, "name": args.get("name", ""), "ref": args.get("ref", "")}
+    kept |= {"q": text} if text else {"dir": folder}
+    return {
+        "dataset": manifest,
+        "name": kept["name"],
+        "git_ref": kept["ref"],
+        "folder": folder,
+        "query": text,
+        "folders": folders,
+        "files": files,
+        "total": total,
+        "page_number": number,
+        "page_count": max(1, -(-total // PAGE)),
+        "page_url": base + "?" + urlencode({k: v for k, v in kept.items() if v}) + "&page=",
+    }
 
 
 def _setup(project: str, prefix: str) -> dict[str, Any]:
@@ -190,20 +177,8 @@ def _setup(project: str, prefix: str) -> dict[str, Any]:
         "folder": folder,
         "bucket": folder.partition("/")[0],
         "s3_remote": f"s3://{folder}",
-        "s3_endpoint": _data_url(project).removesuffix("/-/data") + "/-/s3",
+        "s3_endpoint": data_url(project).removesuffix("/-/data") + "/-/s3",
     }
-
-
-def _data_url(project: str) -> str:
-    """The project's data-plane URL as clients outside reach it."""
-    public = services().settings.public_url or request.host_url.rstrip("/") + request.script_root
-    return f"{public}/{project}/-/data"
-
-
-def _crumbs(prefix: str) -> list[tuple[str, str]]:
-    """(name, prefix) of each folder on the way to this one."""
-    parts = prefix.split("/") if prefix else []
-    return [(name, "/".join(parts[: i + 1]) + "/") for i, name in enumerate(parts)]
 
 
 @bp.get("/-/ui/projects/<id:project_id>/download")
@@ -214,7 +189,7 @@ def download(project_id: int) -> ResponseReturnValue:
     name = request.args.get("name", "").rpartition("/")[2] or None
     try:
         got = services().registry.download(
-            _credential(), ref, request.args.get("path", ""), as_attachment=True, filename=name
+            visitor_credential(), ref, request.args.get("path", ""), as_attachment=True, filename=name
         )
     except _HIDDEN:
         return _hidden(ref)
@@ -234,7 +209,8 @@ def restore(project_id: int) -> ResponseReturnValue:
     except _HIDDEN as e:
         return message("Refused", e.message if isinstance(e, PermissionDenied) else "Not found.", 403)
     project = svc.registry.stats(SignIn.credential(session), ref).path
-    return redirect(f"{request.script_root}/{quote(project)}/-/data/?view=trash&restored={len(restored)}")
+    view = "" if request.form.get("back") == "datasets" else "view=trash&"
+    return redirect(f"{request.script_root}/{quote(project)}/-/data/?{view}restored={len(restored)}")
 
 
 @bp.post("/-/ui/projects/<id:project_id>/delete")
@@ -265,7 +241,7 @@ def badge(ref: ProjectRef) -> Response:
     """`badge.svg`: the project's usage for whoever may read it (anonymous: public projects), a neutral
     badge otherwise, so it never tells a private project from a missing one."""
     try:
-        stats = services().registry.stats(_credential(), ref)
+        stats = services().registry.stats(visitor_credential(), ref)
         value, color = human_size(stats.used_bytes), "#1f75cb"
     except _HIDDEN:
         value, color = "registry", "#626168"

@@ -484,6 +484,9 @@ def create_simulator(world: World) -> Flask:
         return Response(world.mint_id_token(job, request.args["aud"]), mimetype="text/plain")
 
     commits.register(sim, world, api_user=api_user, visible_project=visible_project, refused=_Refused)
+    from scripts.gitlab_sim import git_http  # Git over dumb HTTP for `dvc get` (issue 27)
+
+    git_http.register(sim, world)
     packages.register(
         sim,
         world,

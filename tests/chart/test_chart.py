@@ -296,6 +296,18 @@ def test_oauth_values_reach_the_pods_by_reference(tmp_path: Path) -> None:
     assert secret["valueFrom"]["secretKeyRef"] == {"name": "registry-oauth", "key": "oauth-client-secret"}
 
 
+def test_status_token_reaches_the_pods_by_reference(tmp_path: Path) -> None:
+    docs = render(None, tmp_path, "--set", "gitlab.statusToken.existingSecret=registry-status")
+    for part in ("-web", "-worker"):
+        matches = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"].endswith(part)]
+        for deployment in matches:
+            env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            token = next(e for e in env if e["name"] == "REGISTRY_GITLAB_STATUS_TOKEN")
+            assert token["valueFrom"]["secretKeyRef"] == {"name": "registry-status", "key": "token"}
+    plain = render(None, tmp_path)
+    assert "REGISTRY_GITLAB_STATUS_TOKEN" not in json.dumps(plain)
+
+
 def test_every_value_is_described(tmp_path: Path) -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
 

@@ -95,10 +95,10 @@ def test_datasets_by_name(registry: RegistryServer, gitlab: Simulator, pushed: P
     expect(page.get_by_role("link", name="labels.csv")).to_be_visible()
     page.get_by_role("link", name="images/").click()
     page.get_by_role("link", name="cats/").click()
-    expect(page.locator("table.objects caption")).to_contain_text("12 file(s)")
+    expect(page.locator("table.objects caption")).to_contain_text("12 files")
     page.screenshot(path=str(registry.log.parent / "dataset-tree.png"))
-    with page.expect_download() as got:
-        page.get_by_role("link", name="cat-03.jpg").click()
+    with page.expect_download() as got:  # the name opens the file's page; the download is beside it
+        page.get_by_role("row").filter(has_text="cat-03.jpg").get_by_role("link", name="download").click()
     download = got.value
     assert download.suggested_filename == "cat-03.jpg"
     assert (

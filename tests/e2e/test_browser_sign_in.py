@@ -39,7 +39,7 @@ def test_sign_in_and_out_in_a_browser(registry: RegistryServer, gitlab: Simulato
     expect(page.get_by_text("Signed in as @dev")).to_be_visible()
     assert page.url == f"{registry.url}/"
     expect(page.get_by_role("link", name="ml/vision")).to_have_attribute("href", "/ml/vision/-/data/")
-    expect(page.get_by_role("cell", name="13 bytes")).to_be_visible()
+    expect(page.get_by_role("cell", name="13 B", exact=True)).to_be_visible()  # sizes as on every page
     page.screenshot(path=str(registry.log.parent / "landing-signed-in.png"))
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["registry_session"]["httpOnly"] and cookies["registry_session"]["sameSite"] == "Lax"

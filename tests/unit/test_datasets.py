@@ -25,7 +25,19 @@ MD5 = "0123456789abcdef0123456789abcdef"
             ("byid", "a/b"),
         ),
         ("['remote \"other\"']\n    url = https://data.example.com/ml/other/-/data/dvc\n", (None, None)),
-        ("['remote \"s3\"']\n    url = s3://bucket/path\n", (None, None)),
+        ("['remote \"s3\"']\n    url = s3://bucket/path\n", (None, None)),  # AWS itself
+        (
+            "['remote \"door\"']\n    url = s3://dvc/store\n    endpointurl = https://r/ml/vision/-/s3\n",
+            ("door", "dvc/store"),
+        ),
+        (
+            "['remote \"door\"']\n    url = s3://dvc\n    endpointurl = https://r/-/projects/101/s3/\n",
+            ("door", "dvc"),
+        ),
+        (
+            "['remote \"door\"']\n    url = s3://dvc\n    endpointurl = https://r/ml/other/-/s3\n",
+            (None, None),
+        ),
         ("not an ini file [", (None, None)),
     ],
 )
@@ -70,3 +82,31 @@ def test_outputs_of_dvc_files_and_locks() -> None:
 def test_where_dvc_keeps_a_content_address() -> None:
     assert object_path("dvc", MD5, dvc3=True) == f"dvc/files/md5/01/{MD5[2:]}"
     assert object_path("", MD5 + ".dir", dvc3=False) == f"01/{MD5[2:]}.dir"
+
+
+def test_a_manifest_tree_has_each_folder_and_searches_the_whole_dataset() -> None:
+    from app.dataset_tree import ManifestTree
+
+    tree = ManifestTree.of(
+        [
+            ("imgs/deep/er/Needle.txt", "a" * 32),
+            ("top.csv", "b" * 32),
+            ("imgs/f1", "c" * 32),
+            ("imgs/f0", "c" * 32),
+        ]
+    )
+    assert tree.subfolders("") == ["imgs"] and tree.subfolders("imgs/") == ["deep"]
+    assert tree.subfolders("imgs/deep") == ["er"] and tree.subfolders("nowhere") == []
+    assert tree.files_in("imgs", 0, 10) == ([("imgs/f0", "c" * 32), ("imgs/f1", "c" * 32)], 2)
+    assert tree.files_in("imgs", 1, 10) == ([("imgs/f1", "c" * 32)], 2)
+    assert tree.files_in("", 0, 10) == ([("top.csv", "b" * 32)], 1)
+    assert tree.search("NEEDLE", 0, 10) == ([("imgs/deep/er/Needle.txt", "a" * 32)], 1)
+    assert tree.search("imgs/", 1, 1) == ([("imgs/f0", "c" * 32)], 3)
+    assert tree.by_md5["c" * 32] == "imgs/f0"  # the first path listing it
+
+
+@pytest.mark.parametrize("raw", [b"[", b"{}", b'[{"relpath": 3, "md5": "x"}, 7]', b"[" * 100_000])
+def test_an_unreadable_manifest_is_an_empty_tree(raw: bytes) -> None:
+    from app.dataset_tree import ManifestTree
+
+    assert ManifestTree.parse(raw).entries == []

@@ -16,7 +16,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import bearer
+from tests.conftest import TOKENS, bearer
+from tests.e2e.gitlab_hooks import merge_request_payload, push_payload
 
 SECRET = "hook-secret-0123456789"
 SIGNING = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -270,3 +271,56 @@ def test_the_secret_never_reaches_the_log(client: FlaskClient, caplog: pytest.Lo
     deliver(client, for_project(PROJECT_DESTROY, 101))
     deliver(client, for_project(PROJECT_DESTROY, 101), token="wrong-" + SECRET)
     assert SECRET not in caplog.text
+
+
+# doc/administration/system_hooks.md, "Events for member approval in subscription": object_kind, no event_name
+MEMBER_APPROVAL = {
+    "object_kind": "gitlab_subscription_member_approval",
+    "action": "enqueue",
+    "object_attributes": {"new_access_level": 30, "old_access_level": 10, "existing_member_id": 123},
+    "user_id": 42,
+    "requested_by_user_id": 99,
+    "promotion_namespace_id": 789,
+    "created_at": "2025-04-10T14:00:00Z",
+    "updated_at": "2025-04-10T14:05:00Z",
+}
+SHA = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+
+
+@pytest.mark.parametrize(
+    ("payload", "event"),
+    [
+        (merge_request_payload(101, "ml/vision", SHA), "Merge Request Hook"),
+        (merge_request_payload(101, "ml/vision", SHA, action="merge"), "Merge Request Hook"),
+        (merge_request_payload(101, "ml/vision", SHA, system=True), "System Hook"),
+        (push_payload(101, "ml/vision", SHA), "Push Hook"),
+        (push_payload(101, "ml/vision", SHA, system=True), "System Hook"),
+        (push_payload(101, "ml/vision", "0" * 40), "Push Hook"),
+        (MEMBER_APPROVAL, "System Hook"),
+        ({"object_kind": "pipeline", "object_attributes": {"id": 31, "status": "success"}}, "Pipeline Hook"),
+    ],
+)
+def test_webhook_payloads_without_event_name_are_answered(
+    client: FlaskClient, app: Flask, payload: dict[str, Any], event: str
+) -> None:
+    """GitLab's merge request webhook carries `object_kind` and no `event_name`: a 2xx like every delivery."""
+    answer = deliver(client, payload, event=event)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["event"] == (payload.get("event_name") or payload["object_kind"])
+    assert answer.json["outcome"].startswith("ignored")  # this registry has no token to set statuses with
+    assert state(app, 101) == "active"
+
+
+def test_pushes_and_merge_requests_ask_for_one_data_check_per_commit(make_app: Callable[..., Flask]) -> None:
+    app = make_app(webhook_secret=SECRET, gitlab_service_token=TOKENS["admin"])
+    client = app.test_client()
+    outcomes = [
+        deliver(client, merge_request_payload(106, "ml/pipeline", SHA), event="Merge Request Hook").json,
+        deliver(client, push_payload(106, "ml/pipeline", SHA), event="Push Hook").json,
+    ]
+    assert outcomes == [
+        {"event": "merge_request", "outcome": "data check queued"},
+        {"event": "push", "outcome": "data check already asked for"},
+    ]
+    queued = app.extensions["data_registry"].data_checks.get(106, SHA)
+    assert queued is not None and queued.ref == "feature"

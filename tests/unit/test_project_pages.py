@@ -103,7 +103,7 @@ def test_signed_in_members_see_their_private_project(app: Flask, simulator: Simu
     put(app.test_client(), "ml/vision", "models/m.bin", b"weights")
     dev = signed_in(app, simulator, "dev")
     html = dev.get("/ml/vision/-/data/?view=files", headers=HTML).get_data(as_text=True)
-    assert "models/</a>" in html and "1 objects, 7 B" in html
+    assert "models/</a>" in html and "1 object, 7 B" in html
     assert dev.get("/-/ui/projects/101/download?path=models/m.bin").status_code == 302
     olive = signed_in(app, simulator, "olive")  # not a member
     refused = olive.get("/ml/vision/-/data/", headers=HTML)

@@ -93,6 +93,13 @@ file:///var/lib/data-registry
     secretKeyRef: {name: {{ .existingSecret }}, key: {{ .key }}}
 {{- end }}
 {{- end }}
+{{- with .Values.gitlab.statusToken }}
+{{- if .existingSecret }}
+- name: REGISTRY_GITLAB_STATUS_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret }}, key: {{ .key }}}
+{{- end }}
+{{- end }}
 {{- if eq .Values.database.kind "postgresql" }}
 - name: REGISTRY_DATABASE_URL
   valueFrom:
