@@ -14,7 +14,7 @@ from app.auth import Authorizer
 from app.cache import TTLCache
 from app.dataset_tree import ManifestTree
 from app.db.index import ObjectIndex
-from app.dvc_config import our_remote
+from app.dvc_config import Remote, our_remote
 from app.errors import GitLabUnavailable, NotFound, ObjectNotFound, PermissionDenied
 from app.gitlab.gateway import GitLabGateway, RepositoryRefs
 from app.manifests import MAX_MANIFEST_BYTES
@@ -60,6 +60,7 @@ class DatasetPage:
     remote: str | None  # the DVC remote that points at this project, and its prefix here
     prefix: str | None
     datasets: list[Dataset]
+    remote_detail: Remote | None = None  # that remote as `.dvc/config` gives it (kind, URL, default)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class _Repository:
     remote: str | None
     prefix: str | None
     named: list[tuple[str, str, dict[str, object]]]
+    remote_detail: Remote | None
 
 
 @dataclass(frozen=True)
@@ -150,12 +152,19 @@ class Datasets:
         project = self._authorizer.authorize(credential, ref, Action.READ).project
         self._index.require_active(project)
         key = (credential.fingerprint if credential else None, project.id, git_ref)
-        repo, _ = self._repos.load(key, lambda: (self._read(credential, project, git_ref), self._ttl))
+        repo, hit = self._repos.load(key, lambda: (self._read(credential, project, git_ref), self._ttl))
+        if not hit and git_ref is None:  # the default branch by its name too: the page's links name it
+            self._repos.put((*key[:2], repo.ref), repo, self._ttl)
         datasets = [
             self._dataset(project, repo.prefix, name, source, out) for name, source, out in repo.named
         ]
         return DatasetPage(
-            ref=repo.ref, refs=repo.refs, remote=repo.remote, prefix=repo.prefix, datasets=datasets
+            ref=repo.ref,
+            refs=repo.refs,
+            remote=repo.remote,
+            prefix=repo.prefix,
+            datasets=datasets,
+            remote_detail=repo.remote_detail,
         )
 
     def _read(self, credential: Credential | None, project: Project, git_ref: str | None) -> _Repository:
@@ -167,7 +176,7 @@ class Datasets:
             if ".dvc/config" in files
             else None
         )
-        remote, prefix = remote_prefix(config, project) if config else (None, None)
+        ours = our_remote(config, project.path, project.id) if config else None
         named: list[tuple[str, str, dict[str, object]]] = []
         for path in files:
             if path.endswith(".dvc") or path.rpartition("/")[2] == "dvc.lock":
@@ -175,7 +184,9 @@ class Datasets:
                     continue
                 content = self._gateway.raw_file(credential, project.id, path, at)
                 named += outputs(path, content or b"")
-        return _Repository(at, refs, remote, prefix, sorted(named))
+        if ours is None:
+            return _Repository(at, refs, None, None, sorted(named), None)
+        return _Repository(at, refs, ours.name, ours.prefix, sorted(named), ours)
 
     def _locate(self, project: Project, prefix: str, md5: str) -> tuple[str | None, str | None]:
         """(where the object is here, where it is in the trash): one of them or neither."""

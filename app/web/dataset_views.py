@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from app.dataset_commands import Commands, commands
 from app.dataset_compare import Comparisons, parse_range
 from app.dataset_history import Histories
-from app.dvc_config import Remote, our_remote
+from app.dvc_config import Remote
 from app.errors import BadRequest, NotFound, PermissionDenied
 from app.model.identity import Credential
 from app.model.projects import ProjectRef
@@ -95,16 +95,12 @@ def commands_for(
     ref: ProjectRef, credential: Credential | None, project_id: int, project_path: str, data_url: str
 ) -> CommandsFor:
     """`use(path, rev, is_dir=, object_path=)` → the commands for a repository path at a rev; the remote
-    comes from `.dvc/config` at that rev, read once per rev and request."""
+    comes from `.dvc/config` at that rev, as the datasets page read it (cached per user, project and rev)."""
     svc = services()
     repo_url = f"{svc.settings.gitlab_url.rstrip('/')}/{project_path}.git"
-    remotes: dict[str, Remote | None] = {}
 
-    def remote_at(rev: str) -> Remote | None:
-        if rev not in remotes:
-            config = svc.gateway.raw_file(credential, project_id, ".dvc/config", rev)
-            remotes[rev] = our_remote(config, project_path, project_id)
-        return remotes[rev]
+    def remote_at(rev: str) -> Remote | None:  # what the datasets page read at that rev (cached)
+        return svc.datasets.at_ref(credential, ref, rev).remote_detail
 
     def use(path: str, rev: str | None, *, is_dir: bool, object_path: str | None = None) -> Commands:
         rev = rev or svc.datasets.at_ref(credential, ref, None).ref  # the default branch (cached)

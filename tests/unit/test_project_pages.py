@@ -272,3 +272,26 @@ def test_setup_offers_the_s3_remote_first_then_http_and_webdav(app: Flask) -> No
         "/ml/open-data/-/data/?view=setup", headers=HTML, environ_overrides={"SCRIPT_NAME": "/registry"}
     ).get_data(as_text=True)
     assert "endpointurl http://localhost/registry/ml/open-data/-/s3\n" in prefixed
+
+
+def test_a_warm_datasets_page_asks_gitlab_nothing_its_use_lines_included(
+    app: Flask, simulator: Simulator
+) -> None:
+    """The "use" lines name the remote of `.dvc/config` at the page's ref: read with the repository (cached
+    per user, project and ref, the default branch by its name too), not again per view or per dataset."""
+    simulator.world.repositories[101] = {
+        "main": {
+            ".dvc/config": b"[core]\n    remote = registry\n['remote \"registry\"']\n"
+            b"    url = http://localhost/ml/vision/-/data/dvc\n",
+            "data.dvc": b"outs:\n- md5: " + b"a" * 32 + b".dir\n  nfiles: 2\n  path: data\n",
+            "model.pkl.dvc": b"outs:\n- md5: " + b"b" * 32 + b"\n  size: 3\n  path: model.pkl\n",
+        }
+    }
+    dev = signed_in(app, simulator, "dev")
+    first = dev.get("/ml/vision/-/data/", headers=HTML).get_data(as_text=True)
+    assert f"dvc get {simulator.url}/ml/vision.git model.pkl --rev main" in first.replace("&#39;", "'")
+    before = simulator.world.total_calls()
+    for url in ("/ml/vision/-/data/", "/ml/vision/-/data/?ref=main"):
+        again = dev.get(url, headers=HTML).get_data(as_text=True)
+        assert f"dvc get {simulator.url}/ml/vision.git data --rev main" in again
+    assert simulator.world.total_calls() == before
