@@ -32,7 +32,7 @@ class InlineMemoryStorage(MemoryStorage):
         self._expired_at = time.time()  # limits' own clock (its expiries are time.time)
         self._expiring = threading.Lock()
 
-    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802  # overrides limits' private hook
+    def _MemoryStorage__schedule_expiry(self) -> None:  # overrides limits' private hook
         now = time.time()
         if now - self._expired_at < self.EXPIRE_EVERY or not self._expiring.acquire(blocking=False):
             return
