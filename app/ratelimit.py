@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Protocol
 
@@ -14,6 +15,32 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 log = logging.getLogger(__name__)
+
+
+class InlineMemoryStorage(MemoryStorage):
+    """`limits`' memory storage without its expiry thread: that one starts a new `threading.Timer` on every
+    count once the last has fired (10 ms later), so a worker whose requests are more than 10 ms apart
+    started an OS thread per request (~0.4 ms of CPU and up to 2 ms of wall time, measured). Counts still
+    expire when read (the storage's `get` checks the expiry); the keys nobody reads any more are dropped
+    here, inline, at most once per EXPIRE_EVERY seconds."""
+
+    EXPIRE_EVERY = 1.0
+
+    def __init__(self, *, wrap_exceptions: bool = False) -> None:
+        super().__init__(wrap_exceptions=wrap_exceptions)
+        self.timer.cancel()  # the one the constructor started
+        self._expired_at = time.time()  # limits' own clock (its expiries are time.time)
+        self._expiring = threading.Lock()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # overrides limits' private hook
+        now = time.time()
+        if now - self._expired_at < self.EXPIRE_EVERY or not self._expiring.acquire(blocking=False):
+            return
+        try:
+            self._expired_at = now
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]  # limits' private sweep
+        finally:
+            self._expiring.release()
 
 
 class Limiter(Protocol):
@@ -38,7 +65,7 @@ class RateLimiter:
         storage = (
             storage_from_string(storage_url, wrap_exceptions=True)
             if storage_url
-            else MemoryStorage(wrap_exceptions=True)
+            else InlineMemoryStorage(wrap_exceptions=True)
         )
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._warned = -math.inf

@@ -63,6 +63,8 @@ class ObjectIndex:
             )
             .where(_P.id == bindparam("project_id")),
         )
+        # every upload reads its project's record (quota, state) before it takes the lock
+        self._project = PreparedQuery(engine, select(*RECORD_COLUMNS).where(_P.id == bindparam("project_id")))
         self._trashed_object = PreparedQuery(
             engine,
             select(objects.size).where(
@@ -94,8 +96,7 @@ class ObjectIndex:
 
     def project(self, project_id: int) -> ProjectRecord | None:
         """The project's record, None when the index has never seen it."""
-        with database_errors(), self._reader.connect() as conn:
-            row = conn.execute(select(*RECORD_COLUMNS).where(_P.id == project_id)).first()
+        row = self._project.first(project_id=project_id)
         return None if row is None else record(row)
 
     def record_of(self, project: Project) -> ProjectRecord:

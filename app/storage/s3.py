@@ -24,6 +24,7 @@ from app.model.objects import BlobInfo, SignedURL
 from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject
 from app.storage.s3_assemble import assemble_parts
+from app.storage.s3_lean import LeanObjects
 from app.storage.s3_parts import (
     MAX_PARTS,
     PART_BUFFERS,
@@ -121,6 +122,8 @@ class S3Backend:
         self._part_size, self._max_parts = part_size, max_parts
         self._buffers = PartBuffers(PART_BUFFERS)
         self._patience = outage_patience
+        # GetObject and a small PutObject, presigned over this client's own connection pool
+        self._lean = LeanObjects(self._s3, bucket, lambda call: ride_out(call, _transient, self._patience))
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -206,14 +209,9 @@ class S3Backend:
         pending = staged.handle
         assert isinstance(pending, Pending)
         if pending.body is not None:
-            answer = self._call(
-                "put_object",
-                Key=self._key(staged.key),
-                Body=pending.body,
-                ContentMD5=md5_header(pending.body_md5),
-            )
+            stored = self._lean.put(self._key(staged.key), pending.body, md5_header(pending.body_md5))
             pending.body = None
-            check_etag(answer, pending.body_md5.hex(), "object")
+            check_etag(stored, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
             expected = multipart_etag(pending.part_md5s) if pending.etag_known else None
             try:
@@ -318,13 +316,9 @@ class S3Backend:
         return _blob(key, int(head["ContentLength"]), head)
 
     def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        params: dict[str, Any] = {"Key": self._key(key)}
-        if start or end is not None:
-            params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         if end is not None and end <= start:
             return iter(())
-        body = self._call("get_object", **params)["Body"]
-        return _stream(body)
+        return self._lean.get(self._key(key), start=start, end=end, chunk_size=CHUNK_SIZE)
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         pages = self._s3.get_paginator("list_objects_v2").paginate(
@@ -380,11 +374,3 @@ class S3Backend:
 
     def check(self) -> None:
         self._call("head_bucket", patient=False)  # a readiness probe wants the answer now
-
-
-def _stream(body: Any) -> Iterator[bytes]:
-    """The object's bytes; closing the iterator (client gone) closes the connection to S3."""
-    try:
-        yield from body.iter_chunks(CHUNK_SIZE)
-    finally:
-        body.close()

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 READ_SIZE = 256 * 1024
 QUEUED_CHUNKS = 256  # per direction: up to 64 MiB in flight, more than a 10 ms line carries on loopback
+_REQUEST_LINE = re.compile(rb"(GET|HEAD|PUT|POST|DELETE|PROPFIND|MKCOL|OPTIONS|MOVE|COPY) /")
 
 
 @dataclass
@@ -23,6 +26,10 @@ class DelayProxy:
     target: tuple[str, int]
     delay: float
     port: int = 0
+    connections: int = 0  # accepted so far (a client that keeps its connections alive opens few)
+    # requests by method, counted from client chunks that begin with a request line: a diagnostic
+    # (a request head split across reads, or a body chunk that happens to start like one, miscounts)
+    requests: Counter[str] = field(default_factory=Counter)
     _server: asyncio.Server | None = field(default=None, repr=False)
     # asyncio keeps only weak references to tasks: a connection's task must not be collected mid-way
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -42,6 +49,7 @@ class DelayProxy:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        self.connections += 1
         try:
             upstream_r, upstream_w = await asyncio.open_connection(*self.target)
         except OSError:
@@ -49,7 +57,7 @@ class DelayProxy:
             return
         try:
             await asyncio.gather(
-                self._pipe(client_r, upstream_w, client_w),
+                self._pipe(client_r, upstream_w, client_w, count=True),
                 self._pipe(upstream_r, client_w, upstream_w),
                 return_exceptions=True,
             )
@@ -58,7 +66,12 @@ class DelayProxy:
                 writer.close()
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: asyncio.StreamWriter
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        source: asyncio.StreamWriter,
+        *,
+        count: bool = False,
     ) -> None:
         """Read as fast as the source sends; each chunk leaves `delay` after it arrived, in order. EOF
         (a half-close) is delayed too, so a hang-up reaches the other side when its bytes would have;
@@ -93,6 +106,8 @@ class DelayProxy:
                     chunk = await reader.read(READ_SIZE)
                 except (ConnectionError, OSError):
                     chunk = b""
+                if count and (found := _REQUEST_LINE.match(chunk)):
+                    self.requests[found.group(1).decode()] += 1
                 await line.put((loop.time() + self.delay, chunk))
                 if not chunk:
                     break
@@ -117,6 +132,13 @@ class ProxyThread:
         asyncio.run_coroutine_threadsafe(proxy.start(), self._loop).result(10)
         self._proxies.append(proxy)
         return proxy
+
+    def traffic(self) -> tuple[int, Counter[str]]:
+        """Connections accepted and requests seen (by method) by every proxy so far."""
+        requests: Counter[str] = Counter()
+        for proxy in self._proxies:
+            requests.update(proxy.requests)
+        return sum(proxy.connections for proxy in self._proxies), requests
 
     def stop(self) -> None:
         """Close the listeners and every open connection, then the loop."""

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class Stack:
         self.registries: dict[str, RegistryServer] = {}
         self.urls: dict[str, str] = {}
         self.rss: dict[str, PeakRss] = {}
+        # per command: connections, requests, registry CPU seconds
+        self.traffic: dict[str, tuple[int, Counter[str], float]] = {}
         self.proxies = ProxyThread()
         self.seaweed = start_seaweedfs(root / "seaweedfs")
         self.gitlab = start_simulator()
@@ -185,8 +188,12 @@ class Workspace:
                 shutil.rmtree(gone, ignore_errors=True)
         self.stack.phase(f"{self.name} {label}")
         cpu = self.stack.registry_cpu()
+        connections, requests = self.stack.proxies.traffic()
         seconds = self.run(*argv)
-        return seconds, self.stack.registry_cpu() - cpu
+        after, now = self.stack.proxies.traffic()
+        cpu = self.stack.registry_cpu() - cpu
+        self.stack.traffic[label] = (after - connections, now - requests, cpu)
+        return seconds, cpu
 
 
 def measure(ws: Workspace, remotes: list[str], modes: list[str], rounds: int) -> dict[str, float]:
@@ -206,6 +213,19 @@ def measure(ws: Workspace, remotes: list[str], modes: list[str], rounds: int) ->
                 got = ws.timed(label, "pull", "-r", name, forget=True)[0]
                 times[label] = min(times.get(label, got), got)
     return times
+
+
+def print_traffic(traffic: dict[str, tuple[int, Counter[str], float]], count: int) -> None:
+    """What each command sent through the delay lines (its last run): requests by method and connections
+    opened, per file (every request is a round trip, every new connection one more), and the registry's
+    CPU per file (on shared cores it is time the client does not get)."""
+    print(f"  per file through the delay lines (last run of each; {count} files)")
+    for label, (connections, requests, cpu) in traffic.items():
+        methods = ", ".join(f"{m} {n / count:.2f}" for m, n in sorted(requests.items()))
+        print(
+            f"    {label:<22} {methods or '-'}; {connections} connections;"
+            f" registry CPU {cpu * 1000 / count:.2f} ms"
+        )
 
 
 def _dvc_name(remote: str) -> str:
@@ -311,6 +331,8 @@ def main() -> None:
                 wanted,
                 modes,
             )
+            print_traffic(stack.traffic, count)
+            stack.traffic.clear()
             shutil.rmtree(ws.repo)
         for mode, sampler in stack.rss.items():
             phase, peak = max(sampler.by_phase.items(), key=lambda item: item[1])

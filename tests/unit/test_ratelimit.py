@@ -3,6 +3,7 @@ data plane."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,23 @@ def test_memory_is_bounded_by_the_live_windows(clock: Clock) -> None:
     while len(counters) > 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(counters) == 1
+
+
+def test_counting_starts_no_thread(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`limits`' memory storage started a Timer thread per hit once the last had fired (10 ms): a thread
+    per request in a worker whose requests are 10 ms apart. Expired counters still go, inline."""
+    limiter = RateLimiter(rate=1000, burst=1000)
+    started: list[threading.Thread] = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread))
+    for i in range(20):
+        clock.now += 0.02  # past the storage's 10 ms timer each time
+        limiter.take(f"k{i}")
+    assert started == []
+    clock.now += 3
+    limiter.take("new")
+    assert list(limiter._limiter.storage.storage) == [
+        k for k in limiter._limiter.storage.storage if "new" in k
+    ]
 
 
 def test_a_burst_over_the_limit_gets_429_with_retry_after(make_app: Callable[..., Flask]) -> None:
