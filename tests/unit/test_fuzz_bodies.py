@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import bearer
+from tests.conftest import TOKENS, bearer
 from tests.hostile import (
     CAFE_NFC,
     CAFE_NFD,
@@ -34,7 +34,15 @@ API = "/api/v1/projects/101"
 SEEDED = b"an object that must survive the fuzzing"
 SEEDED_MD5 = hashlib.md5(SEEDED).hexdigest()
 SEEDED_PATH = f"dvc/files/md5/{SEEDED_MD5[:2]}/{SEEDED_MD5[2:]}"
-HOOK_EVENTS = ["project_destroy", "project_rename", "project_transfer", "group_rename", "user_rename", "push"]
+HOOK_EVENTS = [
+    "project_destroy",
+    "project_rename",
+    "project_transfer",
+    "group_rename",
+    "user_rename",
+    "push",
+    "merge_request",
+]
 HOOK_FIELDS = [
     "event_name",
     "project_id",
@@ -44,6 +52,11 @@ HOOK_FIELDS = [
     "old_full_path",
     "username",
     "old_username",
+    "object_kind",
+    "after",
+    "before",
+    "ref",
+    "object_attributes",
 ]
 # method, URL, who asks (None: the hook secret), and the fields its body may have
 BODIES: dict[str, tuple[str, str, str | None, list[str]]] = {
@@ -58,7 +71,11 @@ BODIES: dict[str, tuple[str, str, str | None, list[str]]] = {
 
 @pytest.fixture
 def client(make_app: Callable[..., Flask]) -> FlaskClient:
-    client = make_app(webhook_secret=HOOK_SECRET, default_quota="1GiB").test_client()
+    client = make_app(
+        webhook_secret=HOOK_SECRET,
+        default_quota="1GiB",
+        gitlab_status_token=TOKENS["admin"],  # checks on
+    ).test_client()
     stored = client.put(f"/ml/vision/-/data/{SEEDED_PATH}", data=SEEDED, headers=bearer("developer"))
     assert stored.status_code == 201
     return client
@@ -91,6 +108,14 @@ def bodies(draw: st.DrawFn) -> tuple[str, object, str, str | None]:
         value["event_name"] = draw(st.sampled_from(HOOK_EVENTS) | edge_text())
         if value.get("project_id") == 101:  # the seeded project stays; any other may be renamed, deleted
             value["project_id"] = 4242
+        if draw(st.booleans()):  # a push's or a merge request's own fields, near-valid or hostile
+            sha = st.sampled_from(["0" * 40, "a" * 40, "b" * 64, "A" * 40]) | edge_text()
+            value["after"] = draw(sha)
+            mr_fields = st.sampled_from(["action", "source_project_id", "source_branch", "last_commit"])
+            commit = st.fixed_dictionaries({"id": sha}) | field_value()
+            value["object_attributes"] = draw(
+                st.dictionaries(mr_fields, field_value() | commit | st.sampled_from(["open", "update", 4242]))
+            )
     key = draw(st.none() | edge_text()) if name == "hook" else None
     return name, value, draw(st.sampled_from(ENCODINGS)), key
 
