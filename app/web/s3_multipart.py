@@ -1,6 +1,7 @@
 """The S3 door's multipart uploads (app.door_uploads): CreateMultipartUpload, UploadPart,
+UploadPartCopy (a byte range of an object of the same project, read through the registry),
 CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads; called by app.web.s3_door
-with the verified request. UploadPartCopy is not served (501 NotImplemented)."""
+with the verified request."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from app.s3_errors import S3Error
 from app.web.conditional import write_condition
 from app.web.context import services
 from app.web.s3_auth import S3Request
+from app.web.s3_objects import copy_source, iso_time
 from app.web.s3_xml import NS, etag, parse_xml, sub, translate, xml_response
 
 KEEPALIVE_AFTER = 10.0  # seconds a completion may take before its answer starts (S3's whitespace)
@@ -71,23 +73,58 @@ def create_multipart_upload(ref: ProjectRef, bucket: str, key: str, auth: S3Requ
     return xml_response(root)
 
 
-def upload_part(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Response:
-    """Stream one part to the bucket; its ETag is its md5, the checksum the client sent is echoed."""
+def _part_number() -> int:
     text = request.args.get("partNumber", "")
     if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", f"partNumber must be an integer from 1 to {MAX_PART_NUMBER}")
+    return int(text)
+
+
+def upload_part(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Response:
+    """Stream one part to the bucket; its ETag is its md5, the checksum the client sent is echoed."""
     part = services().door_uploads.upload_part(
         auth.credential,
         ref,
         f"{bucket}/{key}",
         _upload_id(),
-        int(text),
+        _part_number(),
         auth.body(),
         size=auth.decoded_length,
     )
     headers = {"ETag": etag(part.md5)}
     headers.update({f"x-amz-checksum-{alg}": value for alg, value in auth.checksums.items()})
     return Response(status=200, headers=headers)
+
+
+def upload_part_copy(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Response:
+    """A part copied from an object of this project (`x-amz-copy-source`, optionally the inclusive byte
+    range `x-amz-copy-source-range: bytes=first-last`): its bytes read from the bucket through the
+    registry (the credential must read the source) and stored as UploadPart stores a part."""
+    number, upload_id = _part_number(), _upload_id()
+    svc = services()
+    source = copy_source(request.headers["x-amz-copy-source"])
+    info, read = svc.registry.open(auth.credential, ref, source)
+    start, stop = _copy_range(request.headers.get("x-amz-copy-source-range"), info.size)
+    part = svc.door_uploads.upload_part(
+        auth.credential, ref, f"{bucket}/{key}", upload_id, number, read(start, stop), size=stop - start
+    )
+    root = ElementTree.Element("CopyPartResult")
+    sub(root, "LastModified", iso_time(info))
+    sub(root, "ETag", etag(part.md5))
+    return xml_response(root)
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """[start, stop) of `bytes=first-last` (inclusive, as S3 takes it) within an object of `size` bytes;
+    the whole object without the header."""
+    if header is None:
+        return 0, size
+    first, dash, last = header.strip().removeprefix("bytes=").partition("-")
+    if not header.strip().startswith("bytes=") or not dash or not first.isdigit() or not last.isdigit():
+        raise S3Error("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
+    if int(first) > int(last) or int(last) >= size:
+        raise S3Error("InvalidArgument", f"Range specified is not valid for source object of size: {size}")
+    return int(first), int(last) + 1
 
 
 def complete_multipart_upload(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Response:

@@ -92,7 +92,7 @@ def put_object(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Respo
 
 def copy_object(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Response:
     """A server-side copy within the project (`x-amz-copy-source: <bucket>/<key>`), as WebDAV's COPY."""
-    source = _copy_source(request.headers["x-amz-copy-source"])
+    source = copy_source(request.headers["x-amz-copy-source"])
     dest = data_path(bucket, key)
     svc = services()
     if source != dest:
@@ -105,7 +105,7 @@ def copy_object(ref: ProjectRef, bucket: str, key: str, auth: S3Request) -> Resp
     return xml_response(root)
 
 
-def _copy_source(header: str) -> str:
+def copy_source(header: str) -> str:
     """The data path an x-amz-copy-source names (`[/]bucket/key[?versionId=…]`, URL-encoded)."""
     value, _, version = header.partition("?")
     if version and version not in ("versionId=null", "versionId="):

@@ -80,6 +80,12 @@ def test_aws_cli_sync_ls_and_rm(door: RegistryServer, tmp_path: Path) -> None:
     assert developer.keys(f"s3://{bucket}/") == {f"set/{n}": len(b) for n, b in files.items()}
     developer.s3("sync", f"s3://{bucket}/set", str(tmp_path / "down"))
     assert same_tree(tmp_path / "up", tmp_path / "down")
+    since = log_mark(door)  # a copy between two keys of the 9 MiB file: UploadPartCopy, inside the door
+    developer.s3("cp", f"s3://{bucket}/set/big.bin", f"s3://{bucket}/copies/big.bin")
+    sent = methods(access_lines(door, since, f"/-/s3/{bucket}/copies/big.bin"))
+    assert sorted(sent) == ["POST", "POST", "PUT", "PUT"], sent
+    assert plane_get(door, f"{bucket}/copies/big.bin").content == files["big.bin"]
+    maintainer.s3("rm", f"s3://{bucket}/copies/big.bin")
     since = log_mark(door)
     developer.s3("sync", str(tmp_path / "up"), f"s3://{bucket}/set")  # nothing changed: nothing sent
     assert "PUT" not in methods(access_lines(door, since, f"/-/s3/{bucket}/"))

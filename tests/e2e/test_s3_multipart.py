@@ -185,18 +185,63 @@ def test_content_address_permissions_replacement_and_copy(registry_on_each_backe
         f"{server.url}/api/v1/projects/101/trash", headers=bearer("maintainer"), timeout=30
     ).json()
     assert [item["size"] for item in trash["objects"] if item["path"] == f"{bucket}/model.bin"] == [11]
-    # UploadPartCopy is not served
+    # UploadPartCopy: byte ranges of an object of this project become parts (what `aws s3 cp` between two
+    # keys sends above 8 MB); a range past the end and a source that is not there are refused
     upload = client.create_multipart_upload(Bucket=bucket, Key="copy.bin")["UploadId"]
-    copy = error_of(
-        client.upload_part_copy,
+    source = {"Bucket": bucket, "Key": "model.bin"}
+    first = client.upload_part_copy(
         Bucket=bucket,
         Key="copy.bin",
         UploadId=upload,
         PartNumber=1,
-        CopySource={"Bucket": bucket, "Key": "model.bin"},
+        CopySource=source,
+        CopySourceRange=f"bytes=0-{5 * MiB - 1}",
+    )["CopyPartResult"]
+    assert first["ETag"] == f'"{md5(newer[: 5 * MiB])}"'
+    rest = client.upload_part_copy(
+        Bucket=bucket,
+        Key="copy.bin",
+        UploadId=upload,
+        PartNumber=2,
+        CopySource=source,
+        CopySourceRange=f"bytes={5 * MiB}-{len(newer) - 1}",
+    )["CopyPartResult"]
+    past_end = error_of(
+        client.upload_part_copy,
+        Bucket=bucket,
+        Key="copy.bin",
+        UploadId=upload,
+        PartNumber=3,
+        CopySource=source,
+        CopySourceRange=f"bytes=0-{len(newer)}",
     )
-    assert copy["Error"]["Code"] == "NotImplemented"
-    client.abort_multipart_upload(Bucket=bucket, Key="copy.bin", UploadId=upload)
+    assert past_end["Error"]["Code"] == "InvalidArgument"
+    missing = error_of(
+        client.upload_part_copy,
+        Bucket=bucket,
+        Key="copy.bin",
+        UploadId=upload,
+        PartNumber=3,
+        CopySource={"Bucket": bucket, "Key": "no-such.bin"},
+    )
+    assert missing["Error"]["Code"] == "NoSuchKey"
+    parts = [{"PartNumber": 1, "ETag": first["ETag"]}, {"PartNumber": 2, "ETag": rest["ETag"]}]
+    client.complete_multipart_upload(
+        Bucket=bucket, Key="copy.bin", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    assert client.get_object(Bucket=bucket, Key="copy.bin")["Body"].read() == newer
+    # a Reporter may read the source but may not write the part
+    upload = client.create_multipart_upload(Bucket=bucket, Key="copy2.bin")["UploadId"]
+    denied = error_of(
+        s3(server, "reporter").upload_part_copy,
+        Bucket=bucket,
+        Key="copy2.bin",
+        UploadId=upload,
+        PartNumber=1,
+        CopySource=source,
+    )
+    assert denied["Error"]["Code"] == "AccessDenied"
+    client.abort_multipart_upload(Bucket=bucket, Key="copy2.bin", UploadId=upload)
     assert server.stored_keys("uploads/") == []
 
 
