@@ -88,14 +88,23 @@ def run_data_checks(
             checked += 1
         except (GitLabUnavailable, StorageUnavailable, DatabaseUnavailable) as e:
             retried += 1
-            if check.attempts + 1 >= MAX_ATTEMPTS:
-                log.warning("data check of %s in project %s dropped: %s", check.sha, check.project_id, e)
-                queue.finish(check, None, now=now)
-            else:
-                wait = backoff(check.attempts, getattr(e, "retry_after", 0))
-                log.info("data check of %s: %s; again in %.0f s", check.sha, e, wait)
-                queue.retry_later(check, wait, now=now)
+            _later(queue, check, e, now)
+        except Exception as e:  # one commit's surprise must not stop the others: logged, retried alike
+            log.exception("data check of %s in project %s failed", check.sha, check.project_id)
+            retried += 1
+            _later(queue, check, e, now)
     return DataCheckReport(checked, posted, retried, rechecks)
+
+
+def _later(queue: DataCheckQueue, check: DataCheck, error: Exception, now: datetime) -> None:
+    """Due again after the backoff, or dropped after MAX_ATTEMPTS failed runs."""
+    if check.attempts + 1 >= MAX_ATTEMPTS:
+        log.warning("data check of %s in project %s dropped: %s", check.sha, check.project_id, error)
+        queue.finish(check, None, now=now)
+        return
+    wait = backoff(check.attempts, getattr(error, "retry_after", 0))
+    log.info("data check of %s: %s; again in %.0f s", check.sha, error, wait)
+    queue.retry_later(check, wait, now=now)
 
 
 def _check_one(

@@ -362,6 +362,35 @@ def test_a_gitlab_outage_is_retried_later_and_never_blocks_hooks(
     assert posts(simulator)[-1][0] == "failed"
 
 
+def test_one_commits_surprise_does_not_stop_the_others(
+    parts: Components, app: Flask, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error in one check is logged and that check retried later; the batch goes on."""
+    client, world = app.test_client(), simulator.world
+    files = make_repo().dvc_files(f"{PUBLIC}/ml/vision/-/data/dvc")
+    broken = world.commit(101, "main", files)
+    fine = world.commit(101, "main", {**files, "README.md": b"hello"})
+    for sha in (broken, fine):
+        hook(client, push_payload(101, "ml/vision", sha))
+    opened = DataChecker.open
+
+    def open_or_fail(self: DataChecker, credential: Any, project_id: int, sha: str) -> Any:
+        if sha == broken:
+            raise RuntimeError("a surprise")
+        return opened(self, credential, project_id, sha)
+
+    monkeypatch.setattr(DataChecker, "open", open_or_fail)
+    now = datetime.now(UTC)
+    report = run(parts, now=now)
+    assert (report.checked, report.retried) == (1, 1)
+    assert {p["sha"] for p in world.status_posts} == {fine}
+    again = parts.data_checks.get(101, broken)
+    assert again is not None and again.attempts == 1 and again.posted is None
+    monkeypatch.setattr(DataChecker, "open", opened)
+    assert run(parts, now=now + timedelta(seconds=31)).checked == 1
+    assert {p["sha"] for p in world.status_posts} == {fine, broken}
+
+
 def test_the_debounce(parts: Components) -> None:
     """A failed check is due again once the project's newest object is newer than it and `settle` old."""
     queue, t0 = parts.data_checks, datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
