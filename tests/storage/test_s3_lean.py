@@ -55,14 +55,16 @@ def test_bytes_that_differ_from_their_md5_are_refused_by_the_bucket(
         assert s3.stat("lean/b") is None
 
 
-def test_connections_to_the_bucket_are_kept_alive(s3: S3Backend) -> None:
+def test_connections_to_the_bucket_are_kept_alive(s3: S3Backend, request: pytest.FixtureRequest) -> None:
+    if "moto" in request.node.name:
+        pytest.skip("moto's server answers every request with Connection: close")
     s3.commit(s3.stage("lean/c", iter([b"kept alive"])))
     for _ in range(30):
         assert b"".join(s3.read("lean/c")) == b"kept alive"
         s3.commit(s3.stage("lean/c", iter([b"kept alive"])))
-    pools = s3._s3._endpoint.http_session._manager.pools
-    made = sum(pool.num_connections for pool in pools._container.values())
-    assert made <= 2, f"{made} connections for 61 sequential requests"
+    connections = s3._lean._setup()[2]
+    assert connections is not None
+    assert connections.opened <= 2, f"{connections.opened} connections for 61 sequential requests"
 
 
 def test_a_read_left_unfinished_closes_its_connection(s3: S3Backend) -> None:
