@@ -126,10 +126,8 @@ class Uploads:
             return Admission(project=project, limited=False)
         # optimistic until the body's md5 is known (an identical re-upload must never be refused), the lock
         # decides: the object at the path, and a content address's bytes in the trash, which come back
-        previous = self._index.get(grant.project.id, obj_path.value)
-        in_trash = (
-            self._index.trashed_size(grant.project.id, obj_path.value) if obj_path.content_address else 0
-        )
+        previous, trashed = self._index.lookup(grant.project.id, obj_path.value)
+        in_trash = trashed if obj_path.content_address else 0
         admission = Admission(
             project=project,
             limited=True,
@@ -182,11 +180,11 @@ class Uploads:
         # does when the object is in the trash, whose purge deletes that key under the lock.
         unlocked = address is not None and not admission.limited
         if unlocked:
-            existing = self._index.get(project.id, obj_path.value)
+            existing, in_trash = self._index.lookup(project.id, obj_path.value)  # one query for both
             condition.check(obj_path.value, existing)
             if existing is not None and existing.md5 == staged.md5:
                 return Upload(info=existing, created=False)
-            unlocked = self._index.trashed_size(project.id, obj_path.value) is None
+            unlocked = in_trash is None
         if unlocked:
             self._storage.commit(staged)
         # A content address lives at its own key (only its own bytes can be there); any other path's

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import select
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.url import make_url
 
 from app.outages import ride_out
@@ -37,13 +39,35 @@ def _not_now(error: BaseException) -> bool:
     return not any(phrase in message for phrase in _FOR_GOOD)
 
 
+def _quiet(dbapi_conn: Any) -> bool:
+    """Whether a pooled psycopg connection is OK with nothing to read: a server that drops a connection
+    (a restart, a terminated backend) sends FATAL and closes it, which makes its socket readable."""
+    try:
+        poller = select.poll()
+        poller.register(dbapi_conn.pgconn.socket, select.POLLIN)
+        return bool(dbapi_conn.pgconn.status == 0 and not poller.poll(0))
+    except Exception:  # a closed connection has no socket: the ping says why
+        return False
+
+
 def build_engine(url: str) -> Engine:
     """An engine for the index. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
-        )
+        engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5})
+
+        @event.listens_for(engine, "checkout")
+        def _ping_if_dropped(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            # Core's pool_pre_ping, but only for a connection that is not quiet: it cost every
+            # transaction a round trip (scripts/bench/upload_index_cpu.py)
+            if _quiet(dbapi_conn):
+                return
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except engine.dialect.loaded_dbapi.Error as e:
+                if not engine.dialect.is_disconnect(e, dbapi_conn, None):
+                    raise
+                raise sa_exc.InvalidatePoolError() from e  # as pre-ping: the pool's older connections too
 
         @event.listens_for(engine, "do_connect")
         def _patient_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -68,12 +92,16 @@ def build_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
+    from app.db.sql import CompiledStatement
+
+    begin, begin_immediate = CompiledStatement(text("BEGIN")), CompiledStatement(text("BEGIN IMMEDIATE"))
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
         if options.get("reader"):
             return  # single-statement reads run in SQLite's autocommit mode: no BEGIN/ROLLBACK trip
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("writer") else "BEGIN")
+        (begin_immediate if options.get("writer") else begin).run(conn)  # every write: no Core round
 
     return engine
 

@@ -18,7 +18,15 @@ from app.db.dav import DavStore
 from app.db.models import Base, ObjectRow
 from app.db.project_write import ProjectWrite
 from app.db.projects import PROJECTS, RECORD_COLUMNS, insert_project, record
-from app.db.sql import NOT_MIGRATED, PreparedQuery, database_errors, successor_of, under, utc
+from app.db.sql import (
+    NOT_MIGRATED,
+    CompiledStatement,
+    PreparedQuery,
+    database_errors,
+    successor_of,
+    under,
+    utc,
+)
 from app.errors import DatabaseUnavailable
 from app.model.objects import Listing, ObjectInfo
 from app.model.projects import ACTIVE, Project, ProjectRecord
@@ -26,7 +34,33 @@ from app.model.projects import ACTIVE, Project, ProjectRecord
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
 _LIVE = _O.trashed_at.is_(None)  # not in the trash: what DVC, listings and quotas see
-_LOCK_PROJECT = select(*RECORD_COLUMNS).where(_P.id == bindparam("b_project")).with_for_update()
+_LOCK_PROJECT = CompiledStatement(
+    select(*RECORD_COLUMNS).where(_P.id == bindparam("b_project")).with_for_update()
+)
+_TRASHED = _OBJECTS.alias("trashed")
+# An upload's look-up before it takes the lock: the project's state, the live object at the path, and the
+# size of one in the trash there (whose purge could delete the bytes under the path's own key).
+_LIVE_AND_TRASHED = (
+    select(
+        _P.path,
+        _P.state,
+        _O.size,
+        _O.md5,
+        _O.created_at,
+        _O.storage_key,
+        select(func.max(_TRASHED.c.size))
+        .where(
+            _TRASHED.c.project_id == _P.id,
+            _TRASHED.c.path == bindparam("path"),
+            _TRASHED.c.trashed_at.is_not(None),
+        )
+        .scalar_subquery(),
+    )
+    .select_from(
+        PROJECTS.outerjoin(_OBJECTS, and_(_O.project_id == _P.id, _O.path == bindparam("path"), _LIVE))
+    )
+    .where(_P.id == bindparam("project_id"))
+)
 
 
 def _info(row: ObjectRow) -> ObjectInfo:
@@ -73,11 +107,26 @@ class ObjectIndex:
                 objects.trashed_at.is_not(None),
             ),
         )
+        self._versions = PreparedQuery(engine, _LIVE_AND_TRASHED)
 
     def trashed_size(self, project_id: int, path: str) -> int | None:
         """The size of the object at path when it is in the project's trash, else None."""
         row = self._trashed_object.first(project_id=project_id, path=path)
         return None if row is None else int(row[0])
+
+    def lookup(self, project_id: int, path: str) -> tuple[ObjectInfo | None, int | None]:
+        """The live object at a path (None: none) and the size of one in the project's trash there
+        (None: none), in one query; ProjectDeleted for a project being deleted."""
+        row = self._versions.first(project_id=project_id, path=path)
+        if row is None:
+            return None, None  # the project has never stored anything
+        project_path, state, size, md5, created, key, trashed = row
+        if state != ACTIVE:
+            ProjectRecord(project_id, project_path, state).require_active()
+        live = (
+            None if size is None else ObjectInfo(project_id, path, size, md5, utc(created), storage_key=key)
+        )
+        return live, None if trashed is None else int(trashed)
 
     def get(self, project_id: int, path: str) -> ObjectInfo | None:
         """The indexed object at a path, None when absent; ProjectDeleted for a project being deleted
@@ -130,15 +179,15 @@ class ObjectIndex:
     def writing(self, project: Project) -> Iterator[ProjectWrite]:
         """A transaction that locks the project (creating its row on first write) and commits on exit;
         ProjectDeleted for a project being deleted."""
-        lock = (_LOCK_PROJECT, {"b_project": project.id})
         with database_errors(), self._writer.begin() as conn:
-            locked = conn.execute(*lock).first()
-            if locked is None:
+            rows = _LOCK_PROJECT.run(conn, b_project=project.id)
+            if not rows:
                 insert_project(conn, project.id, project.path)
-                locked = conn.execute(*lock).one()
+                rows = _LOCK_PROJECT.run(conn, b_project=project.id)
+            locked = rows[0]
             current = replace(record(locked), path=project.path)  # GitLab's path is the news
             current.require_active()
-            if locked.path != project.path:
+            if locked[1] != project.path:
                 conn.execute(update(PROJECTS).where(_P.id == project.id).values(path=project.path))
             yield ProjectWrite(conn, current)
 

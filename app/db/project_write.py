@@ -7,46 +7,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, insert, select, update
 
 from app.db.models import Base
 from app.db.projects import PROJECTS
-from app.db.sql import utc
+from app.db.sql import CompiledStatement, utc
 from app.db.upload_sessions import reserved
 from app.model.objects import ObjectInfo
 from app.model.projects import ProjectRecord
 
 _OBJECTS = Base.metadata.tables["objects"]
 _O, _P = _OBJECTS.c, PROJECTS.c
-# Statements built once (every upload runs them); bind names avoid column names, which Core reserves.
-_THIS_PATH = (_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
-_COLUMNS = (_O.id, _O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key)
-_SELECT_VERSIONS = (  # live first, then the trash newest first
-    select(*_COLUMNS)
-    .where(*_THIS_PATH)
+# The statements every upload runs, compiled once (CompiledStatement); bind names avoid column names,
+# which Core reserves.
+_THIS_ROW = _O.id == bindparam("b_id")
+_SELECT_VERSIONS = CompiledStatement(  # live first, then the trash newest first
+    select(_O.id, _O.size, _O.md5, _O.created_at, _O.trashed_at, _O.storage_key)
+    .where(_O.project_id == bindparam("b_project"), _O.path == bindparam("b_path"))
     .order_by(_O.trashed_at.is_not(None), _O.trashed_at.desc(), _O.id.desc())
 )
-_INSERT_OBJECT = insert(_OBJECTS)
-_UPDATE_ROW = update(_OBJECTS).where(_O.id == bindparam("b_id"))
-_DELETE_ROW = delete(_OBJECTS).where(_O.id == bindparam("b_id"))
+_VALUES = {  # an object's columns, each from the bind of its name with b_ before it
+    name: bindparam(f"b_{name}", type_=_O[name].type)
+    for name in ("size", "md5", "uploader_id", "created_at", "trashed_at", "storage_key")
+}
+_INSERT_OBJECT = CompiledStatement(  # inline: no RETURNING of the new id, which nothing reads
+    insert(_OBJECTS)
+    .inline()
+    .values(
+        project_id=bindparam("b_project", type_=_O.project_id.type),
+        path=bindparam("b_path", type_=_O.path.type),
+        **_VALUES,
+    )
+)
+_REPLACE_ROW = CompiledStatement(update(_OBJECTS).where(_THIS_ROW).values(**_VALUES))
+_SET_TRASHED = CompiledStatement(
+    update(_OBJECTS).where(_THIS_ROW).values(trashed_at=bindparam("b_trashed_at", type_=_O.trashed_at.type))
+)
+_DELETE_ROW = CompiledStatement(delete(_OBJECTS).where(_THIS_ROW))
 _IN_LIST = 500  # paths per IN list
-_ADD_USAGE = (
+_ADD_USAGE = CompiledStatement(
     update(PROJECTS)
     .where(_P.id == bindparam("b_project"))
     .values(
-        used_bytes=_P.used_bytes + bindparam("b_bytes"),
-        object_count=_P.object_count + bindparam("b_count"),
-        trash_bytes=_P.trash_bytes + bindparam("b_trash_bytes"),
-        trash_count=_P.trash_count + bindparam("b_trash_count"),
-        updated_at=bindparam("b_now"),
+        used_bytes=_P.used_bytes + bindparam("b_bytes", type_=_P.used_bytes.type),
+        object_count=_P.object_count + bindparam("b_count", type_=_P.object_count.type),
+        trash_bytes=_P.trash_bytes + bindparam("b_trash_bytes", type_=_P.trash_bytes.type),
+        trash_count=_P.trash_count + bindparam("b_trash_count", type_=_P.trash_count.type),
+        updated_at=bindparam("b_now", type_=_P.updated_at.type),
     )
 )
 
 
 class ProjectWrite:
-    """Core statements (no ORM): an upload's index work is a handful of single-row statements."""
+    """An upload's index work: a handful of single-row statements, compiled once (bulk ones: Core)."""
 
     def __init__(self, conn: Connection, project: ProjectRecord) -> None:
         self._conn = conn
@@ -57,20 +71,25 @@ class ProjectWrite:
         # once this transaction has committed
         self.released: list[str] = []
 
-    def _where(self, path: str) -> dict[str, Any]:
-        return {"b_project": self.project.id, "b_path": path}
-
-    def _info(self, path: str, row: Any) -> ObjectInfo:
-        trashed = None if row.trashed_at is None else utc(row.trashed_at)
-        return ObjectInfo(
-            self.project.id, path, row.size, row.md5, utc(row.created_at), trashed, row.storage_key
-        )
-
     def _rows(self, path: str) -> list[tuple[int, ObjectInfo]]:
         """Every row at path in one query (an upload's lookups and its put share it)."""
         if path not in self._seen:
-            rows = self._conn.execute(_SELECT_VERSIONS, self._where(path))
-            self._seen[path] = [(row.id, self._info(path, row)) for row in rows]
+            rows = _SELECT_VERSIONS.run(self._conn, b_project=self.project.id, b_path=path)
+            self._seen[path] = [
+                (
+                    row_id,
+                    ObjectInfo(
+                        self.project.id,
+                        path,
+                        size,
+                        md5,
+                        utc(created),
+                        None if trashed is None else utc(trashed),
+                        key,
+                    ),
+                )
+                for row_id, size, md5, created, trashed, key in rows
+            ]
         return self._seen[path]
 
     def _live(self, path: str) -> tuple[int, ObjectInfo] | None:
@@ -103,14 +122,15 @@ class ProjectWrite:
             trash_bytes=self.project.trash_bytes + trash[0],
             trash_count=self.project.trash_count + trash[1],
         )
-        params = {
-            "b_bytes": live[0],
-            "b_count": live[1],
-            "b_trash_bytes": trash[0],
-            "b_trash_count": trash[1],
-            "b_now": datetime.now(UTC),
-        }
-        self._conn.execute(_ADD_USAGE, {"b_project": self.project.id, **params})
+        _ADD_USAGE.run(
+            self._conn,
+            b_project=self.project.id,
+            b_bytes=live[0],
+            b_count=live[1],
+            b_trash_bytes=trash[0],
+            b_trash_count=trash[1],
+            b_now=datetime.now(UTC),
+        )
 
     def put(
         self,
@@ -128,32 +148,32 @@ class ProjectWrite:
         same key (a content address pushed again) is live again."""
         live, now = self._live(path), datetime.now(UTC)
         values = {
-            "size": size,
-            "md5": md5,
-            "uploader_id": uploader_id,
-            "created_at": now,
-            "trashed_at": None,
-            "storage_key": storage_key,
+            "b_size": size,
+            "b_md5": md5,
+            "b_uploader_id": uploader_id,
+            "b_created_at": now,
+            "b_trashed_at": None,
+            "b_storage_key": storage_key,
         }
         info = ObjectInfo(self.project.id, path, size, md5, now, storage_key=storage_key)
         if live is not None and live[1].key == info.key:
-            self._conn.execute(_UPDATE_ROW.values(**values), {"b_id": live[0]})
+            _REPLACE_ROW.run(self._conn, b_id=live[0], **values)
             self._add(live=(size - live[1].size, 0))
             self._seen.pop(path)
             return info
         if live is not None:
             if keep_replaced:  # first out of the way: the unique index holds one live row per path
-                self._conn.execute(_UPDATE_ROW.values(trashed_at=now), {"b_id": live[0]})
+                _SET_TRASHED.run(self._conn, b_id=live[0], b_trashed_at=now)
                 self._add(live=(-live[1].size, -1), trash=(live[1].size, 1))
             else:
-                self._conn.execute(_DELETE_ROW, {"b_id": live[0]})
+                _DELETE_ROW.run(self._conn, b_id=live[0])
                 self._add(live=(-live[1].size, -1))
                 self.released.append(live[1].key)
         for row_id, version in self._rows(path):
             if version.trashed_at is not None and version.key == info.key:  # the same bytes: one row
-                self._conn.execute(_DELETE_ROW, {"b_id": row_id})
+                _DELETE_ROW.run(self._conn, b_id=row_id)
                 self._add(trash=(-version.size, -1))
-        self._conn.execute(_INSERT_OBJECT, {"project_id": self.project.id, "path": path, **values})
+        _INSERT_OBJECT.run(self._conn, b_project=self.project.id, b_path=path, **values)
         self._add(live=(size, 1))
         self._seen.pop(path)
         return info
@@ -165,7 +185,7 @@ class ProjectWrite:
         if found is None:
             return False
         row_id, existing = found
-        self._conn.execute(_DELETE_ROW, {"b_id": row_id})
+        _DELETE_ROW.run(self._conn, b_id=row_id)
         if existing.trashed_at is None:
             self._add(live=(-existing.size, -1))
         else:
@@ -182,9 +202,9 @@ class ProjectWrite:
         row_id, existing = found
         live, now = self._live(path), datetime.now(UTC)
         if live is not None:  # first out of the way: the unique index holds one live row per path
-            self._conn.execute(_UPDATE_ROW.values(trashed_at=now), {"b_id": live[0]})
+            _SET_TRASHED.run(self._conn, b_id=live[0], b_trashed_at=now)
             self._add(live=(-live[1].size, -1), trash=(live[1].size, 1))
-        self._conn.execute(_UPDATE_ROW.values(trashed_at=None), {"b_id": row_id})
+        _SET_TRASHED.run(self._conn, b_id=row_id, b_trashed_at=None)
         self._add(live=(existing.size, 1), trash=(-existing.size, -1))
         self._seen.pop(path)
         return replace(existing, trashed_at=None)
