@@ -11,6 +11,7 @@ import re
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -27,8 +28,11 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "reque
 
 
 def masked_path(path: str) -> str:
-    """Text fit for a log: the local backend's signed tokens and cloud URL signatures are replaced."""
-    return _SIGNATURE.sub(r"\1[masked]", _SIGNED_PATH.sub(r"\1[signed]", path))
+    """Text fit for a log: the local backend's signed tokens and cloud URL signatures are replaced. (Each
+    pattern runs only on text holding its literal part: scanning a line costs ~20 µs, the test ~0.1.)"""
+    if "/-/blobs/" in path:
+        path = _SIGNED_PATH.sub(r"\1[signed]", path)
+    return _SIGNATURE.sub(r"\1[masked]", path) if "=" in path else path
 
 
 def escaped(text: str) -> str:
@@ -94,6 +98,12 @@ def configure(level: str, style: str) -> None:
     logging.getLogger(ACCESS).setLevel(logging.INFO)
 
 
+@lru_cache(maxsize=2)
+def _log_time(second: int) -> str:
+    """The common log format's time of a second (formatted once, not per line)."""
+    return datetime.fromtimestamp(second, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
 def access(
     *,
     remote: str | None,
@@ -108,7 +118,7 @@ def access(
     """The access log line of one request (common log format in text, then the error code of a failed
     one; fields in JSON)."""
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
-    when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    when = _log_time(int(time.time()))
     path = masked_path(path)
     logging.getLogger(ACCESS).info(
         '%s - - [%s] "%s %s HTTP/1.1" %s %s "-" "%s"%s',

@@ -32,6 +32,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=into,
         )
+        # (route, method, status) -> the two children count_request adds to; as many as prometheus keeps
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.upload_bytes = Counter(
             "registry_upload_bytes", "Bytes of objects stored by uploads", registry=into
         )
@@ -62,6 +64,19 @@ class Metrics:
         self.job_runs = Counter(
             "registry_job_runs", "Worker job runs, by job and outcome", ["job", "outcome"], registry=into
         )
+
+    def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request: counted by route, method and status, its time by route and method. The
+        labelled children are looked up once per combination, not twice per request."""
+        children = self._request_children.get((route, method, status))
+        if children is None:
+            children = (
+                self.requests.labels(route=route, method=method, status=str(status)),
+                self.latency.labels(route=route, method=method),
+            )
+            self._request_children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self, extra: Collector | None = None) -> tuple[bytes, str]:
         """The exposition text of every process's values (plus `extra`), and its content type."""

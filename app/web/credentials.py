@@ -8,6 +8,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import cast
 
 from flask import Request, g, request
 
@@ -22,6 +23,7 @@ _DEPLOY_TOKEN_USER = re.compile(r"^gitlab\+deploy-token-\d+$")
 # GitLab's tokens (glpat-…, OAuth, job, deploy, runner) are tens of characters and its CI ID tokens (JWTs)
 # about a kilobyte; GitLab's nginx refuses a header line over 8 KiB with a 400 we would report as its outage.
 MAX_TOKEN_LENGTH = 4096
+_UNKNOWN = object()
 _PRINTABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
@@ -34,14 +36,16 @@ def credential_from(request: Request) -> Credential | None:
 
 def client_address() -> str | None:
     """The address of the client this request comes from (REGISTRY_TRUSTED_PROXIES), once per request."""
-    if "client_address" not in g:
-        g.client_address = forwarded_client(
+    found: object = g.get("client_address", _UNKNOWN)  # asked three times a request: one look-up each
+    if found is _UNKNOWN:
+        trusted = services().settings.trusted_proxies
+        found = g.client_address = forwarded_client(
             request.remote_addr,
-            request.headers.getlist("X-Forwarded-For"),
-            services().settings.trusted_proxies,
+            # read only when some proxy is trusted (werkzeug's getlist walks the whole WSGI environ)
+            request.headers.getlist("X-Forwarded-For") if trusted else (),
+            trusted,
         )
-    found: str | None = g.client_address
-    return found
+    return cast("str | None", found)
 
 
 def bind_client() -> None:

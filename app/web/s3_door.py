@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.errors import InvalidPath, RateLimited, RegistryError
@@ -136,7 +137,7 @@ def _door(ref: ProjectRef, bucket: str, key: str) -> Response:
             ObjectPath(bucket)
         except InvalidPath as e:
             raise S3Error("InvalidBucketName", e.message) from None
-    auth = authenticate(request)
+    auth = authenticate(request_ctx.request)  # the request itself: it is read ~15 times
     return _handler(request.method, bucket, key)(ref, bucket, key, auth)
 
 
