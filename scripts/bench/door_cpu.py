@@ -18,18 +18,11 @@ import boto3
 import psutil
 from botocore.config import Config
 
+from scripts.bench.request_floor import worker_cpu
 from scripts.harness import start_registry, start_seaweedfs, start_simulator
 
 TOKEN = "glpat-developer-token-0002"
 PROJECT = "ml/vision"
-
-
-def worker_cpu(pid: int) -> tuple[float, float]:
-    user = system = 0.0
-    for worker in psutil.Process(pid).children():
-        times = worker.cpu_times()
-        user, system = user + times.user, system + times.system
-    return user, system
 
 
 def main() -> None:
