@@ -53,12 +53,15 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["REGISTRY_REMOVE_METRICS_DIR"] = "1"  # ours: gunicorn's on_exit removes it
     if not args.access_log:
         os.environ["REGISTRY_ACCESS_LOG"] = "false"
-    # glibc keeps the 1 MiB chunks uploads are read in: in an arena per thread (16), and, once one was
-    # freed, below a raised mmap threshold. Two arenas and a fixed threshold (blocks of 128 KiB and more
-    # are mapped and unmapped) hold a worker under 200 MB while uploads run (measured with 20 x 50 MB
-    # pushes: 225 MiB -> 199 with two arenas -> 187 with the fixed threshold too).
+    # glibc's malloc, for bodies streamed in pieces of up to 1 MiB that gunicorn copies a few times: two
+    # arenas, not one per thread (16), hold a worker under 200 MB while uploads run (20 x 50 MB pushes:
+    # 225 MiB -> 199). Pieces below 4 MiB come from the heap, and up to 16 MiB free at a heap's top stays
+    # there: with glibc's defaults (or a fixed 128 KiB threshold), every copy of every byte landed on
+    # freshly mapped pages, 67,000 page faults and ~0.13 s of system CPU per 50 MB PutObject, now ~100
+    # and ~0.03 s (scripts/bench/door_cpu.py); the same pushes peak at 174 MiB.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(4 * 2**20))
+    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(16 * 2**20))
     argv = [
         "gunicorn",
         "app:create_app()",

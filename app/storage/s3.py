@@ -122,7 +122,7 @@ class S3Backend:
         self._part_size, self._max_parts = part_size, max_parts
         self._buffers = PartBuffers(PART_BUFFERS)
         self._patience = outage_patience
-        # GetObject and a small PutObject, presigned over this client's own connection pool
+        # GetObject, a small PutObject and UploadPart: signed requests over connections of our own
         self._lean = LeanObjects(self._s3, bucket, lambda call: ride_out(call, _transient, self._patience))
 
     def _key(self, key: str) -> str:
@@ -186,15 +186,10 @@ class S3Backend:
     def _upload_part(
         self, key: str, upload_id: str, number: int, data: bytes | bytearray, md5: bytes
     ) -> dict[str, Any]:
-        """Send one part; `md5` is that of its bytes as they streamed in, never computed from `data`."""
-        answer = self._call(
-            "upload_part",
-            Key=self._key(key),
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=md5_header(md5),
-        )
+        """Send one part; `md5` is that of its bytes as they streamed in, never computed from `data`. It
+        goes as the lean path's signed Content-MD5 with an unsigned payload: the SDK would hash every byte
+        again to sign it (SHA-256 over plain HTTP) and spend ~1 ms on the call's machinery."""
+        answer = self._lean.put(self._key(key), data, md5_header(md5), part=(upload_id, number))
         check_etag(answer, md5.hex(), f"part {number}")
         return {"ETag": answer["ETag"], "PartNumber": number}
 

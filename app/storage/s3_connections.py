@@ -139,7 +139,9 @@ class Connections:
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection
 
-    def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> OwnAnswer:
+    def exchange(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | bytearray | None
+    ) -> OwnAnswer:
         """Send the request and read the answer's head; BucketUnreachable when that fails."""
         connection = self._take()
         while True:

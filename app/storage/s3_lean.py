@@ -1,7 +1,8 @@
-"""The S3 backend's small-object path: GetObject and a small PutObject as single signed HTTP requests over
-kept-alive connections of our own (http.client), with none of an SDK call's machinery (parameter
-validation, endpoint rules, a dozen event hooks, a urllib3 pool, response parsing into a dict: together
-~0.4 ms of a worker's CPU per call, most of a door GET's own cost, measured). The bucket's address,
+"""The S3 backend's object path: GetObject, a small PutObject and UploadPart as single signed HTTP
+requests over kept-alive connections of our own (http.client), with none of an SDK call's machinery
+(parameter validation, endpoint rules, a dozen event hooks, a urllib3 pool, response parsing into a dict:
+together ~0.4 ms of a worker's CPU per call, most of a door GET's own cost, measured; for a part, also a
+second SHA-256 of its bytes to sign them over plain HTTP). The bucket's address,
 region and addressing style are botocore's, resolved once from a presigned URL; the credentials are the
 client's own (refreshed as botocore refreshes them); the SigV4 header signature is the one AWS documents,
 with Content-MD5 signed, so the bucket refuses bytes that differ from what the registry read (BadDigest),
@@ -89,8 +90,11 @@ class Signer:
             self._keys = {(secret, day): found}  # yesterday's and a rotated secret's are dropped
         return found
 
-    def headers(self, method: str, path: str, signed: dict[str, str], payload: str) -> dict[str, str]:
-        """`signed` (lowercase names) plus host, date, payload hash, token and Authorization."""
+    def headers(
+        self, method: str, path: str, signed: dict[str, str], payload: str, query: str = ""
+    ) -> dict[str, str]:
+        """`signed` (lowercase names) plus host, date, payload hash, token and Authorization; `query` is
+        the canonical query string (canonical_query)."""
         frozen = self._credentials()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         headers = {
@@ -108,7 +112,7 @@ class Signer:
             [
                 method,
                 path,
-                "",
+                query,
                 *(f"{name}:{headers[name].strip()}" for name in names),
                 "",
                 ";".join(names),
@@ -162,22 +166,31 @@ class LeanObjects:
             self._ready = (address, signer, connections)
         return self._ready
 
-    def _send(self, method: str, key: str, signed: dict[str, str], body: bytes | None = None) -> Answer:
+    def _send(
+        self,
+        method: str,
+        key: str,
+        signed: dict[str, str],
+        body: bytes | bytearray | None = None,
+        query: dict[str, str] | None = None,
+    ) -> Answer:
         """The answer to a 2xx (body unread), else the error it is."""
         address, signer, connections = self._setup()
         path = address.base_path + quote(key, safe="/~")
         payload = _EMPTY_SHA256 if body is None else _UNSIGNED
+        canonical = canonical_query(query or {})
+        target = f"{path}?{canonical}" if canonical else path
 
         def once() -> Answer:
-            headers = signer.headers(method, path, signed, payload)
+            headers = signer.headers(method, path, signed, payload, canonical)
             answer: Answer
             if connections is not None:
                 try:
-                    answer = connections.exchange(method, path, headers, body)
+                    answer = connections.exchange(method, target, headers, body)
                 except ConnectionFailed as e:
                     raise BucketUnreachable(e) from e
             else:
-                url = f"{address.scheme}://{address.host}{path}"
+                url = f"{address.scheme}://{address.host}{target}"
                 request = AWSPreparedRequest(method, url, headers, body, stream_output=True)
                 response = self._session.send(request)
                 answer = SessionAnswer(response.raw, response.status_code)
@@ -214,10 +227,14 @@ class LeanObjects:
             signed["range"] = f"bytes={start}-{'' if end is None else end - 1}"
         return _stream(self._send("GET", key, signed), chunk_size)
 
-    def put(self, key: str, body: bytes, md5_base64: str) -> dict[str, Any]:
-        """PUT a small body; the answer's headers as PutObject's (ETag, server-side encryption)."""
+    def put(
+        self, key: str, body: bytes | bytearray, md5_base64: str, *, part: tuple[str, int] | None = None
+    ) -> dict[str, Any]:
+        """PUT a body (PutObject), or with `part` (upload id, part number) one part of a multipart
+        upload (UploadPart); the answer's headers as the SDK gives them (ETag, server-side encryption)."""
         signed = {"content-md5": md5_base64, "content-length": str(len(body))}
-        answer = self._send("PUT", key, signed, body)
+        query = {"partNumber": str(part[1]), "uploadId": part[0]} if part else None
+        answer = self._send("PUT", key, signed, body, query)
         try:
             answer.read(_ERROR_BODY_LIMIT)  # an empty body: the connection serves the next request
         except (OSError, http.client.HTTPException, HTTPError) as e:
@@ -233,6 +250,13 @@ class LeanObjects:
             if value is not None:
                 stored[field] = value
         return stored
+
+
+def canonical_query(query: dict[str, str]) -> str:
+    """SigV4's canonical query string: names and values percent-encoded (RFC 3986 unreserved characters
+    kept), sorted by name; also what is sent."""
+    encoded = sorted((quote(name, safe="-_.~"), quote(value, safe="-_.~")) for name, value in query.items())
+    return "&".join(f"{name}={value}" for name, value in encoded)
 
 
 def _stream(answer: Answer, chunk_size: int) -> Iterator[bytes]:

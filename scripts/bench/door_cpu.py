@@ -1,7 +1,9 @@
-"""The S3 door's registry CPU per request (user and system, every worker) for small PutObject and
-GetObject: 8 boto3 clients (DVC's default jobs) against the registry next to SeaweedFS, no delay. With
---profile DIR, py-spy (PY_SPY, else on PATH) records the first worker meanwhile: DIR/<operation>.txt, its
-GIL-holding stacks in py-spy's raw (collapsed) format."""
+"""The S3 door's registry CPU per request (user and system, every worker) and its page faults for
+PutObject and GetObject of --size bytes (4 KB: small files; --size 52428800 --count 10 --warm 2: big
+ones): 8 boto3 clients (DVC's default jobs) against the registry next to SeaweedFS, no delay. With
+--profile DIR, py-spy (PY_SPY, else on PATH) records the first worker meanwhile: DIR/<operation>.txt,
+its GIL-holding stacks in py-spy's raw (collapsed) format (--on-cpu: every thread on CPU, hashing
+without the GIL too)."""
 
 from __future__ import annotations
 
@@ -25,13 +27,27 @@ TOKEN = "glpat-developer-token-0002"
 PROJECT = "ml/vision"
 
 
+def worker_faults(pid: int) -> int:
+    """Minor page faults the master's workers made so far (memory freshly mapped, or given back and
+    taken again: system CPU for every page)."""
+    return sum(_minor_faults(worker.pid) for worker in psutil.Process(pid).children())
+
+
+def _minor_faults(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--warm", type=int, default=100, help="requests before measuring")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles")
+    parser.add_argument(
+        "--on-cpu", action="store_true", help="profile every thread on CPU (hashing without the GIL too)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-door-cpu-"))
     seaweed = start_seaweedfs(root / "seaweedfs")
@@ -62,7 +78,7 @@ def main() -> None:
             )
             for _ in range(args.jobs)
         ]
-        bodies = [os.urandom(args.size) for _ in range(args.count + 100)]  # the last 100 warm up
+        bodies = [os.urandom(args.size) for _ in range(args.count + args.warm)]  # the last ones warm up
         digests = [hashlib.md5(b).hexdigest() for b in bodies]
         keys = [f"files/md5/{d[:2]}/{d[2:]}" for d in digests]
 
@@ -74,7 +90,7 @@ def main() -> None:
             assert len(got) == args.size
 
         for name, op in (("warm", put), ("PutObject", put), ("GetObject", get)):
-            indexes = range(args.count, args.count + 100) if name == "warm" else range(args.count)
+            indexes = range(args.count, args.count + args.warm) if name == "warm" else range(args.count)
             n = len(indexes)
             spy = None
             if args.profile and name != "warm":
@@ -92,12 +108,13 @@ def main() -> None:
                         "-f",
                         "raw",
                         "--nonblocking",
-                        "--gil",
+                        *([] if args.on_cpu else ["--gil"]),
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1)
+            faults = worker_faults(server.process.pid)
             user, system = worker_cpu(server.process.pid)
             started = time.perf_counter()
             with ThreadPoolExecutor(args.jobs) as pool:
@@ -110,7 +127,8 @@ def main() -> None:
             if name != "warm":
                 print(
                     f"{name:<10} {n / seconds:7.0f} req/s; registry CPU per request: user"
-                    f" {(user2 - user) * 1000 / n:.2f} ms, system {(system2 - system) * 1000 / n:.2f} ms"
+                    f" {(user2 - user) * 1000 / n:.2f} ms, system {(system2 - system) * 1000 / n:.2f} ms;"
+                    f" page faults {(worker_faults(server.process.pid) - faults) / n:.0f}"
                 )
         server.stop()
     finally:

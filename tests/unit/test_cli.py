@@ -154,7 +154,8 @@ def test_serve_trusts_the_same_proxies_in_gunicorn_as_in_the_app(
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
     for name, value in {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "MALLOC_ARENA_MAX": "2"}.items():
         monkeypatch.setenv(name, value)  # what serve sets: restored after the test
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "16777216")
     started: list[list[str]] = []
     monkeypatch.setattr("os.execvp", lambda _file, argv: started.append(argv))
     main(["serve", "--bind", "127.0.0.1:0"])
