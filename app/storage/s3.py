@@ -1,11 +1,13 @@
 """S3-compatible storage (AWS S3, MinIO, SeaweedFS) on boto3: the only module that imports it. Uploads are
-multipart (s3_parts: parts of 8 MiB), completed only on commit; small bodies are one PUT. Every part's
-Content-MD5 is that of the bytes as they streamed in, and the ETag S3 answers is checked against it, so
-whatever happens to a buffer, S3 never keeps bytes the client did not send. Downloads and direct uploads
-are presigned URLs (s3_signing)."""
+multipart (s3_parts: parts of 8 MiB), completed only on commit; small bodies are one PUT. Every part
+carries a checksum of the bytes as they streamed in, which the bucket verifies: its CRC-32 where the
+bucket is shown to check x-amz-checksum-crc32 (s3_lean.PartChecksums, asked at the first upload), else
+its Content-MD5, against which the ETag S3 answers is checked too; so whatever happens to a buffer, S3
+never keeps bytes the client did not send. Downloads and direct uploads are presigned URLs (s3_signing)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import hashlib
@@ -24,17 +26,19 @@ from app.model.objects import BlobInfo, SignedURL
 from app.outages import ride_out
 from app.storage.base import CHUNK_SIZE, DirectUpload, PartBuffers, StagedObject
 from app.storage.s3_assemble import assemble_parts
-from app.storage.s3_lean import LeanObjects
+from app.storage.s3_lean import LeanObjects, PartChecksums
 from app.storage.s3_parts import (
     MAX_PARTS,
     PART_BUFFERS,
     PART_SIZE,
     PARTS_IN_FLIGHT,
+    Crc32,
     Pending,
     StreamedParts,
     check_etag,
     md5_header,
     multipart_etag,
+    new_md5,
     uploaded_parts,
 )
 from app.storage.s3_signing import direct_part_size, sign_direct_upload, sign_download
@@ -124,6 +128,7 @@ class S3Backend:
         self._patience = outage_patience
         # GetObject, a small PutObject and UploadPart: signed requests over connections of our own
         self._lean = LeanObjects(self._s3, bucket, lambda call: ride_out(call, _transient, self._patience))
+        self._part_checksums = PartChecksums(self._lean, self._key(".registry/part-checksum-probe"))
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -159,6 +164,8 @@ class S3Backend:
         however many uploads run at once (an upload waits for a buffer when all are in use). Whatever
         fails, the multipart upload is aborted and every buffer goes back exactly once."""
         digest, size, pending = hashlib.md5(usedforsecurity=False), 0, Pending()
+        crc32 = self._part_checksums.crc32()
+        pending.etag_known = not crc32
         with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
             parts = StreamedParts(
                 pending=pending,
@@ -167,7 +174,8 @@ class S3Backend:
                 part_size=self._part_size,
                 max_parts=self._max_parts,
                 start=lambda: str(self._call("create_multipart_upload", Key=self._key(key))["UploadId"]),
-                send=functools.partial(self._upload_part, key),
+                send=functools.partial(self._upload_part, key, crc32=crc32),
+                part_digest=Crc32 if crc32 else new_md5,
             )
             try:
                 for chunk in chunks:
@@ -184,13 +192,18 @@ class S3Backend:
         return StagedObject(key=key, size=size, md5=digest.hexdigest(), handle=pending)
 
     def _upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes | bytearray, md5: bytes
+        self, key: str, upload_id: str, number: int, data: bytes | bytearray, digest: bytes, *, crc32: bool
     ) -> dict[str, Any]:
-        """Send one part; `md5` is that of its bytes as they streamed in, never computed from `data`. It
-        goes as the lean path's signed Content-MD5 with an unsigned payload: the SDK would hash every byte
-        again to sign it (SHA-256 over plain HTTP) and spend ~1 ms on the call's machinery."""
-        answer = self._lean.put(self._key(key), data, md5_header(md5), part=(upload_id, number))
-        check_etag(answer, md5.hex(), f"part {number}")
+        """Send one part with the checksum of its bytes as they streamed in (`digest`: a CRC-32 or an md5,
+        never computed from `data`), signed, over the lean path: the SDK would hash every byte again to
+        sign it (SHA-256 over plain HTTP) and spend ~1 ms on the call's machinery."""
+        if crc32:
+            check = {"x-amz-checksum-crc32": base64.b64encode(digest).decode()}
+        else:
+            check = {"content-md5": md5_header(digest)}
+        answer = self._lean.put(self._key(key), data, check, part=(upload_id, number))
+        if not crc32:
+            check_etag(answer, digest.hex(), f"part {number}")
         return {"ETag": answer["ETag"], "PartNumber": number}
 
     def _abort(self, key: str, pending: Pending) -> None:
@@ -204,7 +217,8 @@ class S3Backend:
         pending = staged.handle
         assert isinstance(pending, Pending)
         if pending.body is not None:
-            stored = self._lean.put(self._key(staged.key), pending.body, md5_header(pending.body_md5))
+            check = {"content-md5": md5_header(pending.body_md5)}
+            stored = self._lean.put(self._key(staged.key), pending.body, check)
             pending.body = None
             check_etag(stored, pending.body_md5.hex(), "object")
         elif pending.upload_id is not None:
@@ -219,7 +233,8 @@ class S3Backend:
             except StorageUnavailable as e:
                 # a retry after a completion whose answer was lost finds the upload gone: the object is
                 # there if its ETag is the one these parts make
-                answer = self._completed(staged.key, expected) if "NoSuchUpload" in str(e) else None
+                lost = "NoSuchUpload" in str(e)
+                answer = self._completed(staged, expected, len(pending.parts)) if lost else None
                 if answer is None:
                     raise
             pending.upload_id = None
@@ -233,13 +248,19 @@ class S3Backend:
             self.delete(pending.copy_from)
             pending.copy_from = None
 
-    def _completed(self, key: str, etag: str | None) -> dict[str, Any] | None:
-        """The object's headers when the bucket holds the multipart upload of this ETag at key."""
+    def _completed(self, staged: StagedObject, etag: str | None, parts: int) -> dict[str, Any] | None:
+        """The object's headers when the bucket holds the multipart upload of this ETag at the key (ETag
+        not known: of the staged size, in as many parts; staged keys are new or content addresses, whose
+        objects are only ever those bytes)."""
         try:
-            head: dict[str, Any] = self._call("head_object", Key=self._key(key))
+            head: dict[str, Any] = self._call("head_object", Key=self._key(staged.key))
         except NotFound:
             return None
-        return head if str(head.get("ETag", "")).strip('"') == etag else None
+        found = str(head.get("ETag", "")).strip('"')
+        if etag is None:
+            done = found.endswith(f"-{parts}") and head.get("ContentLength") == staged.size
+            return head if done else None
+        return head if found == etag else None
 
     def discard(self, staged: StagedObject) -> None:
         pending = staged.handle

@@ -13,11 +13,15 @@ caller's ride_out like any SDK call."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import re
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +48,14 @@ class BucketAnswered(HTTPClientError):  # type: ignore[misc]  # botocore ships n
     def __init__(self, status: int, code: str) -> None:
         super().__init__(error=f"HTTP {status} {code}")
         self.status, self.code = status, code
+
+
+class BucketRefused(StorageUnavailable):
+    """A 4xx other than a missing object: the bucket will not do this request as it is."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class BucketUnreachable(HTTPClientError):  # type: ignore[misc]
@@ -206,11 +218,12 @@ class LeanObjects:
             if answer.status == 404 and code in ("NoSuchKey", "404"):
                 raise NotFound("Object not found")
             if code == "BadDigest":
-                raise StorageUnavailable(
+                raise BucketRefused(
                     "S3 refused bytes that differ from what the registry received (BadDigest); "
-                    "nothing was kept, try again"
+                    "nothing was kept, try again",
+                    code,
                 )
-            raise StorageUnavailable(f"S3 refused {method} of an object: {code}")
+            raise BucketRefused(f"S3 refused {method} of an object: {code}", code)
 
         try:
             result: Answer = self._call(once)
@@ -220,6 +233,16 @@ class LeanObjects:
         except BotoCoreError as e:
             raise StorageUnavailable("S3 is unreachable; try again later") from e
 
+    def delete(self, key: str) -> None:
+        """DeleteObject (a missing object is no error, as in S3)."""
+        answer = self._send("DELETE", key, {})
+        try:
+            answer.read(_ERROR_BODY_LIMIT)
+        except (OSError, http.client.HTTPException, HTTPError) as e:
+            answer.abandon()
+            raise StorageUnavailable("S3 stopped answering a DELETE; try again later") from e
+        answer.done()
+
     def get(self, key: str, *, start: int, end: int | None, chunk_size: int) -> Iterator[bytes]:
         """Bytes [start, end) of the object at the bucket's `key`, streamed in chunks of chunk_size."""
         signed = {}
@@ -228,11 +251,17 @@ class LeanObjects:
         return _stream(self._send("GET", key, signed), chunk_size)
 
     def put(
-        self, key: str, body: bytes | bytearray, md5_base64: str, *, part: tuple[str, int] | None = None
+        self,
+        key: str,
+        body: bytes | bytearray,
+        check: dict[str, str],
+        *,
+        part: tuple[str, int] | None = None,
     ) -> dict[str, Any]:
         """PUT a body (PutObject), or with `part` (upload id, part number) one part of a multipart
-        upload (UploadPart); the answer's headers as the SDK gives them (ETag, server-side encryption)."""
-        signed = {"content-md5": md5_base64, "content-length": str(len(body))}
+        upload (UploadPart), with the header the bucket checks its bytes by (`check`: Content-MD5 or
+        x-amz-checksum-crc32, signed); the answer's headers as the SDK gives them (ETag, encryption)."""
+        signed = {**check, "content-length": str(len(body))}
         query = {"partNumber": str(part[1]), "uploadId": part[0]} if part else None
         answer = self._send("PUT", key, signed, body, query)
         try:
@@ -250,6 +279,51 @@ class LeanObjects:
             if value is not None:
                 stored[field] = value
         return stored
+
+
+class PartChecksums:
+    """Whether parts go with a CRC-32 (True) or an md5 (False): asked of the bucket once (verifies_crc32),
+    at the first upload; md5 while the bucket cannot be asked (it is failing: asked again next time)."""
+
+    def __init__(self, objects: LeanObjects, probe_key: str) -> None:
+        self._objects, self._probe_key = objects, probe_key
+        self._crc32: bool | None = None
+        self._lock = threading.Lock()
+
+    def crc32(self) -> bool:
+        if self._crc32 is None:
+            with self._lock:  # concurrent first uploads wait for one probe
+                if self._crc32 is None:
+                    try:
+                        self._crc32 = verifies_crc32(self._objects, self._probe_key)
+                    except StorageUnavailable:
+                        return False
+        return self._crc32
+
+
+def verifies_crc32(objects: LeanObjects, key: str) -> bool:
+    """Whether the bucket checks x-amz-checksum-crc32 (AWS, MinIO and SeaweedFS do; a bucket that does not
+    know the header ignores it): a PUT at `key` whose checksum is wrong is refused with a 4xx and one whose
+    checksum is right is kept. The probe object is deleted again."""
+    body = b"the registry asks whether this bucket checks CRC-32 checksums"
+    try:
+        objects.put(key, body, {"x-amz-checksum-crc32": crc32_header(body + b".")})
+        verified = False
+    except BucketRefused:
+        verified = True
+    if verified:
+        try:
+            objects.put(key, body, {"x-amz-checksum-crc32": crc32_header(body)})
+        except BucketRefused:
+            return False
+    with contextlib.suppress(StorageUnavailable):  # a probe object left behind costs 62 bytes
+        objects.delete(key)
+    return verified
+
+
+def crc32_header(data: bytes) -> str:
+    """An x-amz-checksum-crc32 header's value."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def canonical_query(query: dict[str, str]) -> str:

@@ -46,11 +46,11 @@ def _failing_first_part(backend: S3Backend, victim: str) -> None:
     real = backend._upload_part
     failed = threading.Event()
 
-    def upload_part(key: str, upload_id: str, number: int, data: Any, md5: bytes) -> dict[str, Any]:
+    def upload_part(key: str, upload_id: str, number: int, data: Any, digest: bytes, **how: Any) -> Any:
         if key == victim and number == 1 and not failed.is_set():
             failed.set()
             raise StorageUnavailable("S3 is unreachable; try again later")
-        return real(key, upload_id, number, data, md5)
+        return real(key, upload_id, number, data, digest, **how)
 
     backend._upload_part = upload_part  # type: ignore[method-assign]
 
@@ -98,10 +98,10 @@ def test_a_part_whose_buffer_changed_after_it_streamed_in_is_refused(s3: S3Backe
     Content-MD5, so the registry's own check of the part's ETag must catch it there."""
     real = s3._upload_part
 
-    def corrupting(key: str, upload_id: str, number: int, data: Any, md5: bytes) -> dict[str, Any]:
+    def corrupting(key: str, upload_id: str, number: int, data: Any, digest: bytes, **how: Any) -> Any:
         if number == 2:
             data[0] ^= 0xFF  # another upload wrote into this buffer
-        return real(key, upload_id, number, data, md5)
+        return real(key, upload_id, number, data, digest, **how)
 
     s3._upload_part = corrupting  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable, match=r"stored different bytes|refused"):

@@ -60,6 +60,7 @@ def test_past_the_allowance_is_refused_and_nothing_kept(small: S3Backend) -> Non
 def test_a_small_body_costs_its_size_not_whole_parts(small: S3Backend) -> None:
     """A 4 KB upload (DVC pushes thousands) allocates about 4 KB: zeroing part buffers (5 MiB each here,
     8 MiB by default) for it cost 20 ms of CPU per upload."""
+    small.commit(small.stage("projects/1/first", chunks(b"once per backend: its connections, the probe")))
     body = os.urandom(4096)
     tracemalloc.start()
     try:
