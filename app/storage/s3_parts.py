@@ -111,6 +111,22 @@ def check_etag(answer: dict[str, Any], expected: str | None, what: str) -> None:
         )
 
 
+def part_check(digest: bytes, crc32: bool) -> dict[str, str]:
+    """The signed header a part's bytes are checked by: its CRC-32, or its Content-MD5."""
+    if crc32:
+        return {"x-amz-checksum-crc32": base64.b64encode(digest).decode()}
+    return {"content-md5": md5_header(digest)}
+
+
+def is_completed(head: dict[str, Any], etag: str | None, parts: int, size: int) -> bool:
+    """Whether HeadObject's answer shows the multipart upload of this ETag (None: not known in advance,
+    then of `size` bytes in as many `parts`) completed."""
+    found = str(head.get("ETag", "")).strip('"')
+    if etag is None:
+        return found.endswith(f"-{parts}") and head.get("ContentLength") == size
+    return found == etag
+
+
 def multipart_etag(part_md5s: list[bytes]) -> str:
     """The ETag S3 gives a multipart object: the md5 of its parts' md5s, and their count."""
     return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
