@@ -43,3 +43,17 @@ def test_patience_runs_out() -> None:
     with pytest.raises(ConnectionRefusedError):
         ride_out(call, lambda e: True, 0, sleep=lambda _: None)  # type: ignore[arg-type]
     assert len(calls) == 1  # no patience: one try
+
+
+def test_patience_counts_from_the_first_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first try that took all the patience (a connect timeout) is not tried again."""
+    clock = [100.0]
+
+    def slow_then_refused() -> str:
+        clock[0] += 20
+        raise ConnectionRefusedError()
+
+    monkeypatch.setattr("app.outages.time.monotonic", lambda: clock[0])
+    with pytest.raises(ConnectionRefusedError):
+        ride_out(slow_then_refused, lambda e: True, 15, sleep=lambda _: None)
+    assert clock[0] == 120.0
