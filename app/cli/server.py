@@ -53,13 +53,15 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["REGISTRY_REMOVE_METRICS_DIR"] = "1"  # ours: gunicorn's on_exit removes it
     if not args.access_log:
         os.environ["REGISTRY_ACCESS_LOG"] = "false"
-    # glibc's malloc, for bodies streamed in pieces of up to 1 MiB that gunicorn copies a few times: two
-    # arenas, not one per thread (16), hold a worker under 200 MB while uploads run (20 x 50 MB pushes:
-    # 225 MiB -> 199). Pieces below 4 MiB come from the heap, and up to 16 MiB free at a heap's top stays
-    # there: with glibc's defaults (or a fixed 128 KiB threshold), every copy of every byte landed on
-    # freshly mapped pages, 67,000 page faults and ~0.13 s of system CPU per 50 MB PutObject, now ~100
-    # and ~0.03 s (scripts/bench/door_cpu.py); the same pushes peak at 174 MiB.
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    # glibc's malloc, for bodies streamed in pieces of up to 1 MiB that gunicorn copies a few times.
+    # Pieces below 4 MiB come from the heap, and up to 16 MiB free at the heap's top stays there: with a
+    # fixed 128 KiB mmap threshold (before) every copy of every byte landed on freshly mapped pages,
+    # 67,000 page faults and ~0.13 s of system CPU per 50 MB PutObject, now ~100 and ~0.03 s
+    # (scripts/bench/door_cpu.py): 40 % of a big upload's CPU on every remote. One arena, not one per
+    # thread (16): nearly every allocation happens under the GIL anyway, and the memory the heap keeps is
+    # kept once (scripts/bench/remotes.py --sets big, peak worker RSS: 163 MiB before, 190 with two
+    # arenas, 170-174 with one).
+    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(4 * 2**20))
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(16 * 2**20))
     argv = [

@@ -121,7 +121,7 @@ def test_serve_sets_its_defaults_and_removes_the_metrics_directory_it_made(
         assert len(made) == 1 and requests.get(f"{server.url}/-/metrics", timeout=10).ok
         environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
         if "MALLOC_ARENA_MAX" not in os.environ:  # serve's default: bounded upload memory (README)
-            assert b"MALLOC_ARENA_MAX=2" in environ and b"MALLOC_MMAP_THRESHOLD_=4194304" in environ
+            assert b"MALLOC_ARENA_MAX=1" in environ and b"MALLOC_MMAP_THRESHOLD_=4194304" in environ
             assert b"MALLOC_TRIM_THRESHOLD_=16777216" in environ
     finally:
         server.stop()

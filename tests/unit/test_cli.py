@@ -152,7 +152,7 @@ def test_serve_trusts_the_same_proxies_in_gunicorn_as_in_the_app(
     monkeypatch.setenv("REGISTRY_STORAGE_URL", f"file://{tmp_path}")
     monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", trusted)
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    for name, value in {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "MALLOC_ARENA_MAX": "2"}.items():
+    for name, value in {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "MALLOC_ARENA_MAX": "1"}.items():
         monkeypatch.setenv(name, value)  # what serve sets: restored after the test
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "16777216")
