@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -134,6 +135,7 @@ def main() -> None:
     finally:
         gitlab.stop()
         seaweed.stop()
+        shutil.rmtree(root, ignore_errors=True)  # SeaweedFS's volumes: 1.2 GB after a 50 MB run
 
 
 if __name__ == "__main__":

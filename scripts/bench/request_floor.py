@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -158,6 +159,7 @@ def main() -> None:
         for target in targets:
             target.server.stop()
         gitlab.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_profile(target: Target, case: str, into: Path) -> subprocess.Popen[bytes]:
